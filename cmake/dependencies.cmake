@@ -1,0 +1,22 @@
+# Every dependency comes from a Debian bookworm package (see README.md).
+find_package(Boost 1.81 REQUIRED COMPONENTS url)
+find_package(OpenSSL 3 REQUIRED)
+find_package(simdjson REQUIRED)
+find_package(yaml-cpp REQUIRED)
+find_package(Threads REQUIRED)
+
+# Boost.Asio and Boost.Beast compiled once (separate compilation), not in every TU.
+add_library(mcpgw_boost STATIC ${PROJECT_SOURCE_DIR}/gateway/src/boost_src.cc)
+target_compile_definitions(mcpgw_boost PUBLIC
+  BOOST_ASIO_SEPARATE_COMPILATION BOOST_BEAST_SEPARATE_COMPILATION
+  BOOST_ASIO_NO_DEPRECATED BOOST_BEAST_USE_STD_STRING_VIEW)
+target_link_libraries(mcpgw_boost PUBLIC Boost::headers Boost::url OpenSSL::SSL OpenSSL::Crypto
+  Threads::Threads mcpgw_sanitizers)
+
+# simdjson's on-demand API uses the SIMD kernel chosen at compile time (no runtime dispatch):
+# without a target ISA it falls back to scalar code. x86-64-v2 (SSE4.2, 2009 onwards) selects
+# the "westmere" kernel and still runs on any x86-64 server in use.
+set(MCPGW_SIMD_ARCH "x86-64-v2" CACHE STRING "-march for code using simdjson on-demand (empty: none)")
+if(MCPGW_SIMD_ARCH AND CMAKE_SYSTEM_PROCESSOR MATCHES "x86_64|AMD64")
+  set(MCPGW_SIMD_FLAGS "-march=${MCPGW_SIMD_ARCH}")
+endif()

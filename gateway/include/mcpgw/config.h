@@ -1,0 +1,135 @@
+// The gateway's configuration: the parsed, validated, immutable form of gateway.yaml.
+// Parsed once at start-up (main, --check-config); every component gets a const reference.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace mcpgw {
+
+using duration = std::chrono::milliseconds;
+
+struct host_port {
+  std::string host;  // as written, IPv6 without brackets ("::1")
+  std::uint16_t port = 0;
+};
+
+struct tls_config {
+  std::string cert;  // PEM certificate chain file
+  std::string key;   // PEM private key file
+};
+
+struct session_store_config {
+  std::string type = "memory";
+  duration idle_timeout = std::chrono::minutes(30);
+  std::size_t max_sessions = 10000;
+};
+
+struct http_backend_config {
+  std::string url;  // http:// or https://
+  duration timeout = std::chrono::seconds(60);  // JSON: whole response; SSE: silence between events
+  duration connect_timeout = std::chrono::seconds(5);
+  bool tls_verify = true;  // certificate and host name verification for https
+  std::string ca_file;     // optional extra trust anchors (PEM); system store otherwise
+  std::size_t max_idle_connections = 64;  // keep-alive pool bound
+};
+
+struct backend_config {
+  std::string name;
+  http_backend_config http;
+};
+
+struct route_config {
+  std::string path;
+  std::string backend;
+};
+
+struct limits_config {
+  std::size_t max_body = 4 * 1024 * 1024;         // request body; over it: 413
+  std::size_t max_header = 16 * 1024;             // request header block; over it: 431
+  std::size_t max_backend_message = 16 * 1024 * 1024;  // one JSON or SSE message from a backend
+  duration header_timeout = std::chrono::seconds(10);  // time to receive a request header
+  duration body_timeout = std::chrono::seconds(30);    // time to receive a request body
+  duration write_timeout = std::chrono::seconds(30);   // a client that does not read
+  duration idle_connection_timeout = std::chrono::seconds(60);  // keep-alive between requests
+  duration sse_keepalive = std::chrono::seconds(15);   // comment on idle SSE streams
+  std::size_t stream_buffer_events = 1024;  // per SSE stream kept for replay and offline delivery
+  std::size_t max_connections = 10000;
+};
+
+struct gateway_config {
+  std::string source;  // file the config came from, for messages
+  host_port listen{"127.0.0.1", 8080};
+  std::optional<host_port> admin_listen;  // default 127.0.0.1:9090 when omitted
+  std::optional<tls_config> tls;
+  // Lower-case host names without port, IPv6 without brackets ("::1"), deduplicated; compare
+  // with the host part of the Host header. Filled with defaults when omitted.
+  std::vector<std::string> allowed_hosts;
+  // Lower-case "scheme://host[:port]", as browsers send in the Origin header.
+  std::vector<std::string> allowed_origins;  // empty: only origins whose host is allowed
+  session_store_config session_store;
+  std::vector<backend_config> backends;
+  std::vector<route_config> routes;
+  limits_config limits;
+  duration shutdown_grace = std::chrono::seconds(10);
+  std::string log_level = "info";  // debug, info, warn, error
+};
+
+struct config_error {
+  std::string file;
+  int line = 0;     // 1-based; 0 when unknown (e.g. the file cannot be read)
+  std::string key;  // dotted path: "backends[0].http.url"
+  std::string message;  // what was expected, with the offending value
+
+  std::string to_string() const;  // "file:line: key: message"
+};
+
+struct config_result {
+  std::optional<gateway_config> config;
+  std::vector<config_error> errors;  // all errors found, not only the first
+};
+
+config_result parse_config_file(const std::string& path);
+config_result parse_config_text(const std::string& text, const std::string& source_name);
+
+// "30m", "60s", "250ms", "1h"; nullopt when malformed.
+std::optional<duration> parse_duration(std::string_view text);
+// "4MiB", "512KiB", "1048576", "16k"; nullopt when malformed.
+std::optional<std::size_t> parse_size(std::string_view text);
+// "127.0.0.1:8080", "[::1]:8080", "localhost:0"; nullopt when malformed.
+std::optional<host_port> parse_host_port(std::string_view text);
+// "example.com", "127.0.0.1", "::1" or "[::1]" (no port); lower-cased, IPv6 without brackets;
+// nullopt when malformed. The form allowed_hosts holds.
+std::optional<std::string> parse_host(std::string_view text);
+
+// The kinds of scalar value gateway.yaml holds, so that every caller that reports a bad value
+// (the parser, --check-config, an admin endpoint) words it the same way.
+enum class value_kind {
+  time_span,   // "60s"
+  size,        // "4MiB"
+  count,       // "1000"
+  boolean,     // true or false (not yes/no/on/off)
+  name,        // backend names: letters, digits, '-', '_', '.'
+  host_port,   // "127.0.0.1:8080"
+  host,        // "example.com", "::1"
+  http_url,    // "http://127.0.0.1:3311/mcp"
+  origin,      // "https://app.example.com"
+  route_path,  // "/mcp"
+  log_level,   // debug, info, warn, error
+};
+
+// What a well-formed value looks like: "a duration like 500ms, 60s, 30m or 1h".
+std::string_view value_expectation(value_kind kind);
+// Empty when text is well-formed; otherwise the message, with the reason when one is known:
+// `expected a duration like 500ms, 60s, 30m or 1h, got "60" (missing unit: ms, s, m or h)`.
+// Says nothing about ranges (zero, ordering): those are the parser's policy.
+std::string value_error(value_kind kind, std::string_view text);
+// The value as messages show it: double-quoted, escaped, long ones cut short.
+std::string quote_value(std::string_view text);
+
+}  // namespace mcpgw

@@ -1,0 +1,661 @@
+// Walks the YAML tree of gateway.yaml into a gateway_config, reporting every problem with its
+// file, line and key path so that one run of --check-config shows all of them. The syntax of
+// single values (durations, sizes, addresses, URLs) lives in config_values.cc.
+#include "mcpgw/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <map>
+#include <span>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+namespace mcpgw {
+namespace {
+
+constexpr std::array<std::string_view, 11> top_level_keys{
+    "listen",   "admin_listen", "tls",    "allowed_hosts",  "allowed_origins", "session_store",
+    "backends", "routes",       "limits", "shutdown_grace", "log_level"};
+constexpr std::array<std::string_view, 2> tls_keys{"cert", "key"};
+constexpr std::array<std::string_view, 3> session_store_keys{"type", "idle_timeout",
+                                                             "max_sessions"};
+constexpr std::array<std::string_view, 2> backend_keys{"name", "http"};
+constexpr std::array<std::string_view, 6> http_keys{
+    "url", "timeout", "connect_timeout", "tls_verify", "ca_file", "max_idle_connections"};
+constexpr std::array<std::string_view, 2> route_keys{"path", "backend"};
+constexpr std::array<std::string_view, 10> limits_keys{"max_body",
+                                                       "max_header",
+                                                       "max_backend_message",
+                                                       "header_timeout",
+                                                       "body_timeout",
+                                                       "write_timeout",
+                                                       "idle_connection_timeout",
+                                                       "sse_keepalive",
+                                                       "stream_buffer_events",
+                                                       "max_connections"};
+
+// A value in the document together with where it is, so that every message can point at it.
+struct field {
+  YAML::Node node;
+  std::string path;  // "backends[0].http.url"; empty for the document itself
+  int line = 0;      // 1-based
+};
+
+// The keys of one YAML map, already checked against the keys that map may hold.
+struct map_fields {
+  field self;
+  std::map<std::string, field, std::less<>> by_key;
+
+  const field* get(std::string_view key) const {
+    const auto it = by_key.find(key);
+    return it == by_key.end() ? nullptr : &it->second;
+  }
+};
+
+int line_of(const YAML::Node& node) {
+  const YAML::Mark mark = node.Mark();
+  return mark.is_null() ? 0 : mark.line + 1;
+}
+
+std::string child_path(const std::string& parent, std::string_view key) {
+  return parent.empty() ? std::string(key) : parent + "." + std::string(key);
+}
+
+std::string lower(std::string_view text) {
+  std::string out(text);
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return out;
+}
+
+bool contains(std::span<const std::string_view> set, std::string_view word) {
+  return std::find(set.begin(), set.end(), word) != set.end();
+}
+
+void add_unique(std::vector<std::string>& to, std::string value) {
+  if (std::find(to.begin(), to.end(), value) == to.end()) {
+    to.push_back(std::move(value));
+  }
+}
+
+std::string describe(const YAML::Node& node) {
+  switch (node.Type()) {
+    case YAML::NodeType::Scalar:
+      return quote_value(node.Scalar());
+    case YAML::NodeType::Sequence:
+      return "a list";
+    case YAML::NodeType::Map:
+      return "a map";
+    case YAML::NodeType::Null:
+    case YAML::NodeType::Undefined:
+      break;
+  }
+  return "nothing";
+}
+
+std::string join(std::span<const std::string_view> words) {
+  std::string out;
+  for (const auto word : words) {
+    out += out.empty() ? "" : ", ";
+    out += word;
+  }
+  return out;
+}
+
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) {
+    row[j] = j;
+  }
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diagonal = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t above = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+
+std::string unknown_key_message(std::string_view key, std::span<const std::string_view> known) {
+  std::string message = "unknown key " + quote_value(key);
+  const auto closest = std::min_element(known.begin(), known.end(), [key](auto a, auto b) {
+    return edit_distance(key, a) < edit_distance(key, b);
+  });
+  if (closest != known.end() && edit_distance(key, *closest) <= 2) {
+    message += " (did you mean " + quote_value(*closest) + "?)";
+  }
+  return message + "; expected one of " + join(known);
+}
+
+// Some settings mean nothing at zero (a 0-byte body limit, a 0s timeout) and are more likely a
+// slip than a wish; shutdown_grace has a sensible zero (stop at once).
+enum class zero_policy { reject, allow };
+
+class parser {
+ public:
+  explicit parser(std::string file) : file_(std::move(file)) {}
+
+  gateway_config parse_document(const field& root);
+
+  void error(int line, std::string key, std::string message) {
+    errors_.push_back(config_error{file_, line, std::move(key), std::move(message)});
+  }
+
+  std::vector<config_error> take_errors() {
+    // Reported in document order, whatever order the checks ran in.
+    std::stable_sort(errors_.begin(), errors_.end(),
+                     [](const config_error& a, const config_error& b) { return a.line < b.line; });
+    return std::move(errors_);
+  }
+
+ private:
+  void error(const field& at, std::string message) { error(at.line, at.path, std::move(message)); }
+  void expected(const field& at, std::string_view what) {
+    error(at, "expected " + std::string(what) + ", got " + describe(at.node));
+  }
+  void missing(const map_fields& map, std::string_view key, std::string_view why) {
+    error(map.self.line, child_path(map.self.path, key), "missing; " + std::string(why));
+  }
+
+  std::optional<map_fields> read_map(const field& at, std::span<const std::string_view> known,
+                                     std::string_view what);
+  std::optional<std::vector<field>> read_list(const field& at, std::string_view what);
+  std::optional<std::string> read_scalar(const field& at, std::string_view what);
+  std::optional<std::string> read_value(const field& at, value_kind kind);
+
+  void read_duration(const field& at, duration& out, zero_policy zero);
+  void read_size(const field& at, std::size_t& out, value_kind kind);
+  void read_bool(const field& at, bool& out);
+  void read_file_name(const field& at, std::string& out);
+
+  void read_listeners(const map_fields& top, gateway_config& config);
+  void read_tls(const field& at, gateway_config& config);
+  void read_allowed_hosts(const map_fields& top, gateway_config& config);
+  void read_allowed_origins(const field& at, gateway_config& config);
+  void read_session_store(const field& at, session_store_config& out);
+  void read_backends(const map_fields& top, gateway_config& config);
+  void read_http(const field& at, http_backend_config& out);
+  void read_routes(const map_fields& top, gateway_config& config);
+  void read_limits(const field& at, limits_config& out);
+
+  std::string file_;
+  std::vector<config_error> errors_;
+  std::map<std::string, int, std::less<>> backend_lines_;  // name -> line, for routes
+  // False when a backend name could not be read: routes naming it would only repeat that error.
+  bool backend_names_complete_ = true;
+};
+
+std::optional<map_fields> parser::read_map(const field& at, std::span<const std::string_view> known,
+                                           std::string_view what) {
+  if (!at.node.IsMap()) {
+    expected(at, what);
+    return std::nullopt;
+  }
+  map_fields out{at, {}};
+  for (auto it = at.node.begin(); it != at.node.end(); ++it) {
+    // Copies, not references: yaml-cpp's it-> is a temporary proxy.
+    const YAML::Node key = it->first;
+    const YAML::Node value = it->second;
+    const int key_line = line_of(key);
+    if (!key.IsScalar()) {
+      error(key_line, at.path, "expected a key name, got " + describe(key));
+      continue;
+    }
+    const std::string& name = key.Scalar();
+    const std::string path = child_path(at.path, name);
+    if (!contains(known, name)) {
+      error(key_line, path, unknown_key_message(name, known));
+      continue;
+    }
+    // yaml-cpp keeps both copies of a repeated key; silently taking one would hide a mistake.
+    if (const field* first = out.get(name)) {
+      error(key_line, path, "duplicate key; the first is on line " + std::to_string(first->line));
+      continue;
+    }
+    // The key's line, not the value's: a nested map or list starts on a later line, and an
+    // empty value is marked on the line after its key.
+    out.by_key.emplace(name, field{value, path, key_line});
+  }
+  return out;
+}
+
+std::optional<std::vector<field>> parser::read_list(const field& at, std::string_view what) {
+  if (!at.node.IsSequence()) {
+    expected(at, what);
+    return std::nullopt;
+  }
+  std::vector<field> out;
+  for (const YAML::Node& item : at.node) {
+    const int line = item.IsNull() ? at.line : line_of(item);
+    out.push_back(field{item, at.path + "[" + std::to_string(out.size()) + "]", line});
+  }
+  return out;
+}
+
+std::optional<std::string> parser::read_scalar(const field& at, std::string_view what) {
+  if (!at.node.IsScalar()) {
+    expected(at, what);
+    return std::nullopt;
+  }
+  return at.node.Scalar();
+}
+
+// A scalar that is well-formed for its kind, or nullopt after reporting why not.
+std::optional<std::string> parser::read_value(const field& at, value_kind kind) {
+  auto text = read_scalar(at, value_expectation(kind));
+  if (text) {
+    if (auto message = value_error(kind, *text); !message.empty()) {
+      error(at, std::move(message));
+      return std::nullopt;
+    }
+  }
+  return text;
+}
+
+void parser::read_duration(const field& at, duration& out, zero_policy zero) {
+  const auto text = read_value(at, value_kind::time_span);
+  if (!text) {
+    return;
+  }
+  const duration value = parse_duration(*text).value_or(duration::zero());
+  if (zero == zero_policy::reject && value == duration::zero()) {
+    error(at, "expected a duration greater than zero, got " + quote_value(*text));
+  } else {
+    out = value;
+  }
+}
+
+// Sizes ("4MiB") and counts ("1000"): both land in a size_t and both are meaningless at zero.
+void parser::read_size(const field& at, std::size_t& out, value_kind kind) {
+  const auto text = read_value(at, kind);
+  if (!text) {
+    return;
+  }
+  std::size_t value = 0;
+  if (kind == value_kind::size) {
+    value = parse_size(*text).value_or(0);
+  } else {
+    std::from_chars(text->data(), text->data() + text->size(), value);
+  }
+  if (value == 0) {
+    error(at, std::string("expected ") + (kind == value_kind::size ? "a size" : "a number") +
+                  " greater than zero, got " + quote_value(*text));
+  } else {
+    out = value;
+  }
+}
+
+void parser::read_bool(const field& at, bool& out) {
+  if (const auto text = read_value(at, value_kind::boolean)) {
+    out = text->front() != 'f' && text->front() != 'F';
+  }
+}
+
+void parser::read_file_name(const field& at, std::string& out) {
+  const auto text = read_scalar(at, "a file name");
+  if (text && text->empty()) {
+    expected(at, "a file name");
+  } else if (text) {
+    out = *text;
+  }
+}
+
+gateway_config parser::parse_document(const field& root) {
+  gateway_config config;
+  config.source = file_;
+  const auto top = read_map(root, top_level_keys, "a map of settings");
+  if (!top) {
+    return config;
+  }
+  read_listeners(*top, config);
+  if (const field* at = top->get("tls")) {
+    read_tls(*at, config);
+  }
+  read_allowed_hosts(*top, config);
+  if (const field* at = top->get("allowed_origins")) {
+    read_allowed_origins(*at, config);
+  }
+  if (const field* at = top->get("session_store")) {
+    read_session_store(*at, config.session_store);
+  }
+  read_backends(*top, config);
+  read_routes(*top, config);
+  if (const field* at = top->get("limits")) {
+    read_limits(*at, config.limits);
+  }
+  if (const field* at = top->get("shutdown_grace")) {
+    read_duration(*at, config.shutdown_grace, zero_policy::allow);
+  }
+  if (const field* at = top->get("log_level")) {
+    config.log_level = read_value(*at, value_kind::log_level).value_or(config.log_level);
+  }
+  return config;
+}
+
+void parser::read_listeners(const map_fields& top, gateway_config& config) {
+  if (const field* at = top.get("listen")) {
+    if (const auto text = read_value(*at, value_kind::host_port)) {
+      config.listen = *parse_host_port(*text);
+    }
+  }
+  const field* admin = top.get("admin_listen");
+  if (admin == nullptr) {
+    config.admin_listen = host_port{"127.0.0.1", 9090};
+    return;
+  }
+  const auto text = read_value(*admin, value_kind::host_port);
+  if (!text) {
+    return;
+  }
+  config.admin_listen = parse_host_port(*text);
+  const host_port& a = *config.admin_listen;
+  // Port 0 asks the kernel for a fresh port each time, so two of them never clash.
+  if (a.port != 0 && a.port == config.listen.port && lower(a.host) == lower(config.listen.host)) {
+    error(*admin, "expected an address other than listen's, got " + quote_value(*text));
+  }
+}
+
+void parser::read_tls(const field& at, gateway_config& config) {
+  const auto tls = read_map(at, tls_keys, "a map with cert and key");
+  if (!tls) {
+    return;
+  }
+  tls_config out;
+  for (const auto key : tls_keys) {
+    if (const field* file = tls->get(key)) {
+      read_file_name(*file, key == "cert" ? out.cert : out.key);
+    } else {
+      missing(*tls, key, "tls needs both cert and key");
+    }
+  }
+  config.tls = std::move(out);
+}
+
+void parser::read_allowed_hosts(const map_fields& top, gateway_config& config) {
+  const field* at = top.get("allowed_hosts");
+  if (at == nullptr) {
+    add_unique(config.allowed_hosts,
+               parse_host(config.listen.host).value_or(lower(config.listen.host)));
+    for (const char* host : {"localhost", "127.0.0.1", "::1"}) {
+      add_unique(config.allowed_hosts, host);
+    }
+    return;
+  }
+  const auto items = read_list(*at, "a list of host names");
+  if (!items) {
+    return;
+  }
+  if (items->empty()) {
+    // An empty list would refuse every request; far more likely a slip than a wish.
+    error(*at, "expected at least one host name, got an empty list (omit the key for defaults)");
+  }
+  for (const field& item : *items) {
+    if (const auto text = read_value(item, value_kind::host)) {
+      add_unique(config.allowed_hosts, *parse_host(*text));
+    }
+  }
+}
+
+void parser::read_allowed_origins(const field& at, gateway_config& config) {
+  const auto items = read_list(at, "a list of origins");
+  if (!items) {
+    return;
+  }
+  for (const field& item : *items) {
+    // Scheme and host compare case-insensitively; lower-casing once keeps the check a string ==.
+    if (const auto text = read_value(item, value_kind::origin)) {
+      add_unique(config.allowed_origins, lower(*text));
+    }
+  }
+}
+
+void parser::read_session_store(const field& at, session_store_config& out) {
+  const auto store = read_map(at, session_store_keys, "a map like { type: memory }");
+  if (!store) {
+    return;
+  }
+  if (const field* type = store->get("type")) {
+    if (const auto text = read_scalar(*type, "a store type")) {
+      if (*text == "memory") {
+        out.type = *text;
+      } else {
+        error(*type, "only \"memory\" is supported in this version, got " + quote_value(*text));
+      }
+    }
+  }
+  if (const field* timeout = store->get("idle_timeout")) {
+    read_duration(*timeout, out.idle_timeout, zero_policy::reject);
+  }
+  if (const field* max = store->get("max_sessions")) {
+    read_size(*max, out.max_sessions, value_kind::count);
+  }
+}
+
+void parser::read_backends(const map_fields& top, gateway_config& config) {
+  const field* at = top.get("backends");
+  if (at == nullptr) {
+    missing(top, "backends", "at least one backend is required");
+  }
+  const auto items = at == nullptr ? std::nullopt : read_list(*at, "a list of backends");
+  if (!items) {
+    backend_names_complete_ = false;
+    return;
+  }
+  if (items->empty()) {
+    error(*at, "expected at least one backend, got an empty list");
+  }
+  for (const field& item : *items) {
+    const auto backend = read_map(item, backend_keys, "a backend map with name and http");
+    if (!backend) {
+      backend_names_complete_ = false;
+      continue;
+    }
+    backend_config out;
+    const field* name_at = backend->get("name");
+    // Names show up in logs, metrics labels and route references: value_kind::name keeps them
+    // plain.
+    auto name = name_at == nullptr ? std::nullopt : read_value(*name_at, value_kind::name);
+    backend_names_complete_ = backend_names_complete_ && name.has_value();
+    if (name_at == nullptr) {
+      missing(*backend, "name", "every backend needs a unique name");
+    } else if (name) {
+      const auto [first, inserted] = backend_lines_.emplace(*name, name_at->line);
+      if (!inserted) {
+        error(*name_at, "duplicate backend name " + quote_value(*name) + "; the first is on line " +
+                            std::to_string(first->second));
+      }
+      out.name = std::move(*name);
+    }
+    if (const field* http = backend->get("http")) {
+      read_http(*http, out.http);
+    } else {
+      missing(*backend, "http", "expected http: { url: http://host:port/path }");
+    }
+    config.backends.push_back(std::move(out));
+  }
+}
+
+void parser::read_http(const field& at, http_backend_config& out) {
+  const auto http = read_map(at, http_keys, "a map like { url: http://127.0.0.1:3311/mcp }");
+  if (!http) {
+    return;
+  }
+  if (const field* url = http->get("url")) {
+    out.url = read_value(*url, value_kind::http_url).value_or("");
+  } else {
+    missing(*http, "url", "expected " + std::string(value_expectation(value_kind::http_url)));
+  }
+  if (const field* timeout = http->get("timeout")) {
+    read_duration(*timeout, out.timeout, zero_policy::reject);
+  }
+  if (const field* timeout = http->get("connect_timeout")) {
+    read_duration(*timeout, out.connect_timeout, zero_policy::reject);
+  }
+  if (const field* verify = http->get("tls_verify")) {
+    read_bool(*verify, out.tls_verify);
+  }
+  if (const field* ca = http->get("ca_file")) {
+    read_file_name(*ca, out.ca_file);
+  }
+  if (const field* max = http->get("max_idle_connections")) {
+    read_size(*max, out.max_idle_connections, value_kind::count);
+  }
+}
+
+void parser::read_routes(const map_fields& top, gateway_config& config) {
+  const field* at = top.get("routes");
+  if (at == nullptr) {
+    missing(top, "routes", "at least one route is required");
+    return;
+  }
+  const auto items = read_list(*at, "a list of routes");
+  if (!items) {
+    return;
+  }
+  if (items->empty()) {
+    error(*at, "expected at least one route, got an empty list");
+  }
+  std::map<std::string, int, std::less<>> path_lines;
+  for (const field& item : *items) {
+    const auto route = read_map(item, route_keys, "a route map with path and backend");
+    if (!route) {
+      continue;
+    }
+    route_config out;
+    if (const field* path = route->get("path")) {
+      if (const auto text = read_value(*path, value_kind::route_path)) {
+        const auto [first, inserted] = path_lines.emplace(*text, path->line);
+        if (!inserted) {
+          error(*path, "duplicate route path " + quote_value(*text) + "; the first is on line " +
+                           std::to_string(first->second));
+        }
+        out.path = *text;
+      }
+    } else {
+      missing(*route, "path", "expected a path like /mcp");
+    }
+    if (const field* backend = route->get("backend")) {
+      auto name = read_value(*backend, value_kind::name);
+      if (name && backend_names_complete_ && !backend_lines_.contains(*name)) {
+        std::vector<std::string_view> names;
+        for (const auto& entry : backend_lines_) {
+          names.push_back(entry.first);
+        }
+        error(*backend, "expected the name of a backend defined under backends (" + join(names) +
+                            "), got " + quote_value(*name));
+      }
+      out.backend = name.value_or("");
+    } else {
+      missing(*route, "backend", "expected the name of a backend");
+    }
+    config.routes.push_back(std::move(out));
+  }
+}
+
+void parser::read_limits(const field& at, limits_config& out) {
+  const auto limits = read_map(at, limits_keys, "a map of limits");
+  if (!limits) {
+    return;
+  }
+  const std::tuple<std::string_view, std::size_t*, value_kind> sizes[] = {
+      {"max_body", &out.max_body, value_kind::size},
+      {"max_header", &out.max_header, value_kind::size},
+      {"max_backend_message", &out.max_backend_message, value_kind::size},
+      {"stream_buffer_events", &out.stream_buffer_events, value_kind::count},
+      {"max_connections", &out.max_connections, value_kind::count},
+  };
+  const std::pair<std::string_view, duration*> durations[] = {
+      {"header_timeout", &out.header_timeout},
+      {"body_timeout", &out.body_timeout},
+      {"write_timeout", &out.write_timeout},
+      {"idle_connection_timeout", &out.idle_connection_timeout},
+      {"sse_keepalive", &out.sse_keepalive},
+  };
+  for (const auto& [key, target, kind] : sizes) {
+    if (const field* value = limits->get(key)) {
+      read_size(*value, *target, kind);
+    }
+  }
+  for (const auto& [key, target] : durations) {
+    if (const field* value = limits->get(key)) {
+      read_duration(*value, *target, zero_policy::reject);
+    }
+  }
+}
+
+}  // namespace
+
+std::string config_error::to_string() const {
+  std::string out = file;
+  if (line > 0) {
+    out += ":" + std::to_string(line);
+  }
+  out += ": ";
+  if (!key.empty()) {
+    out += key + ": ";
+  }
+  return out + message;
+}
+
+config_result parse_config_text(const std::string& text, const std::string& source_name) {
+  parser p(source_name);
+  std::vector<YAML::Node> documents;
+  try {
+    documents = YAML::LoadAll(text);
+  } catch (const YAML::Exception& e) {
+    p.error(e.mark.is_null() ? 0 : e.mark.line + 1, "", "invalid YAML: " + e.msg);
+    return config_result{std::nullopt, p.take_errors()};
+  }
+  if (documents.empty() || documents.front().IsNull()) {
+    p.error(1, "", "the file is empty; expected a map of settings with backends and routes");
+    return config_result{std::nullopt, p.take_errors()};
+  }
+  for (std::size_t i = 1; i < documents.size(); ++i) {
+    if (!documents[i].IsNull()) {
+      p.error(line_of(documents[i]), "", "expected one YAML document, found another");
+    }
+  }
+  const YAML::Node& root = documents.front();
+  gateway_config config = p.parse_document(field{root, "", std::max(line_of(root), 1)});
+  config_result result{std::nullopt, p.take_errors()};
+  if (result.errors.empty()) {
+    result.config = std::move(config);
+  }
+  return result;
+}
+
+config_result parse_config_file(const std::string& path) {
+  auto unreadable = [&path](const std::string& why) {
+    return config_result{std::nullopt, {config_error{path, 0, "", "cannot read the file: " + why}}};
+  };
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    return unreadable("it is a directory");
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return unreadable(std::strerror(errno));
+  }
+  std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  if (in.bad()) {
+    return unreadable(std::strerror(errno));
+  }
+  return parse_config_text(text, path);
+}
+
+}  // namespace mcpgw
