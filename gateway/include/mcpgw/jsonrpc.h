@@ -1,0 +1,92 @@
+// The JSON-RPC envelope of an MCP message, decoded once (simdjson on-demand) so the gateway can
+// route, map ids and filter without re-serializing: the payload is forwarded as bytes, and the
+// few tokens the gateway rewrites (ids, progress tokens) are spliced by offset.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace mcpgw::jsonrpc {
+
+// Standard JSON-RPC codes, and the gateway's own in the implementation-defined range.
+enum error_code : int {
+  parse_error = -32700,
+  invalid_request = -32600,
+  method_not_found = -32601,
+  invalid_params = -32602,
+  internal_error = -32603,
+  backend_unavailable = -32050,  // the backend could not be reached or failed mid-response
+  backend_timeout = -32051,      // the backend did not answer within its deadline
+  backend_protocol_error = -32052,  // the backend answered something that is not MCP
+};
+
+enum class message_kind : std::uint8_t { request, notification, result, error, invalid };
+
+// A byte range of the decoded text; length 0 means absent.
+struct token {
+  std::uint32_t offset = 0;
+  std::uint32_t length = 0;
+  bool present() const { return length != 0; }
+  std::string_view in(std::string_view text) const { return text.substr(offset, length); }
+};
+
+// A JSON string value: a view of the source text when it has no escapes, else an owned copy.
+struct json_string {
+  std::string_view view;
+  std::string owned;
+  bool escaped = false;
+  std::string_view str() const { return escaped ? std::string_view(owned) : view; }
+};
+
+struct envelope {
+  message_kind kind = message_kind::invalid;
+  token id;              // raw id token: `7` or `"abc"`
+  json_string method;
+  json_string name;      // params.name (tools/call, prompts/get) or params.uri (resources/*)
+  token progress_token;  // params._meta.progressToken (requests), params.progressToken (progress)
+  token request_id;      // params.requestId (notifications/cancelled)
+  json_string protocol_version;  // params.protocolVersion, or result.protocolVersion
+  std::string problem;   // why the message is invalid
+  int problem_code = 0;  // parse_error or invalid_request when kind == invalid
+};
+
+// One decoded body: a single message or a 2025-03-26 batch.
+struct decoded_body {
+  bool batch = false;
+  envelope single;                // when !batch
+  std::vector<token> elements;    // when batch: each element's text within the body
+  int problem_code = 0;           // parse_error / invalid_request for the body as a whole
+  std::string problem;
+};
+
+class decoder {
+ public:
+  decoder();
+  ~decoder();
+  decoder(const decoder&) = delete;
+  decoder& operator=(const decoder&) = delete;
+
+  // `text` must stay alive while the result's views are used.
+  decoded_body decode_body(std::string_view text);
+  envelope decode(std::string_view text);
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+// Replaces the bytes of `at` in `text` with `replacement`.
+std::string splice(std::string_view text, token at, std::string_view replacement);
+// Two replacements in one copy; tokens must not overlap (order does not matter).
+std::string splice(std::string_view text, token a, std::string_view ra, token b,
+                   std::string_view rb);
+
+// {"jsonrpc":"2.0","id":<id_raw or null>,"error":{"code":c,"message":"..."}}
+std::string make_error(std::string_view id_raw, int code, std::string_view message);
+// The JSON string literal for `text` (quotes included, escaped as needed).
+std::string quote(std::string_view text);
+
+}  // namespace mcpgw::jsonrpc

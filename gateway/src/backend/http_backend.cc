@@ -1,0 +1,326 @@
+#include "backend/http_backend.h"
+
+#include "mcpgw/http_headers.h"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/host_name_verification.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/url/parse.hpp>
+
+namespace mcpgw {
+
+namespace {
+
+constexpr auto tuple_awaitable = net::as_tuple(net::use_awaitable);
+
+bool is_timeout(const boost::system::error_code& ec) {
+  return ec == beast::error::timeout || ec == net::error::timed_out;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// backend_exchange
+
+backend_exchange::backend_exchange(http_backend& backend, std::unique_ptr<pooled_connection> conn,
+                                   std::chrono::steady_clock::time_point deadline, bool streaming)
+    : backend_(backend),
+      conn_(std::move(conn)),
+      deadline_(deadline),
+      streaming_(streaming),
+      sse_(backend.max_message()) {
+  parser_.body_limit(boost::none);
+  parser_.header_limit(64 * 1024);
+}
+
+backend_exchange::~backend_exchange() {
+  if (conn_ && parser_.is_done() && parser_.keep_alive() && failure_ == backend_failure::none) {
+    backend_.release(std::move(conn_));
+  }
+}
+
+std::string_view backend_exchange::header(http::field f) const {
+  auto it = parser_.get().find(f);
+  return it == parser_.get().end() ? std::string_view() : std::string_view(it->value());
+}
+
+std::string_view backend_exchange::header(std::string_view name) const {
+  auto it = parser_.get().find(name);
+  return it == parser_.get().end() ? std::string_view() : std::string_view(it->value());
+}
+
+bool backend_exchange::is_sse() const {
+  std::string_view ct = header(http::field::content_type);
+  return http_headers::iequals(ct.substr(0, ct.find(';')), "text/event-stream");
+}
+
+bool backend_exchange::is_json() const { return http_headers::is_json_content_type(header(http::field::content_type)); }
+
+void backend_exchange::cancel() {
+  if (conn_) {
+    conn_->stream.tcp().cancel();
+    failure_ = backend_failure::unavailable;
+  }
+}
+
+net::awaitable<backend_failure> backend_exchange::read_some(std::size_t& got) {
+  got = 0;
+  if (failure_ != backend_failure::none) {
+    co_return failure_;
+  }
+  auto& body = parser_.get().body();
+  body.data = chunk_;
+  body.size = sizeof chunk_;
+  if (streaming_) {
+    conn_->stream.tcp().expires_never();
+  } else {
+    conn_->stream.tcp().expires_at(deadline_);
+  }
+  auto [ec, n] = co_await http::async_read_some(conn_->stream, conn_->buffer, parser_, tuple_awaitable);
+  if (ec == http::error::need_buffer) {
+    ec = {};
+  }
+  got = sizeof chunk_ - body.size;
+  if (ec) {
+    failure_ = is_timeout(ec) ? backend_failure::timeout
+               : (ec == http::error::body_limit || ec.category() == http::make_error_code(http::error::bad_target).category())
+                   ? backend_failure::protocol
+                   : backend_failure::unavailable;
+  }
+  co_return failure_;
+}
+
+net::awaitable<backend_failure> backend_exchange::read_body(std::string& out) {
+  out.clear();
+  while (!parser_.is_done()) {
+    std::size_t got = 0;
+    backend_failure f = co_await read_some(got);
+    out.append(chunk_, got);
+    if (f != backend_failure::none) {
+      co_return f;
+    }
+    if (out.size() > backend_.max_message()) {
+      failure_ = backend_failure::protocol;
+      co_return failure_;
+    }
+  }
+  co_return backend_failure::none;
+}
+
+net::awaitable<event_status> backend_exchange::next_event(sse::event& out) {
+  while (true) {
+    switch (sse_.next(out)) {
+      case sse::decode_status::event_ready:
+        // http.timeout bounds the silence between events, not the whole stream: a long tool
+        // call that reports progress is alive.
+        deadline_ = std::chrono::steady_clock::now() + backend_.config().http.timeout;
+        co_return event_status::event;
+      case sse::decode_status::too_large:
+        failure_ = backend_failure::protocol;
+        co_return event_status::failed;
+      case sse::decode_status::need_more:
+        break;
+    }
+    if (parser_.is_done()) {
+      co_return event_status::end;
+    }
+    std::size_t got = 0;
+    backend_failure f = co_await read_some(got);
+    sse_.feed(std::string_view(chunk_, got));
+    if (f != backend_failure::none) {
+      // Deliver what was complete before the failure, then report it.
+      if (sse_.next(out) == sse::decode_status::event_ready) {
+        co_return event_status::event;
+      }
+      co_return event_status::failed;
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// http_backend
+
+http_backend::http_backend(net::any_io_executor ex, const backend_config& config,
+                           const limits_config& limits, logger& log)
+    : ex_(std::move(ex)), config_(config), limits_(limits), log_(log) {
+  auto url = boost::urls::parse_uri(config_.http.url);
+  if (!url) {
+    throw std::runtime_error("backend " + config_.name + ": bad url " + config_.http.url);
+  }
+  tls_ = url->scheme() == "https";
+  host_ = std::string(url->host_address());
+  port_ = url->has_port() ? std::string(url->port()) : (tls_ ? "443" : "80");
+  target_ = std::string(url->encoded_path());
+  if (target_.empty()) {
+    target_ = "/";
+  }
+  if (url->has_query()) {
+    target_ += "?";
+    target_ += std::string(url->encoded_query());
+  }
+  std::string_view host_text = url->encoded_host_and_port();
+  host_header_ = std::string(host_text);
+  if (tls_) {
+    tls_ctx_.emplace(net::ssl::context::tls_client);
+    tls_ctx_->set_options(net::ssl::context::default_workarounds | net::ssl::context::no_sslv2 |
+                          net::ssl::context::no_sslv3 | net::ssl::context::no_tlsv1 |
+                          net::ssl::context::no_tlsv1_1);
+    if (config_.http.tls_verify) {
+      tls_ctx_->set_verify_mode(net::ssl::verify_peer);
+      tls_ctx_->set_default_verify_paths();
+      if (!config_.http.ca_file.empty()) {
+        tls_ctx_->load_verify_file(config_.http.ca_file);
+      }
+      tls_ctx_->set_verify_callback(net::ssl::host_name_verification(host_));
+    } else {
+      tls_ctx_->set_verify_mode(net::ssl::verify_none);
+    }
+  }
+}
+
+http_backend::~http_backend() = default;
+
+std::string http_backend::build_request(const backend_request& request) const {
+  std::string out;
+  out.reserve(256 + request.body.size());
+  out += request.method == http::verb::post     ? "POST "
+         : request.method == http::verb::get    ? "GET "
+         : request.method == http::verb::delete_ ? "DELETE "
+                                                 : "POST ";
+  out += target_;
+  out += " HTTP/1.1\r\nHost: ";
+  out += host_header_;
+  out += "\r\nUser-Agent: mcpgw/0.1\r\n";
+  if (request.method == http::verb::get) {
+    out += "Accept: text/event-stream\r\n";
+  } else {
+    out += "Accept: application/json, text/event-stream\r\n";
+  }
+  if (!request.session_id.empty()) {
+    out += "Mcp-Session-Id: ";
+    out += request.session_id;
+    out += "\r\n";
+  }
+  if (!request.protocol_version.empty()) {
+    out += "MCP-Protocol-Version: ";
+    out += request.protocol_version;
+    out += "\r\n";
+  }
+  if (!request.last_event_id.empty()) {
+    out += "Last-Event-ID: ";
+    out += request.last_event_id;
+    out += "\r\n";
+  }
+  if (request.method == http::verb::post) {
+    out += "Content-Type: application/json\r\nContent-Length: ";
+    out += std::to_string(request.body.size());
+    out += "\r\n\r\n";
+    out += request.body;
+  } else {
+    out += "\r\n";
+  }
+  return out;
+}
+
+net::awaitable<std::pair<backend_failure, std::unique_ptr<pooled_connection>>> http_backend::connect(
+    std::chrono::steady_clock::time_point deadline) {
+  auto connect_deadline = std::min(deadline, std::chrono::steady_clock::now() +
+                                                 config_.http.connect_timeout);
+  net::ip::tcp::resolver resolver(ex_);
+  auto [rec, endpoints] = co_await resolver.async_resolve(host_, port_, tuple_awaitable);
+  if (rec) {
+    log_.warn("backend name resolution failed",
+              {{"backend", config_.name}, {"host", host_}, {"error", rec.message()}});
+    co_return std::pair{backend_failure::unavailable, nullptr};
+  }
+  beast::tcp_stream tcp(ex_);
+  tcp.expires_at(connect_deadline);
+  auto [cec, ep] = co_await tcp.async_connect(endpoints, tuple_awaitable);
+  if (cec) {
+    co_return std::pair{is_timeout(cec) ? backend_failure::timeout : backend_failure::unavailable,
+                        nullptr};
+  }
+  tcp.socket().set_option(net::ip::tcp::no_delay(true));
+  if (!tls_) {
+    co_return std::pair{backend_failure::none,
+                        std::make_unique<pooled_connection>(any_stream(std::move(tcp)))};
+  }
+  auto conn = std::make_unique<pooled_connection>(any_stream(std::move(tcp), *tls_ctx_));
+  // SNI; SSL_set_tlsext_host_name is a macro with an old-style cast.
+  if (SSL_ctrl(conn->stream.tls().native_handle(), SSL_CTRL_SET_TLSEXT_HOSTNAME,
+               TLSEXT_NAMETYPE_host_name, const_cast<char*>(host_.c_str())) != 1) {
+    co_return std::pair{backend_failure::unavailable, nullptr};
+  }
+  auto [hec] = co_await conn->stream.tls().async_handshake(net::ssl::stream_base::client,
+                                                            tuple_awaitable);
+  if (hec) {
+    log_.warn("backend TLS handshake failed", {{"backend", config_.name}, {"error", hec.message()}});
+    co_return std::pair{is_timeout(hec) ? backend_failure::timeout : backend_failure::unavailable,
+                        nullptr};
+  }
+  co_return std::pair{backend_failure::none, std::move(conn)};
+}
+
+void http_backend::release(std::unique_ptr<pooled_connection> conn) {
+  if (idle_.size() >= config_.http.max_idle_connections) {
+    return;  // closes it
+  }
+  conn->stream.tcp().expires_never();
+  idle_.push_back(std::move(conn));
+}
+
+net::awaitable<std::pair<backend_failure, std::unique_ptr<backend_exchange>>> http_backend::send(
+    const backend_request& request) {
+  auto deadline = std::chrono::steady_clock::now() + config_.http.timeout;
+  std::string wire = build_request(request);
+  // A pooled connection the backend closed while idle fails before any response byte; such a
+  // request never reached the backend's application, so it is sent once more on a new one.
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    std::unique_ptr<pooled_connection> conn;
+    bool reused = false;
+    if (!idle_.empty()) {
+      conn = std::move(idle_.back());
+      idle_.pop_back();
+      reused = true;
+    } else {
+      auto [failure, fresh] = co_await connect(deadline);
+      if (failure != backend_failure::none) {
+        co_return std::pair{failure, nullptr};
+      }
+      conn = std::move(fresh);
+    }
+    conn->stream.tcp().expires_at(deadline);
+    auto [wec, written] = co_await net::async_write(conn->stream, net::buffer(wire), tuple_awaitable);
+    if (wec) {
+      if (reused) {
+        continue;
+      }
+      co_return std::pair{is_timeout(wec) ? backend_failure::timeout : backend_failure::unavailable,
+                          nullptr};
+    }
+    auto exchange = std::make_unique<backend_exchange>(*this, std::move(conn), deadline,
+                                                       request.stream);
+    auto& c = *exchange->conn_;
+    if (request.stream) {
+      c.stream.tcp().expires_at(deadline);  // the header still has a deadline
+    }
+    auto [rec, n] = co_await http::async_read_header(c.stream, c.buffer, exchange->parser_,
+                                                     tuple_awaitable);
+    if (rec) {
+      exchange->failure_ = backend_failure::unavailable;
+      if (reused && !is_timeout(rec) && n == 0) {
+        continue;
+      }
+      co_return std::pair{is_timeout(rec) ? backend_failure::timeout : backend_failure::unavailable,
+                          nullptr};
+    }
+    co_return std::pair{backend_failure::none, std::move(exchange)};
+  }
+  co_return std::pair{backend_failure::unavailable, nullptr};
+}
+
+}  // namespace mcpgw

@@ -1,0 +1,126 @@
+// A Streamable HTTP MCP backend seen from the gateway: a keep-alive connection pool and one
+// exchange per request whose response is read whole (JSON) or event by event (SSE).
+// Owned by the server; sessions borrow it for their lifetime.
+#pragma once
+
+#include "http/any_stream.h"
+#include "mcpgw/config.h"
+#include "mcpgw/log.h"
+#include "mcpgw/sse.h"
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/parser.hpp>
+
+#include <chrono>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace mcpgw {
+
+namespace http = beast::http;
+
+enum class backend_failure {
+  none,
+  unavailable,  // connect, TLS or transport error
+  timeout,      // deadline passed
+  protocol,     // the answer is not HTTP/MCP we can use (bad framing, message too large)
+};
+
+struct backend_request {
+  http::verb method = http::verb::post;
+  std::string_view body;
+  std::string_view session_id;        // upstream Mcp-Session-Id, empty before initialize
+  std::string_view protocol_version;  // MCP-Protocol-Version, empty before initialize
+  std::string_view last_event_id;     // resumption of an SSE stream (GET)
+  bool stream = false;                // a long-lived GET stream: no response deadline
+};
+
+struct pooled_connection {
+  explicit pooled_connection(any_stream s) : stream(std::move(s)) {}
+  any_stream stream;
+  beast::flat_buffer buffer;
+};
+
+class http_backend;
+
+enum class event_status { event, end, failed };
+
+// One request/response with the backend. Holds its connection until destroyed; a connection
+// whose response was read to the end goes back to the pool.
+class backend_exchange {
+ public:
+  backend_exchange(http_backend& backend, std::unique_ptr<pooled_connection> conn,
+                   std::chrono::steady_clock::time_point deadline, bool streaming);
+  ~backend_exchange();
+  backend_exchange(const backend_exchange&) = delete;
+  backend_exchange& operator=(const backend_exchange&) = delete;
+
+  unsigned status() const { return parser_.get().result_int(); }
+  std::string_view header(http::field f) const;
+  std::string_view header(std::string_view name) const;
+  bool is_sse() const;
+  bool is_json() const;
+
+  // Reads the whole body (bounded by max_backend_message).
+  net::awaitable<backend_failure> read_body(std::string& out);
+  // Reads the next SSE event; `end` when the stream finished cleanly.
+  net::awaitable<event_status> next_event(sse::event& out);
+  backend_failure failure() const { return failure_; }
+  // Aborts the exchange from outside (session closing): pending reads fail at once.
+  void cancel();
+
+ private:
+  net::awaitable<backend_failure> read_some(std::size_t& got);
+
+  friend class http_backend;
+  http_backend& backend_;
+  std::unique_ptr<pooled_connection> conn_;
+  http::response_parser<http::buffer_body> parser_;
+  std::chrono::steady_clock::time_point deadline_;
+  bool streaming_;
+  sse::decoder sse_;
+  backend_failure failure_ = backend_failure::none;
+  char chunk_[16 * 1024];
+};
+
+class http_backend {
+ public:
+  http_backend(net::any_io_executor ex, const backend_config& config, const limits_config& limits,
+               logger& log);
+  ~http_backend();
+
+  const std::string& name() const { return config_.name; }
+  const backend_config& config() const { return config_; }
+  std::size_t max_message() const { return limits_.max_backend_message; }
+
+  // Sends the request and reads the response header. On failure the exchange is null.
+  net::awaitable<std::pair<backend_failure, std::unique_ptr<backend_exchange>>> send(
+      const backend_request& request);
+
+  std::size_t idle_connections() const { return idle_.size(); }
+
+ private:
+  friend class backend_exchange;
+  net::awaitable<std::pair<backend_failure, std::unique_ptr<pooled_connection>>> connect(
+      std::chrono::steady_clock::time_point deadline);
+  void release(std::unique_ptr<pooled_connection> conn);
+  std::string build_request(const backend_request& request) const;
+
+  net::any_io_executor ex_;
+  backend_config config_;
+  limits_config limits_;
+  logger& log_;
+  bool tls_ = false;
+  std::string host_;
+  std::string port_;
+  std::string target_;
+  std::string host_header_;
+  std::optional<net::ssl::context> tls_ctx_;
+  std::deque<std::unique_ptr<pooled_connection>> idle_;
+};
+
+}  // namespace mcpgw

@@ -1,0 +1,153 @@
+#include "mcpgw/http_headers.h"
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+
+namespace mcpgw::http_headers {
+
+namespace {
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
+    s.remove_prefix(1);
+  }
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) {
+    s.remove_suffix(1);
+  }
+  return s;
+}
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return out;
+}
+
+constexpr std::array<std::string_view, 3> versions = {"2025-11-25", "2025-06-18", "2025-03-26"};
+
+}  // namespace
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() &&
+         std::equal(a.begin(), a.end(), b.begin(), [](unsigned char x, unsigned char y) {
+           return std::tolower(x) == std::tolower(y);
+         });
+}
+
+accepted parse_accept(std::string_view accept) {
+  accepted out;
+  while (!accept.empty()) {
+    std::size_t comma = accept.find(',');
+    std::string_view item = accept.substr(0, comma);
+    accept = comma == std::string_view::npos ? std::string_view() : accept.substr(comma + 1);
+    std::size_t semi = item.find(';');
+    std::string_view range = trim(item.substr(0, semi));
+    bool excluded = false;
+    while (semi != std::string_view::npos) {
+      item = item.substr(semi + 1);
+      semi = item.find(';');
+      std::string_view param = trim(item.substr(0, semi));
+      if (param.size() >= 2 && (param[0] == 'q' || param[0] == 'Q') && param[1] == '=') {
+        std::string_view q = param.substr(2);
+        excluded = !q.empty() && q.find_first_not_of("0.") == std::string_view::npos;
+      }
+    }
+    if (excluded) {
+      continue;
+    }
+    if (range == "*/*") {
+      out.json = out.event_stream = true;
+    } else if (iequals(range, "application/json") || iequals(range, "application/*")) {
+      out.json = true;
+    } else if (iequals(range, "text/event-stream") || iequals(range, "text/*")) {
+      out.event_stream = true;
+    }
+  }
+  return out;
+}
+
+bool is_json_content_type(std::string_view content_type) {
+  std::string_view essence = trim(content_type.substr(0, content_type.find(';')));
+  return iequals(essence, "application/json");
+}
+
+std::span<const std::string_view> supported_protocol_versions() { return versions; }
+
+bool is_supported_protocol_version(std::string_view version) {
+  return std::find(versions.begin(), versions.end(), version) != versions.end();
+}
+
+std::string_view negotiate_protocol_version(std::string_view requested) {
+  return is_supported_protocol_version(requested) ? requested : versions.front();
+}
+
+std::string host_of_authority(std::string_view authority) {
+  authority = trim(authority);
+  if (authority.empty()) {
+    return {};
+  }
+  if (authority.front() == '[') {
+    std::size_t close = authority.find(']');
+    if (close == std::string_view::npos) {
+      return {};
+    }
+    std::string_view rest = authority.substr(close + 1);
+    if (!rest.empty() && (rest.front() != ':' || rest.size() == 1 ||
+                          rest.substr(1).find_first_not_of("0123456789") != std::string_view::npos)) {
+      return {};
+    }
+    return lower(authority.substr(1, close - 1));
+  }
+  std::size_t colon = authority.find(':');
+  if (colon != std::string_view::npos) {
+    std::string_view port = authority.substr(colon + 1);
+    if (port.empty() || port.find_first_not_of("0123456789") != std::string_view::npos) {
+      return {};
+    }
+    authority = authority.substr(0, colon);
+  }
+  if (authority.find_first_of("/@?# ") != std::string_view::npos) {
+    return {};
+  }
+  return lower(authority);
+}
+
+std::string host_of_origin(std::string_view origin) {
+  origin = trim(origin);
+  std::size_t scheme_end = origin.find("://");
+  if (scheme_end == std::string_view::npos) {
+    return {};
+  }
+  std::string_view authority = origin.substr(scheme_end + 3);
+  authority = authority.substr(0, authority.find('/'));
+  return host_of_authority(authority);
+}
+
+bool host_allowed(std::string_view host_header, const std::vector<std::string>& allowed_hosts) {
+  std::string host = host_of_authority(host_header);
+  if (host.empty()) {
+    return false;
+  }
+  return std::find(allowed_hosts.begin(), allowed_hosts.end(), host) != allowed_hosts.end() ||
+         std::find(allowed_hosts.begin(), allowed_hosts.end(), "*") != allowed_hosts.end();
+}
+
+bool origin_allowed(std::string_view origin, const std::vector<std::string>& allowed_origins,
+                    const std::vector<std::string>& allowed_hosts) {
+  std::string_view trimmed = trim(origin);
+  if (!allowed_origins.empty()) {
+    for (const auto& allowed : allowed_origins) {
+      if (allowed == "*" || iequals(allowed, trimmed)) {
+        return true;
+      }
+    }
+    return false;
+  }
+  std::string host = host_of_origin(trimmed);
+  return !host.empty() &&
+         std::find(allowed_hosts.begin(), allowed_hosts.end(), host) != allowed_hosts.end();
+}
+
+}  // namespace mcpgw::http_headers

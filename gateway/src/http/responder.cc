@@ -1,0 +1,91 @@
+#include "http/responder.h"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/http/status.hpp>
+
+#include <cstdio>
+
+namespace mcpgw {
+
+void responder::append_head(std::string& out, unsigned status, header_list extra) const {
+  out += "HTTP/1.1 ";
+  out += std::to_string(status);
+  out += ' ';
+  out += beast::http::obsolete_reason(static_cast<beast::http::status>(status));
+  out += "\r\nServer: mcpgw\r\n";
+  if (!keep_alive_) {
+    out += "Connection: close\r\n";
+  }
+  for (const auto& [name, value] : extra) {
+    out += name;
+    out += ": ";
+    out += value;
+    out += "\r\n";
+  }
+}
+
+net::awaitable<bool> responder::write(std::string_view data) {
+  if (failed_) {
+    co_return false;
+  }
+  stream_.tcp().expires_after(write_timeout_);
+  auto [ec, n] = co_await net::async_write(stream_, net::buffer(data.data(), data.size()),
+                                           net::as_tuple(net::use_awaitable));
+  stream_.tcp().expires_never();
+  if (ec) {
+    failed_ = true;
+  }
+  co_return !failed_;
+}
+
+net::awaitable<bool> responder::send(unsigned status, std::string_view content_type,
+                                     std::string_view body, header_list extra) {
+  started_ = true;
+  std::string out;
+  out.reserve(256 + body.size());
+  append_head(out, status, extra);
+  out += "Content-Type: ";
+  out += content_type;
+  out += "\r\nContent-Length: ";
+  out += std::to_string(body.size());
+  out += "\r\n\r\n";
+  out += body;
+  co_return co_await write(out);
+}
+
+net::awaitable<bool> responder::send_empty(unsigned status, header_list extra) {
+  started_ = true;
+  std::string out;
+  append_head(out, status, extra);
+  out += "Content-Length: 0\r\n\r\n";
+  co_return co_await write(out);
+}
+
+net::awaitable<bool> responder::start_stream(header_list extra) {
+  started_ = true;
+  std::string out;
+  append_head(out, 200, extra);
+  out += "Content-Type: text/event-stream\r\nCache-Control: no-cache, no-transform\r\n"
+         "X-Accel-Buffering: no\r\nTransfer-Encoding: chunked\r\n\r\n";
+  co_return co_await write(out);
+}
+
+net::awaitable<bool> responder::write_chunk(std::string_view data) {
+  if (data.empty()) {
+    co_return !failed_;
+  }
+  char size[24];
+  int len = std::snprintf(size, sizeof size, "%zx\r\n", data.size());
+  std::string out;
+  out.reserve(static_cast<std::size_t>(len) + data.size() + 2);
+  out.append(size, static_cast<std::size_t>(len));
+  out += data;
+  out += "\r\n";
+  co_return co_await write(out);
+}
+
+net::awaitable<bool> responder::end_stream() { co_return co_await write("0\r\n\r\n"); }
+
+}  // namespace mcpgw

@@ -1,0 +1,117 @@
+// mcpgw: wiring only. Parses the command line and the config, builds the server, runs it
+// until SIGINT/SIGTERM, and exits 0 after the drain.
+#include "mcpgw/config.h"
+#include "mcpgw/log.h"
+#include "mcpgw/version.h"
+#include "server/server.h"
+
+#include <boost/asio/signal_set.hpp>
+
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <string>
+
+namespace {
+
+constexpr const char* usage =
+    "usage: mcpgw [--config FILE] [--log-level debug|info|warn|error]\n"
+    "       mcpgw --check-config FILE\n"
+    "       mcpgw --version\n"
+    "Without --config, mcpgw runs its embedded defaults (conf/gateway.yaml).\n";
+
+int report(const mcpgw::config_result& result) {
+  for (const auto& e : result.errors) {
+    std::fprintf(stderr, "%s\n", e.to_string().c_str());
+  }
+  return result.config ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string config_path;
+  std::string check_path;
+  std::string level_override;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    auto value = [&](const char* flag) -> std::string {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "mcpgw: %s needs a value\n%s", flag, usage);
+        std::exit(2);
+      }
+      return argv[++i];
+    };
+    if (arg == "--version") {
+      std::printf("mcpgw %s\n", mcpgw::version);
+      return 0;
+    } else if (arg == "--help" || arg == "-h") {
+      std::printf("%s", usage);
+      return 0;
+    } else if (arg == "--config") {
+      config_path = value("--config");
+    } else if (arg == "--check-config") {
+      check_path = value("--check-config");
+    } else if (arg == "--log-level") {
+      level_override = value("--log-level");
+    } else {
+      std::fprintf(stderr, "mcpgw: unknown argument '%s'\n%s", arg.c_str(), usage);
+      return 2;
+    }
+  }
+
+  if (!check_path.empty()) {
+    auto result = mcpgw::parse_config_file(check_path);
+    int rc = report(result);
+    if (rc == 0) {
+      std::printf("%s: ok\n", check_path.c_str());
+    }
+    return rc;
+  }
+
+  auto result = config_path.empty()
+                    ? mcpgw::parse_config_text(mcpgw::embedded_config, "<embedded conf/gateway.yaml>")
+                    : mcpgw::parse_config_file(config_path);
+  if (report(result) != 0) {
+    return 1;
+  }
+  mcpgw::gateway_config config = std::move(*result.config);
+  if (!level_override.empty()) {
+    config.log_level = level_override;
+  }
+  mcpgw::log_level level{};
+  if (!mcpgw::parse_log_level(config.log_level, level)) {
+    std::fprintf(stderr, "mcpgw: --log-level: expected debug, info, warn or error, got '%s'\n",
+                 config.log_level.c_str());
+    return 1;
+  }
+  mcpgw::logger log(level);
+
+  try {
+    boost::asio::io_context ioc(1);
+    mcpgw::gateway_server server(ioc, config, log);
+    // Signals are caught before the listeners open, so a signal right after start drains too.
+    boost::asio::signal_set signals(ioc, SIGINT, SIGTERM);
+    int received = 0;
+    std::function<void(const boost::system::error_code&, int)> on_signal =
+        [&](const boost::system::error_code& ec, int signo) {
+          if (ec) {
+            return;
+          }
+          log.info("signal received", {{"signal", signo == SIGINT ? "SIGINT" : "SIGTERM"}});
+          if (++received == 1) {
+            server.stop();
+            signals.async_wait(on_signal);
+          } else {
+            ioc.stop();  // a second signal skips the rest of the drain
+          }
+        };
+    signals.async_wait(on_signal);
+    server.start();
+    ioc.run();
+  } catch (const std::exception& e) {
+    log.error("fatal", {{"error", e.what()}});
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,444 @@
+#include "mcpgw/jsonrpc.h"
+
+#include <simdjson.h>
+
+#include <cstring>
+
+namespace mcpgw::jsonrpc {
+
+namespace ondemand = simdjson::ondemand;
+
+namespace {
+
+std::string_view rtrim(std::string_view s) {
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\n' || s.back() == '\r')) {
+    s.remove_suffix(1);
+  }
+  return s;
+}
+
+// Decoding failed because the text is not JSON (as opposed to JSON of the wrong shape).
+struct syntax_failure {};
+
+class object_reader {
+ public:
+  object_reader(std::string_view original, const char* base) : original_(original), base_(base) {}
+
+  token token_of(std::string_view raw) const {
+    raw = rtrim(raw);
+    return token{static_cast<std::uint32_t>(raw.data() - base_),
+                 static_cast<std::uint32_t>(raw.size())};
+  }
+
+  // Reads a string value into `out`; false when the value is not a string.
+  bool read_string(ondemand::value v, json_string& out) const {
+    std::string_view raw = rtrim(v.raw_json_token());
+    std::string_view unescaped;
+    auto err = v.get_string().get(unescaped);
+    if (err == simdjson::INCORRECT_TYPE) {
+      return false;
+    }
+    if (err) {
+      throw syntax_failure{};
+    }
+    std::string_view inner = raw.substr(1, raw.size() - 2);
+    if (inner.find('\\') == std::string_view::npos) {
+      out.escaped = false;
+      out.view = original_.substr(static_cast<std::size_t>(inner.data() - base_), inner.size());
+    } else {
+      out.escaped = true;
+      out.owned.assign(unescaped);
+    }
+    return true;
+  }
+
+  // An id must be a string or an integer.
+  bool read_id(ondemand::value v, token& out) const {
+    ondemand::json_type type;
+    if (v.type().get(type)) {
+      throw syntax_failure{};
+    }
+    std::string_view raw = v.raw_json_token();
+    if (type == ondemand::json_type::string) {
+      json_string ignored;
+      read_string(v, ignored);
+    } else if (type == ondemand::json_type::number) {
+      bool integer = false;
+      if (v.is_integer().get(integer) || !integer) {
+        return false;
+      }
+    } else {
+      return false;
+    }
+    out = token_of(raw);
+    return true;
+  }
+
+  void read_meta(ondemand::object meta, envelope& env) const {
+    for (auto field : meta) {
+      std::string_view key;
+      if (field.unescaped_key().get(key)) {
+        throw syntax_failure{};
+      }
+      ondemand::value v;
+      if (field.value().get(v)) {
+        throw syntax_failure{};
+      }
+      if (key == "progressToken") {
+        if (!read_id(v, env.progress_token)) {
+          env.kind = message_kind::invalid;
+          env.problem = "params._meta.progressToken must be a string or an integer";
+          env.problem_code = invalid_params;
+        }
+      }
+    }
+  }
+
+  void read_params(ondemand::object params, envelope& env) const {
+    for (auto field : params) {
+      std::string_view key;
+      if (field.unescaped_key().get(key)) {
+        throw syntax_failure{};
+      }
+      ondemand::value v;
+      if (field.value().get(v)) {
+        throw syntax_failure{};
+      }
+      if (key == "name" || key == "uri") {
+        read_string(v, env.name);
+      } else if (key == "_meta") {
+        ondemand::object meta;
+        if (v.get_object().get(meta) == simdjson::SUCCESS) {
+          read_meta(meta, env);
+        }
+      } else if (key == "requestId") {
+        read_id(v, env.request_id);
+      } else if (key == "progressToken") {
+        read_id(v, env.progress_token);  // notifications/progress carries it in params
+      } else if (key == "protocolVersion") {
+        read_string(v, env.protocol_version);
+      }
+    }
+  }
+
+  void read_result(ondemand::object result, envelope& env) const {
+    for (auto field : result) {
+      std::string_view key;
+      if (field.unescaped_key().get(key)) {
+        throw syntax_failure{};
+      }
+      if (key == "protocolVersion") {
+        ondemand::value v;
+        if (field.value().get(v)) {
+          throw syntax_failure{};
+        }
+        read_string(v, env.protocol_version);
+      }
+    }
+  }
+
+  envelope read(ondemand::object obj) const {
+    envelope env;
+    bool has_jsonrpc = false;
+    bool has_id = false;
+    bool null_id = false;
+    bool has_method = false;
+    bool has_result = false;
+    bool has_error = false;
+    std::string problem;
+    for (auto field : obj) {
+      std::string_view key;
+      if (field.unescaped_key().get(key)) {
+        throw syntax_failure{};
+      }
+      ondemand::value v;
+      if (field.value().get(v)) {
+        throw syntax_failure{};
+      }
+      if (key == "jsonrpc") {
+        json_string version;
+        has_jsonrpc = read_string(v, version) && version.str() == "2.0";
+        if (!has_jsonrpc) {
+          problem = "\"jsonrpc\" must be \"2.0\"";
+        }
+      } else if (key == "id") {
+        bool is_null = false;
+        if (v.is_null().get(is_null) == simdjson::SUCCESS && is_null) {
+          null_id = true;
+          has_id = true;
+          env.id = token_of(v.raw_json_token());
+        } else if (read_id(v, env.id)) {
+          has_id = true;
+        } else {
+          problem = "\"id\" must be a string or an integer";
+        }
+      } else if (key == "method") {
+        has_method = read_string(v, env.method);
+        if (!has_method) {
+          problem = "\"method\" must be a string";
+        }
+      } else if (key == "params") {
+        ondemand::json_type type;
+        if (v.type().get(type)) {
+          throw syntax_failure{};
+        }
+        if (type == ondemand::json_type::object) {
+          ondemand::object params;
+          if (v.get_object().get(params)) {
+            throw syntax_failure{};
+          }
+          read_params(params, env);
+        } else if (type != ondemand::json_type::array) {
+          problem = "\"params\" must be an object or an array";
+        }
+      } else if (key == "result") {
+        has_result = true;
+        ondemand::object result;
+        if (v.get_object().get(result) == simdjson::SUCCESS) {
+          read_result(result, env);
+        }
+      } else if (key == "error") {
+        has_error = true;
+      }
+    }
+    if (env.kind == message_kind::invalid && !env.problem.empty()) {
+      return env;  // a problem found while reading params
+    }
+    if (problem.empty()) {
+      if (!has_jsonrpc) {
+        problem = "missing \"jsonrpc\": \"2.0\"";
+      } else if (has_method) {
+        if (has_result || has_error) {
+          problem = "a message cannot have both \"method\" and \"result\"/\"error\"";
+        } else if (null_id) {
+          problem = "a request \"id\" must not be null";
+        }
+      } else if (!has_result && !has_error) {
+        problem = "missing \"method\" (request or notification) or \"result\"/\"error\" (response)";
+      } else if (has_result && has_error) {
+        problem = "a response cannot have both \"result\" and \"error\"";
+      } else if (!has_id) {
+        problem = "a response must have an \"id\"";
+      } else if (null_id && has_result) {
+        problem = "a result \"id\" must not be null";
+      }
+    }
+    if (!problem.empty()) {
+      env.kind = message_kind::invalid;
+      env.problem = std::move(problem);
+      env.problem_code = invalid_request;
+      return env;
+    }
+    if (has_method) {
+      env.kind = has_id ? message_kind::request : message_kind::notification;
+    } else {
+      env.kind = has_result ? message_kind::result : message_kind::error;
+    }
+    return env;
+  }
+
+ private:
+  std::string_view original_;
+  const char* base_;
+};
+
+}  // namespace
+
+struct decoder::impl {
+  ondemand::parser parser;
+  std::string padded;  // reused copy of the input with simdjson's padding after it
+
+  simdjson::padded_string_view pad(std::string_view text) {
+    if (padded.size() < text.size() + simdjson::SIMDJSON_PADDING) {
+      padded.resize(text.size() + simdjson::SIMDJSON_PADDING);
+    }
+    std::memcpy(padded.data(), text.data(), text.size());
+    std::memset(padded.data() + text.size(), 0, simdjson::SIMDJSON_PADDING);
+    return simdjson::padded_string_view(padded.data(), text.size(), padded.size());
+  }
+};
+
+decoder::decoder() : impl_(std::make_unique<impl>()) {}
+decoder::~decoder() = default;
+
+envelope decoder::decode(std::string_view text) {
+  decoded_body body = decode_body(text);
+  if (body.batch) {
+    envelope env;
+    env.problem = "a batch is not a single message";
+    env.problem_code = invalid_request;
+    return env;
+  }
+  if (body.problem_code != 0) {
+    envelope env;
+    env.problem = std::move(body.problem);
+    env.problem_code = body.problem_code;
+    return env;
+  }
+  return std::move(body.single);
+}
+
+decoded_body decoder::decode_body(std::string_view text) {
+  decoded_body out;
+  auto fail = [&](int code, std::string problem) {
+    out.problem_code = code;
+    out.problem = std::move(problem);
+    out.single = envelope{};
+    out.single.problem_code = code;
+    out.single.problem = out.problem;
+    out.batch = false;
+    out.elements.clear();
+    return std::move(out);
+  };
+  if (text.size() > UINT32_MAX) {
+    return fail(invalid_request, "message too large");
+  }
+  try {
+    auto input = impl_->pad(text);
+    const char* base = impl_->padded.data();
+    ondemand::document doc;
+    if (impl_->parser.iterate(input).get(doc)) {
+      return fail(parse_error, "malformed JSON");
+    }
+    ondemand::json_type type;
+    if (doc.type().get(type)) {
+      return fail(parse_error, "malformed JSON");
+    }
+    object_reader reader(text, base);
+    if (type == ondemand::json_type::object) {
+      ondemand::object obj;
+      if (doc.get_object().get(obj)) {
+        return fail(parse_error, "malformed JSON");
+      }
+      out.single = reader.read(obj);
+    } else if (type == ondemand::json_type::array) {
+      out.batch = true;
+      ondemand::array arr;
+      if (doc.get_array().get(arr)) {
+        return fail(parse_error, "malformed JSON");
+      }
+      for (auto element : arr) {
+        ondemand::value v;
+        if (element.get(v)) {
+          throw syntax_failure{};
+        }
+        ondemand::object obj;
+        if (v.get_object().get(obj)) {
+          return fail(invalid_request, "every batch element must be a JSON-RPC message object");
+        }
+        std::string_view raw;
+        if (obj.raw_json().get(raw)) {
+          throw syntax_failure{};
+        }
+        out.elements.push_back(reader.token_of(raw));
+      }
+      if (out.elements.empty()) {
+        return fail(invalid_request, "an empty batch is not a JSON-RPC message");
+      }
+    } else {
+      // Scalars: make sure they are JSON at all before calling them the wrong shape (type()
+      // only looks at the first character).
+      bool valid = false;
+      if (type == ondemand::json_type::string) {
+        std::string_view ignored;
+        valid = doc.get_string().get(ignored) == simdjson::SUCCESS;
+      } else if (type == ondemand::json_type::number) {
+        double ignored = 0;
+        valid = doc.get_double().get(ignored) == simdjson::SUCCESS;
+      } else if (type == ondemand::json_type::boolean) {
+        bool ignored = false;
+        valid = doc.get_bool().get(ignored) == simdjson::SUCCESS;
+      } else {
+        bool is_null = false;
+        valid = doc.is_null().get(is_null) == simdjson::SUCCESS && is_null;
+      }
+      const char* trailing = nullptr;
+      if (!valid || doc.current_location().get(trailing) == simdjson::SUCCESS) {
+        return fail(parse_error, "malformed JSON");
+      }
+      return fail(invalid_request, "a JSON-RPC message must be an object");
+    }
+    // Anything after the message (a second value, stray brackets) makes the body malformed.
+    const char* trailing = nullptr;
+    if (doc.current_location().get(trailing) == simdjson::SUCCESS) {
+      return fail(parse_error, "malformed JSON: trailing characters after the message");
+    }
+  } catch (const syntax_failure&) {
+    return fail(parse_error, "malformed JSON");
+  }
+  if (!out.batch && out.single.kind == message_kind::invalid) {
+    out.problem_code = out.single.problem_code;
+    out.problem = out.single.problem;
+  }
+  return out;
+}
+
+std::string splice(std::string_view text, token at, std::string_view replacement) {
+  std::string out;
+  out.reserve(text.size() - at.length + replacement.size());
+  out.append(text.substr(0, at.offset));
+  out.append(replacement);
+  out.append(text.substr(at.offset + at.length));
+  return out;
+}
+
+std::string splice(std::string_view text, token a, std::string_view ra, token b,
+                   std::string_view rb) {
+  if (!a.present()) {
+    return splice(text, b, rb);
+  }
+  if (!b.present()) {
+    return splice(text, a, ra);
+  }
+  if (b.offset < a.offset) {
+    std::swap(a, b);
+    std::swap(ra, rb);
+  }
+  std::string out;
+  out.reserve(text.size() - a.length - b.length + ra.size() + rb.size());
+  out.append(text.substr(0, a.offset));
+  out.append(ra);
+  out.append(text.substr(a.offset + a.length, b.offset - a.offset - a.length));
+  out.append(rb);
+  out.append(text.substr(b.offset + b.length));
+  return out;
+}
+
+std::string quote(std::string_view text) {
+  std::string out;
+  out.reserve(text.size() + 2);
+  out.push_back('"');
+  for (char c : text) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          static constexpr char hex[] = "0123456789abcdef";
+          out += "\\u00";
+          out.push_back(hex[(c >> 4) & 0xf]);
+          out.push_back(hex[c & 0xf]);
+        } else {
+          out.push_back(c);
+        }
+    }
+  }
+  out.push_back('"');
+  return out;
+}
+
+std::string make_error(std::string_view id_raw, int code, std::string_view message) {
+  std::string out = R"({"jsonrpc":"2.0","id":)";
+  out += id_raw.empty() ? std::string_view("null") : id_raw;
+  out += R"(,"error":{"code":)";
+  out += std::to_string(code);
+  out += R"(,"message":)";
+  out += quote(message);
+  out += "}}";
+  return out;
+}
+
+}  // namespace mcpgw::jsonrpc

@@ -1,0 +1,268 @@
+#include "mcp/session.h"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <charconv>
+
+namespace mcpgw {
+
+namespace {
+
+bool parse_int(std::string_view text, std::int64_t& out) {
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
+  return ec == std::errc() && ptr == text.data() + text.size();
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// event_stream
+
+std::uint64_t event_stream::push(std::string data) {
+  std::uint64_t seq = next_seq_++;
+  events_.push_back(entry{seq, std::move(data)});
+  trim();
+  notify();
+  return seq;
+}
+
+void event_stream::trim() {
+  while (events_.size() > capacity_) {
+    if (events_.front().seq > delivered_) {
+      if (is_get_) {
+        return;  // the producer waits in wait_for_room(); nothing undelivered is dropped
+      }
+      ++dropped_;  // a POST stream nobody reads any more: oldest first
+    }
+    events_.pop_front();
+  }
+}
+
+net::awaitable<bool> event_stream::wait_for_room() {
+  while (!finished_ && events_.size() >= capacity_ && events_.front().seq > delivered_) {
+    co_await wait_change(std::chrono::seconds(1));
+  }
+  co_return !finished_;
+}
+
+void event_stream::finish() {
+  finished_ = true;
+  notify();
+}
+
+const event_stream::entry* event_stream::next_after(std::uint64_t seq) const {
+  if (events_.empty() || events_.back().seq <= seq) {
+    return nullptr;
+  }
+  // Sequence numbers are dense within the retained window.
+  std::uint64_t first = events_.front().seq;
+  std::size_t index = seq < first ? 0 : static_cast<std::size_t>(seq - first + 1);
+  return index < events_.size() ? &events_[index] : nullptr;
+}
+
+net::awaitable<bool> event_stream::wait_change(duration timeout) {
+  signal_.expires_after(timeout);
+  auto [ec] = co_await signal_.async_wait(net::as_tuple(net::use_awaitable));
+  co_return ec == net::error::operation_aborted;
+}
+
+bool parse_event_id(std::string_view id, std::uint64_t& stream, std::uint64_t& seq) {
+  std::size_t sep = id.find('_');
+  if (sep == std::string_view::npos) {
+    return false;
+  }
+  auto a = std::from_chars(id.data(), id.data() + sep, stream);
+  auto b = std::from_chars(id.data() + sep + 1, id.data() + id.size(), seq);
+  return a.ec == std::errc() && a.ptr == id.data() + sep && b.ec == std::errc() &&
+         b.ptr == id.data() + id.size();
+}
+
+// ---------------------------------------------------------------------------------------------
+// session
+
+session::session(net::any_io_executor ex, std::string id, const route_binding& route,
+                 const limits_config& limits)
+    : ex_(std::move(ex)), id_(std::move(id)), route_(route), limits_(limits) {
+  get_stream_ = std::make_shared<event_stream>(ex_, 0, limits_.stream_buffer_events, true);
+}
+
+session::~session() { close(); }
+
+bool session::busy() const { return active_requests_ > 0 || get_stream_->attached(); }
+
+std::string session::map_client_request(std::string_view body, const jsonrpc::envelope& env,
+                                        std::int64_t& upstream_id) {
+  upstream_id = next_upstream_id_++;
+  std::string up = std::to_string(upstream_id);
+  in_flight entry{std::string(env.id.in(body)), std::string(env.progress_token.in(body))};
+  upstream_by_client_id_[entry.client_id] = upstream_id;
+  in_flight_.emplace(upstream_id, std::move(entry));
+  // The progress token becomes the upstream id too: unique in the upstream session.
+  return jsonrpc::splice(body, env.id, up, env.progress_token, up);
+}
+
+std::optional<std::string> session::map_client_response(std::string_view body,
+                                                        const jsonrpc::envelope& env) {
+  std::int64_t ours = 0;
+  if (!parse_int(env.id.in(body), ours)) {
+    return std::nullopt;
+  }
+  auto it = server_requests_.find(ours);
+  if (it == server_requests_.end()) {
+    return std::nullopt;
+  }
+  std::string with_backend_id = jsonrpc::splice(body, env.id, it->second);
+  server_request_by_backend_id_.erase(it->second);
+  server_requests_.erase(it);
+  return with_backend_id;
+}
+
+std::optional<std::string> session::map_client_notification(std::string_view body,
+                                                            const jsonrpc::envelope& env,
+                                                            std::int64_t& cancels) {
+  cancels = -1;
+  if (env.method.str() == "notifications/cancelled" && env.request_id.present()) {
+    auto it = upstream_by_client_id_.find(std::string(env.request_id.in(body)));
+    if (it == upstream_by_client_id_.end()) {
+      return std::nullopt;
+    }
+    cancels = it->second;
+    return jsonrpc::splice(body, env.request_id, std::to_string(it->second));
+  }
+  return std::string(body);
+}
+
+void session::attach_exchange(std::int64_t upstream_id, backend_exchange* exchange) {
+  auto it = in_flight_.find(upstream_id);
+  if (it != in_flight_.end()) {
+    it->second.exchange = exchange;
+  }
+}
+
+void session::abort_request(std::int64_t upstream_id) {
+  auto it = in_flight_.find(upstream_id);
+  if (it != in_flight_.end()) {
+    it->second.cancelled = true;
+    if (it->second.exchange) {
+      it->second.exchange->cancel();
+    }
+  }
+}
+
+bool session::request_cancelled(std::int64_t upstream_id) const {
+  auto it = in_flight_.find(upstream_id);
+  return it != in_flight_.end() && it->second.cancelled;
+}
+
+void session::forget_request(std::int64_t upstream_id) {
+  auto it = in_flight_.find(upstream_id);
+  if (it != in_flight_.end()) {
+    upstream_by_client_id_.erase(it->second.client_id);
+    in_flight_.erase(it);
+  }
+}
+
+std::string session::client_id_of(std::int64_t upstream_id) const {
+  auto it = in_flight_.find(upstream_id);
+  return it == in_flight_.end() ? std::string("null") : it->second.client_id;
+}
+
+session::mapped session::map_backend_message(std::string_view body, jsonrpc::decoder& decoder) {
+  mapped out;
+  jsonrpc::envelope env = decoder.decode(body);
+  switch (env.kind) {
+    case jsonrpc::message_kind::result:
+    case jsonrpc::message_kind::error: {
+      std::int64_t up = 0;
+      if (!parse_int(env.id.in(body), up)) {
+        return out;
+      }
+      auto it = in_flight_.find(up);
+      if (it == in_flight_.end()) {
+        return out;
+      }
+      out.body = jsonrpc::splice(body, env.id, it->second.client_id);
+      out.completes = up;
+      out.is_error = env.kind == jsonrpc::message_kind::error;
+      out.protocol_version.assign(env.protocol_version.str());
+      return out;
+    }
+    case jsonrpc::message_kind::request: {
+      std::int64_t ours = next_client_facing_id_++;
+      std::string backend_id(env.id.in(body));
+      server_request_by_backend_id_[backend_id] = ours;
+      server_requests_.emplace(ours, std::move(backend_id));
+      out.body = jsonrpc::splice(body, env.id, std::to_string(ours));
+      return out;
+    }
+    case jsonrpc::message_kind::notification: {
+      std::string_view method = env.method.str();
+      if (method == "notifications/progress" && env.progress_token.present()) {
+        std::int64_t up = 0;
+        auto it = parse_int(env.progress_token.in(body), up) ? in_flight_.find(up) : in_flight_.end();
+        if (it == in_flight_.end() || it->second.progress_token.empty()) {
+          return out;  // progress for a request that is over: nobody to tell
+        }
+        out.body = jsonrpc::splice(body, env.progress_token, it->second.progress_token);
+        return out;
+      }
+      if (method == "notifications/cancelled" && env.request_id.present()) {
+        auto it = server_request_by_backend_id_.find(std::string(env.request_id.in(body)));
+        if (it == server_request_by_backend_id_.end()) {
+          return out;
+        }
+        out.body = jsonrpc::splice(body, env.request_id, std::to_string(it->second));
+        server_requests_.erase(it->second);
+        server_request_by_backend_id_.erase(it);
+        return out;
+      }
+      out.body.assign(body);
+      return out;
+    }
+    case jsonrpc::message_kind::invalid:
+      return out;
+  }
+  return out;
+}
+
+std::shared_ptr<event_stream> session::open_post_stream() {
+  auto stream = std::make_shared<event_stream>(ex_, next_stream_++, limits_.stream_buffer_events,
+                                               false);
+  post_streams_.emplace(stream->number(), stream);
+  // Keep a bounded number of finished streams for Last-Event-ID replay.
+  constexpr std::size_t kept_streams = 32;
+  while (post_streams_.size() > kept_streams) {
+    auto oldest = post_streams_.begin();
+    if (!oldest->second->finished()) {
+      break;
+    }
+    post_streams_.erase(oldest);
+  }
+  return stream;
+}
+
+std::shared_ptr<event_stream> session::find_stream(std::uint64_t number) const {
+  if (number == 0) {
+    return get_stream_;
+  }
+  auto it = post_streams_.find(number);
+  return it == post_streams_.end() ? nullptr : it->second;
+}
+
+void session::close() {
+  if (closed_) {
+    return;
+  }
+  closed_ = true;
+  get_stream_->finish();
+  for (auto& [number, stream] : post_streams_) {
+    stream->finish();
+  }
+  if (tracked_) {
+    tracked_->cancel();
+    tracked_ = nullptr;
+  }
+}
+
+}  // namespace mcpgw

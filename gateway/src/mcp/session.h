@@ -1,0 +1,195 @@
+// A client session of the gateway: its own id, its upstream session on the backend, the id
+// maps between the two sides, and its outbound SSE streams (the GET stream and one per POST).
+// Created by the Streamable HTTP endpoint on initialize; owned by the session registry.
+#pragma once
+
+#include "backend/http_backend.h"
+#include "mcpgw/config.h"
+#include "mcpgw/jsonrpc.h"
+
+#include <boost/asio/steady_timer.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+namespace mcpgw {
+
+// One outbound SSE stream. Events are kept (bounded) so a client that reconnects with
+// Last-Event-ID gets what it missed, and so the GET stream holds what the backend sent before
+// the client's GET attached.
+class event_stream {
+ public:
+  struct entry {
+    std::uint64_t seq;
+    std::string data;  // one JSON-RPC message, already mapped to the client's ids
+  };
+
+  event_stream(net::any_io_executor ex, std::uint64_t number, std::size_t capacity, bool is_get)
+      : number_(number), capacity_(capacity), is_get_(is_get), signal_(ex) {}
+
+  std::uint64_t number() const { return number_; }
+  bool is_get() const { return is_get_; }
+  bool finished() const { return finished_; }
+  bool attached() const { return attached_; }
+  void set_attached(bool attached) { attached_ = attached; }
+  std::uint64_t delivered() const { return delivered_; }
+  std::uint64_t last_seq() const { return next_seq_ - 1; }
+  std::uint64_t dropped() const { return dropped_; }
+
+  // Appends an event and wakes the consumer; returns its sequence number.
+  std::uint64_t push(std::string data);
+  // Waits until there is room for one more event (the GET stream's back-pressure).
+  net::awaitable<bool> wait_for_room();
+  void finish();
+  void mark_delivered(std::uint64_t seq) {
+    if (seq > delivered_) {
+      delivered_ = seq;
+    }
+  }
+  // The first retained event after `seq`, or null.
+  const entry* next_after(std::uint64_t seq) const;
+  // Waits for a change (push, finish, delivery) up to `timeout`; false on timeout.
+  net::awaitable<bool> wait_change(duration timeout);
+  void notify() { signal_.cancel(); }
+
+  std::string event_id(std::uint64_t seq) const {
+    return std::to_string(number_) + "_" + std::to_string(seq);
+  }
+
+ private:
+  void trim();
+
+  std::uint64_t number_;
+  std::size_t capacity_;
+  bool is_get_;
+  std::deque<entry> events_;
+  std::uint64_t next_seq_ = 1;
+  std::uint64_t delivered_ = 0;
+  std::uint64_t dropped_ = 0;
+  bool finished_ = false;
+  bool attached_ = false;
+  net::steady_timer signal_;
+};
+
+// Parses "<stream>_<seq>"; false when malformed.
+bool parse_event_id(std::string_view id, std::uint64_t& stream, std::uint64_t& seq);
+
+struct route_binding {
+  std::string path;
+  http_backend* backend = nullptr;
+};
+
+class session : public std::enable_shared_from_this<session> {
+ public:
+  using clock = std::chrono::steady_clock;
+
+  session(net::any_io_executor ex, std::string id, const route_binding& route,
+          const limits_config& limits);
+  ~session();
+
+  const std::string& id() const { return id_; }
+  http_backend& backend() const { return *route_.backend; }
+  const route_binding& route() const { return route_; }
+  net::any_io_executor executor() const { return ex_; }
+
+  const std::string& upstream_id() const { return upstream_id_; }
+  void set_upstream_id(std::string_view id) { upstream_id_ = id; }
+  const std::string& protocol_version() const { return protocol_version_; }
+  void set_protocol_version(std::string_view v) { protocol_version_ = v; }
+  bool ready() const { return ready_; }
+  void set_ready() { ready_ = true; }
+  bool closed() const { return closed_; }
+
+  void touch() { last_activity_ = clock::now(); }
+  clock::time_point last_activity() const { return last_activity_; }
+  // Busy sessions (a request in flight or a stream attached) do not expire.
+  bool busy() const;
+  int& active_requests() { return active_requests_; }
+
+  // --- client -> backend id mapping -------------------------------------------------------
+  // Maps a client request onto a fresh upstream id; returns the body to send to the backend.
+  std::string map_client_request(std::string_view body, const jsonrpc::envelope& env,
+                                 std::int64_t& upstream_id);
+  // For a client's response to a server->client request: the body with the backend's id, or
+  // nullopt when no such request is pending.
+  std::optional<std::string> map_client_response(std::string_view body,
+                                                 const jsonrpc::envelope& env);
+  // For a client notification: the body to forward, or nullopt to drop it (a cancellation
+  // of a request that is no longer in flight).
+  // `cancels` is set to the upstream id a notifications/cancelled refers to, else -1.
+  std::optional<std::string> map_client_notification(std::string_view body,
+                                                     const jsonrpc::envelope& env,
+                                                     std::int64_t& cancels);
+  // The exchange carrying an in-flight request's response, aborted when the client cancels.
+  void attach_exchange(std::int64_t upstream_id, backend_exchange* exchange);
+  // Aborts the backend exchange of a request the client cancelled.
+  void abort_request(std::int64_t upstream_id);
+  bool request_cancelled(std::int64_t upstream_id) const;
+  void forget_request(std::int64_t upstream_id);
+  // The client's id for an in-flight upstream request (for synthesized errors).
+  std::string client_id_of(std::int64_t upstream_id) const;
+
+  // --- backend -> client mapping ----------------------------------------------------------
+  struct mapped {
+    std::string body;               // in the client's ids; empty to drop
+    std::int64_t completes = -1;    // upstream id of the request this response completes
+    bool is_error = false;          // the response is a JSON-RPC error
+    std::string protocol_version;   // result.protocolVersion (an initialize result)
+  };
+  mapped map_backend_message(std::string_view body, jsonrpc::decoder& decoder);
+
+  // --- streams ----------------------------------------------------------------------------
+  event_stream& get_stream() { return *get_stream_; }
+  std::shared_ptr<event_stream> open_post_stream();
+  std::shared_ptr<event_stream> find_stream(std::uint64_t number) const;
+
+  // Registers an exchange (a backend GET stream) to abort when the session closes.
+  void track(backend_exchange* exchange) { tracked_ = exchange; }
+  void untrack(backend_exchange* exchange) {
+    if (tracked_ == exchange) {
+      tracked_ = nullptr;
+    }
+  }
+  // Ends everything: streams finish, the backend GET stream is aborted.
+  void close();
+
+ private:
+  struct in_flight {
+    std::string client_id;        // raw JSON token
+    std::string progress_token;   // raw JSON token; empty when none
+    backend_exchange* exchange = nullptr;
+    bool cancelled = false;
+  };
+
+  net::any_io_executor ex_;
+  std::string id_;
+  route_binding route_;
+  limits_config limits_;
+  std::string upstream_id_;
+  std::string protocol_version_ = "2025-03-26";
+  bool ready_ = false;
+  bool closed_ = false;
+  clock::time_point last_activity_ = clock::now();
+  int active_requests_ = 0;
+
+  std::int64_t next_upstream_id_ = 0;
+  std::unordered_map<std::int64_t, in_flight> in_flight_;
+  std::unordered_map<std::string, std::int64_t> upstream_by_client_id_;
+
+  std::int64_t next_client_facing_id_ = 0;
+  std::unordered_map<std::int64_t, std::string> server_requests_;  // our id -> backend raw id
+  std::unordered_map<std::string, std::int64_t> server_request_by_backend_id_;
+
+  std::uint64_t next_stream_ = 1;
+  std::shared_ptr<event_stream> get_stream_;
+  std::map<std::uint64_t, std::shared_ptr<event_stream>> post_streams_;
+  backend_exchange* tracked_ = nullptr;
+};
+
+}  // namespace mcpgw

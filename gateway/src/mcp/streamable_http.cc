@@ -1,0 +1,990 @@
+#include "mcp/streamable_http.h"
+
+#include "mcpgw/http_headers.h"
+#include "mcpgw/sse.h"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <openssl/rand.h>
+
+#include <algorithm>
+#include <array>
+
+namespace mcpgw {
+
+namespace {
+
+constexpr std::string_view json_type = "application/json";
+constexpr unsigned priming_retry_ms = 1000;
+constexpr int max_backend_resumptions = 5;
+
+// Error codes the TypeScript SDK server uses for transport-level failures, kept for clients
+// that match on them.
+constexpr int transport_error = -32000;
+constexpr int session_not_found = -32001;
+
+std::string_view header_of(const client_request& req, http::field f) {
+  auto it = req.find(f);
+  return it == req.end() ? std::string_view() : std::string_view(it->value());
+}
+
+std::string_view header_of(const client_request& req, std::string_view name) {
+  auto it = req.find(name);
+  return it == req.end() ? std::string_view() : std::string_view(it->value());
+}
+
+bool wants_priming(std::string_view version) {
+  return http_headers::at_least(version, "2025-11-25");
+}
+
+std::string format_event(const event_stream& stream, std::uint64_t seq, std::string_view data) {
+  std::string out;
+  out.reserve(data.size() + 48);
+  sse::append_event(out, stream.event_id(seq), data);
+  return out;
+}
+
+// Counts a request in flight on a session for as long as it lives.
+class active_request {
+ public:
+  explicit active_request(std::shared_ptr<session> s) : s_(std::move(s)) { ++s_->active_requests(); }
+  ~active_request() {
+    --s_->active_requests();
+    s_->touch();
+  }
+  active_request(const active_request&) = delete;
+  active_request& operator=(const active_request&) = delete;
+
+ private:
+  std::shared_ptr<session> s_;
+};
+
+}  // namespace
+
+streamable_http_endpoint::streamable_http_endpoint(net::any_io_executor ex,
+                                                   const gateway_config& config, logger& log)
+    : ex_(ex), config_(config), log_(log), sweep_timer_(ex) {}
+
+std::string streamable_http_endpoint::mint_session_id() {
+  std::array<unsigned char, 16> bytes{};
+  if (RAND_bytes(bytes.data(), static_cast<int>(bytes.size())) != 1) {
+    throw std::runtime_error("the OS random generator failed");
+  }
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string id;
+  id.reserve(32);
+  for (unsigned char b : bytes) {
+    id.push_back(hex[b >> 4]);
+    id.push_back(hex[b & 0xf]);
+  }
+  return id;
+}
+
+net::awaitable<bool> streamable_http_endpoint::send_error(responder& res, unsigned status, int code,
+                                                          std::string_view message,
+                                                          std::string_view id_raw,
+                                                          header_list extra) {
+  co_return co_await res.send(status, json_type, jsonrpc::make_error(id_raw, code, message), extra);
+}
+
+std::string streamable_http_endpoint::failure_message(const http_backend& backend,
+                                                      backend_failure f) const {
+  switch (f) {
+    case backend_failure::timeout:
+      return "backend '" + backend.name() + "' did not answer within its deadline (http.timeout " +
+             std::to_string(backend.config().http.timeout.count()) + " ms)";
+    case backend_failure::protocol:
+      return "backend '" + backend.name() + "' sent a response the gateway cannot use";
+    case backend_failure::unavailable:
+    case backend_failure::none:
+      break;
+  }
+  return "backend '" + backend.name() + "' is unavailable";
+}
+
+static int failure_code(backend_failure f) {
+  switch (f) {
+    case backend_failure::timeout:
+      return jsonrpc::backend_timeout;
+    case backend_failure::protocol:
+      return jsonrpc::backend_protocol_error;
+    default:
+      return jsonrpc::backend_unavailable;
+  }
+}
+
+net::awaitable<bool> streamable_http_endpoint::check_origin(client_request& req, responder& res) {
+  // DNS rebinding protection: a page in a browser must not reach a local gateway.
+  std::string_view host = header_of(req, http::field::host);
+  if (!http_headers::host_allowed(host, config_.allowed_hosts)) {
+    co_await send_error(res, 403, transport_error,
+                        "Host header '" + std::string(host) +
+                            "' is not allowed; add it to allowed_hosts");
+    co_return false;
+  }
+  std::string_view origin = header_of(req, http::field::origin);
+  if (!origin.empty() &&
+      !http_headers::origin_allowed(origin, config_.allowed_origins, config_.allowed_hosts)) {
+    co_await send_error(res, 403, transport_error,
+                        "Origin '" + std::string(origin) +
+                            "' is not allowed; add it to allowed_origins");
+    co_return false;
+  }
+  co_return true;
+}
+
+net::awaitable<void> streamable_http_endpoint::handle(client_request& req, responder& res,
+                                                      const route_binding& route) {
+  if (!co_await check_origin(req, res)) {
+    co_return;
+  }
+  switch (req.method()) {
+    case http::verb::post:
+      co_await handle_post(req, res, route);
+      break;
+    case http::verb::get:
+      co_await handle_get(req, res);
+      break;
+    case http::verb::delete_:
+      co_await handle_delete(req, res);
+      break;
+    default: {
+      static constexpr std::pair<std::string_view, std::string_view> allow[] = {
+          {"Allow", "GET, POST, DELETE"}};
+      co_await send_error(res, 405, transport_error,
+                          "method " + std::string(req.method_string()) +
+                              " is not allowed on an MCP endpoint; use POST, GET or DELETE",
+                          {}, allow);
+    }
+  }
+}
+
+net::awaitable<std::shared_ptr<session>> streamable_http_endpoint::find_session(client_request& req,
+                                                                              responder& res) {
+  std::string_view id = header_of(req, "mcp-session-id");
+  if (id.empty()) {
+    co_await send_error(res, 400, transport_error,
+                        "missing Mcp-Session-Id header: send initialize first and then the "
+                        "session id it returned");
+    co_return nullptr;
+  }
+  auto it = sessions_.find(std::string(id));
+  if (it == sessions_.end()) {
+    co_await send_error(res, 404, session_not_found,
+                        "session not found (expired or deleted); start a new session with "
+                        "initialize");
+    co_return nullptr;
+  }
+  std::string_view version = header_of(req, "mcp-protocol-version");
+  if (!version.empty() && !http_headers::is_supported_protocol_version(version)) {
+    co_await send_error(res, 400, transport_error,
+                        "unsupported MCP-Protocol-Version '" + std::string(version) +
+                            "'; supported: 2025-11-25, 2025-06-18, 2025-03-26");
+    co_return nullptr;
+  }
+  it->second->touch();
+  co_return it->second;
+}
+
+// ---------------------------------------------------------------------------------------------
+// POST
+
+net::awaitable<void> streamable_http_endpoint::handle_post(client_request& req, responder& res,
+                                                           const route_binding& route) {
+  std::string_view content_type = header_of(req, http::field::content_type);
+  if (!http_headers::is_json_content_type(content_type)) {
+    co_await send_error(res, 415, transport_error,
+                        "Content-Type must be application/json, got '" +
+                            std::string(content_type) + "'");
+    co_return;
+  }
+  std::string_view accept = header_of(req, http::field::accept);
+  auto accepted = http_headers::parse_accept(accept);
+  if (!accepted.json || !accepted.event_stream) {
+    co_await send_error(res, 406, transport_error,
+                        "Accept must list both application/json and text/event-stream, got '" +
+                            std::string(accept) + "'");
+    co_return;
+  }
+  const std::string& body = req.body();
+  jsonrpc::decoded_body decoded = decoder_.decode_body(body);
+  if (decoded.problem_code != 0) {
+    co_await send_error(res, 400, decoded.problem_code, decoded.problem,
+                        decoded.single.id.in(body));
+    co_return;
+  }
+  const jsonrpc::envelope& env = decoded.single;
+  if (!decoded.batch && env.kind == jsonrpc::message_kind::request &&
+      env.method.str() == "initialize") {
+    if (!header_of(req, "mcp-session-id").empty()) {
+      co_await send_error(res, 400, jsonrpc::invalid_request,
+                          "initialize must not carry an Mcp-Session-Id: this session is already "
+                          "initialized; omit the header to start a new session",
+                          env.id.in(body));
+      co_return;
+    }
+    co_await initialize(req, res, route, env);
+    co_return;
+  }
+  auto s = co_await find_session(req, res);
+  if (!s) {
+    co_return;
+  }
+  if (s->route().path != route.path) {
+    co_await send_error(res, 404, session_not_found,
+                        "session not found on route " + route.path);
+    co_return;
+  }
+  if (decoded.batch) {
+    if (s->protocol_version() != "2025-03-26") {
+      co_await send_error(res, 400, jsonrpc::invalid_request,
+                          "JSON-RPC batches are only allowed with protocol 2025-03-26; this "
+                          "session negotiated " + s->protocol_version());
+      co_return;
+    }
+    co_await forward_batch(s, body, decoded, res);
+    co_return;
+  }
+  switch (env.kind) {
+    case jsonrpc::message_kind::request:
+      co_await forward_request(s, body, env, res);
+      break;
+    case jsonrpc::message_kind::notification: {
+      std::int64_t cancels = -1;
+      auto mapped = s->map_client_notification(body, env, cancels);
+      if (!mapped) {
+        co_await res.send_empty(202);  // cancels a request that already finished
+        co_return;
+      }
+      co_await forward_message(s, std::move(*mapped), env, res, cancels);
+      break;
+    }
+    case jsonrpc::message_kind::result:
+    case jsonrpc::message_kind::error: {
+      auto mapped = s->map_client_response(body, env);
+      if (!mapped) {
+        co_await send_error(res, 400, jsonrpc::invalid_request,
+                            "no server request with id " + std::string(env.id.in(body)) +
+                                " is pending in this session");
+        co_return;
+      }
+      co_await forward_message(s, std::move(*mapped), env, res, -1);
+      break;
+    }
+    case jsonrpc::message_kind::invalid:
+      break;  // rejected above
+  }
+}
+
+
+using session_header = std::array<std::pair<std::string_view, std::string_view>, 1>;
+
+net::awaitable<void> streamable_http_endpoint::initialize(client_request& req, responder& res,
+                                                          const route_binding& route,
+                                                          const jsonrpc::envelope& env) {
+  const std::string& body = req.body();
+  std::string_view client_id = env.id.in(body);
+  if (shutting_down_) {
+    co_await send_error(res, 503, transport_error,
+                        "the gateway is shutting down; retry on another replica", client_id);
+    co_return;
+  }
+  if (sessions_.size() >= config_.session_store.max_sessions) {
+    co_await send_error(res, 503, transport_error,
+                        "too many sessions (session_store.max_sessions = " +
+                            std::to_string(config_.session_store.max_sessions) +
+                            "); retry later or raise the limit",
+                        client_id);
+    co_return;
+  }
+  auto s = std::make_shared<session>(ex_, mint_session_id(), route, config_.limits);
+  active_request guard(s);
+  std::int64_t upstream_id = 0;
+  std::string upstream_body = s->map_client_request(body, env, upstream_id);
+  backend_request breq;
+  breq.body = upstream_body;
+  auto [failure, exchange] = co_await route.backend->send(breq);
+  if (failure != backend_failure::none) {
+    log_.warn("backend initialize failed", {{"backend", route.backend->name()},
+                                            {"route", route.path},
+                                            {"error", failure_message(*route.backend, failure)}});
+    co_await send_error(res, 200, failure_code(failure), failure_message(*route.backend, failure),
+                        client_id);
+    co_return;
+  }
+  s->set_upstream_id(exchange->header("mcp-session-id"));
+  // Registered before the answer leaves, so the client's next request finds it.
+  sessions_.emplace(s->id(), s);
+  std::string negotiated;
+  relay_outcome outcome = co_await relay_response(s, std::move(exchange), upstream_id,
+                                                  env.protocol_version.str(), res, &negotiated);
+  if (outcome != relay_outcome::completed) {
+    end_session(s, outcome == relay_outcome::error_response);
+    co_return;
+  }
+  if (!negotiated.empty()) {
+    s->set_protocol_version(negotiated);
+  }
+  log_.info("session started", {{"session", s->id()},
+                                {"route", route.path},
+                                {"backend", route.backend->name()},
+                                {"protocol", s->protocol_version()}});
+}
+
+net::awaitable<void> streamable_http_endpoint::forward_request(std::shared_ptr<session> s,
+                                                               std::string_view body,
+                                                               const jsonrpc::envelope& env,
+                                                               responder& res) {
+  active_request guard(s);
+  std::int64_t upstream_id = 0;
+  std::string upstream_body = s->map_client_request(body, env, upstream_id);
+  backend_request breq;
+  breq.body = upstream_body;
+  breq.session_id = s->upstream_id();
+  breq.protocol_version = s->protocol_version();
+  auto [failure, exchange] = co_await s->backend().send(breq);
+  if (failure != backend_failure::none) {
+    s->forget_request(upstream_id);
+    session_header sid{{{"Mcp-Session-Id", s->id()}}};
+    co_await send_error(res, 200, failure_code(failure), failure_message(s->backend(), failure),
+                        env.id.in(body), sid);
+    co_return;
+  }
+  co_await relay_response(s, std::move(exchange), upstream_id, s->protocol_version(), res,
+                          nullptr);
+}
+
+net::awaitable<streamable_http_endpoint::relay_outcome> streamable_http_endpoint::relay_response(
+    std::shared_ptr<session> s, std::unique_ptr<backend_exchange> exchange,
+    std::int64_t upstream_id, std::string_view client_version, responder& res,
+    std::string* negotiated) {
+  session_header sid{{{"Mcp-Session-Id", s->id()}}};
+  http_backend& backend = s->backend();
+  unsigned status = exchange->status();
+  if (status == 404 && !s->upstream_id().empty()) {
+    // The backend ended its session: so does the client's, and it must re-initialize.
+    std::string client_id = s->client_id_of(upstream_id);
+    s->forget_request(upstream_id);
+    log_.warn("backend session expired", {{"session", s->id()}, {"backend", backend.name()}});
+    end_session(s, false);
+    co_await send_error(res, 404, session_not_found,
+                        "session expired at backend '" + backend.name() +
+                            "'; start a new session with initialize",
+                        client_id);
+    co_return relay_outcome::failed;
+  }
+
+  if (status / 100 == 2 && exchange->is_sse()) {
+    // This coroutine reads the backend and fills the stream; pump_post_stream writes it to the
+    // client. A client that goes away does not stop the backend request (disconnection is not
+    // cancellation): its events stay in the stream for a GET with Last-Event-ID.
+    auto stream = s->open_post_stream();
+    stream->set_attached(true);
+    bool pump_done = true;
+    net::steady_timer pump_signal(ex_, net::steady_timer::time_point::max());
+    if (co_await res.start_stream(sid)) {
+      bool primed = true;
+      if (wants_priming(client_version)) {
+        std::string prime;
+        sse::append_event(prime, stream->event_id(0), "", priming_retry_ms);
+        primed = co_await res.write_chunk(prime);
+      }
+      if (primed) {
+        pump_done = false;
+        net::co_spawn(ex_, pump_post_stream(stream, res, pump_done, pump_signal), net::detached);
+      }
+    }
+    if (pump_done) {
+      stream->set_attached(false);
+    }
+    s->attach_exchange(upstream_id, exchange.get());
+    relay_outcome outcome = relay_outcome::failed;
+    std::string backend_last_id;
+    unsigned backend_retry_ms = 1000;
+    int resumptions = 0;
+    sse::event ev;
+    while (true) {
+      event_status st = co_await exchange->next_event(ev);
+      if (st == event_status::event) {
+        if (ev.has_id) {
+          backend_last_id = ev.id;
+        }
+        if (ev.retry_ms) {
+          backend_retry_ms = *ev.retry_ms;
+        }
+        if (ev.data.empty() || (!ev.type.empty() && ev.type != "message")) {
+          continue;
+        }
+        session::mapped m = s->map_backend_message(ev.data, decoder_);
+        if (m.body.empty()) {
+          continue;
+        }
+        bool completes = m.completes == upstream_id;
+        if (completes && negotiated) {
+          *negotiated = std::move(m.protocol_version);
+        }
+        stream->push(std::move(m.body));
+        if (completes) {
+          outcome = m.is_error ? relay_outcome::error_response : relay_outcome::completed;
+          break;
+        }
+        continue;
+      }
+      if (s->request_cancelled(upstream_id) || s->closed()) {
+        break;
+      }
+      // The backend closed its stream before the response: resume it (SEP-1699 polling) when
+      // it gave us an event id to resume from.
+      backend_failure failure = exchange->failure();
+      if (!backend_last_id.empty() && resumptions < max_backend_resumptions &&
+          failure != backend_failure::timeout) {
+        ++resumptions;
+        net::steady_timer wait(ex_);
+        wait.expires_after(std::chrono::milliseconds(std::min(backend_retry_ms, 5000U)));
+        co_await wait.async_wait(net::as_tuple(net::use_awaitable));
+        backend_request resume;
+        resume.method = http::verb::get;
+        resume.session_id = s->upstream_id();
+        resume.protocol_version = s->protocol_version();
+        resume.last_event_id = backend_last_id;
+        auto [f, next] = co_await backend.send(resume);
+        if (f == backend_failure::none && next->status() == 200 && next->is_sse()) {
+          exchange = std::move(next);
+          s->attach_exchange(upstream_id, exchange.get());
+          continue;
+        }
+        failure = f == backend_failure::none ? backend_failure::protocol : f;
+      }
+      std::string message = failure_message(backend, failure == backend_failure::none
+                                                         ? backend_failure::protocol
+                                                         : failure);
+      if (failure != backend_failure::timeout) {
+        message += " (its response stream ended before the result)";
+      }
+      stream->push(jsonrpc::make_error(s->client_id_of(upstream_id),
+                                       failure_code(failure == backend_failure::none
+                                                        ? backend_failure::protocol
+                                                        : failure),
+                                       message));
+      break;
+    }
+    s->forget_request(upstream_id);
+    stream->finish();
+    while (!pump_done) {
+      co_await pump_signal.async_wait(net::as_tuple(net::use_awaitable));
+    }
+    stream->set_attached(false);
+    if (!res.failed()) {
+      co_await res.end_stream();
+    }
+    co_return outcome;
+  }
+
+  std::string text;
+  backend_failure failure = co_await exchange->read_body(text);
+  std::string client_id = s->client_id_of(upstream_id);
+  if (failure != backend_failure::none) {
+    s->forget_request(upstream_id);
+    co_await send_error(res, 200, failure_code(failure), failure_message(backend, failure),
+                        client_id, sid);
+    co_return relay_outcome::failed;
+  }
+  if (exchange->is_json()) {
+    session::mapped m = s->map_backend_message(text, decoder_);
+    if (m.completes == upstream_id) {
+      s->forget_request(upstream_id);
+      if (negotiated) {
+        *negotiated = std::move(m.protocol_version);
+      }
+      co_await res.send(status / 100 == 2 ? 200 : status, json_type, m.body, sid);
+      co_return m.is_error ? relay_outcome::error_response : relay_outcome::completed;
+    }
+  }
+  s->forget_request(upstream_id);
+  if (text.size() > 300) {
+    text.resize(300);
+    text += "...";
+  }
+  co_await send_error(res, 200, jsonrpc::backend_protocol_error,
+                      "backend '" + backend.name() + "' answered HTTP " + std::to_string(status) +
+                          " without a JSON-RPC response" + (text.empty() ? "" : ": " + text),
+                      client_id, sid);
+  co_return relay_outcome::failed;
+}
+
+net::awaitable<void> streamable_http_endpoint::forward_message(std::shared_ptr<session> s,
+                                                               std::string mapped,
+                                                               const jsonrpc::envelope& env,
+                                                               responder& res,
+                                                               std::int64_t cancels) {
+  active_request guard(s);
+  backend_request breq;
+  breq.body = mapped;
+  breq.session_id = s->upstream_id();
+  breq.protocol_version = s->protocol_version();
+  auto [failure, exchange] = co_await s->backend().send(breq);
+  if (failure != backend_failure::none) {
+    co_await send_error(res, failure == backend_failure::timeout ? 504 : 502,
+                        failure_code(failure), failure_message(s->backend(), failure));
+    co_return;
+  }
+  std::string text;
+  failure = co_await exchange->read_body(text);
+  unsigned status = exchange->status();
+  if (failure != backend_failure::none) {
+    co_await send_error(res, failure == backend_failure::timeout ? 504 : 502,
+                        failure_code(failure), failure_message(s->backend(), failure));
+    co_return;
+  }
+  if (status == 404 && !s->upstream_id().empty()) {
+    end_session(s, false);
+    co_await send_error(res, 404, session_not_found,
+                        "session expired at backend '" + s->backend().name() +
+                            "'; start a new session with initialize");
+    co_return;
+  }
+  if (status / 100 != 2) {
+    if (text.size() > 300) {
+      text.resize(300);
+    }
+    co_await send_error(res, status / 100 == 4 ? status : 502, jsonrpc::backend_protocol_error,
+                        "backend '" + s->backend().name() + "' rejected the message with HTTP " +
+                            std::to_string(status) + (text.empty() ? "" : ": " + text));
+    co_return;
+  }
+  if (cancels >= 0) {
+    s->abort_request(cancels);
+  }
+  if (env.kind == jsonrpc::message_kind::notification &&
+      env.method.str() == "notifications/initialized" && !s->ready()) {
+    // Open the backend's GET stream before the client can send its first request, so a
+    // server->client request the backend sends on it is never lost to a race.
+    s->set_ready();
+    co_await open_backend_stream(s);
+  }
+  co_await res.send_empty(202);
+}
+
+net::awaitable<void> streamable_http_endpoint::forward_batch(std::shared_ptr<session> s,
+                                                             std::string_view body,
+                                                             const jsonrpc::decoded_body& decoded,
+                                                             responder& res) {
+  // Backends at 2025-06-18 and later take no batches: each element goes on its own, and the
+  // responses are gathered into one array.
+  active_request guard(s);
+  std::string responses;
+  for (const auto& element : decoded.elements) {
+    std::string text(element.in(body));
+    jsonrpc::envelope env = decoder_.decode(text);
+    std::string_view id = env.id.in(text);
+    auto collect = [&](std::string message) {
+      responses += responses.empty() ? "[" : ",";
+      responses += message;
+    };
+    if (env.kind == jsonrpc::message_kind::invalid) {
+      collect(jsonrpc::make_error(id, env.problem_code, env.problem));
+      continue;
+    }
+    if (env.kind == jsonrpc::message_kind::request && env.method.str() == "initialize") {
+      collect(jsonrpc::make_error(id, jsonrpc::invalid_request,
+                                  "initialize must not be part of a JSON-RPC batch"));
+      continue;
+    }
+    std::string upstream_body;
+    std::int64_t upstream_id = -1;
+    std::int64_t cancels = -1;
+    if (env.kind == jsonrpc::message_kind::request) {
+      upstream_body = s->map_client_request(text, env, upstream_id);
+    } else if (env.kind == jsonrpc::message_kind::notification) {
+      auto mapped = s->map_client_notification(text, env, cancels);
+      if (!mapped) {
+        continue;
+      }
+      upstream_body = std::move(*mapped);
+    } else {
+      auto mapped = s->map_client_response(text, env);
+      if (!mapped) {
+        continue;
+      }
+      upstream_body = std::move(*mapped);
+    }
+    backend_request breq;
+    breq.body = upstream_body;
+    breq.session_id = s->upstream_id();
+    breq.protocol_version = s->protocol_version();
+    auto [failure, exchange] = co_await s->backend().send(breq);
+    std::string answer;
+    if (failure == backend_failure::none && exchange->is_sse()) {
+      sse::event ev;
+      while (co_await exchange->next_event(ev) == event_status::event) {
+        if (ev.data.empty()) {
+          continue;
+        }
+        session::mapped m = s->map_backend_message(ev.data, decoder_);
+        if (m.completes == upstream_id && upstream_id >= 0) {
+          answer = std::move(m.body);
+          break;
+        }
+        if (!m.body.empty()) {
+          s->get_stream().push(std::move(m.body));  // related messages go to the GET stream
+        }
+      }
+      failure = exchange->failure();
+    } else if (failure == backend_failure::none) {
+      std::string reply;
+      failure = co_await exchange->read_body(reply);
+      if (failure == backend_failure::none && upstream_id >= 0) {
+        session::mapped m = s->map_backend_message(reply, decoder_);
+        if (m.completes == upstream_id) {
+          answer = std::move(m.body);
+        }
+      }
+    }
+    if (upstream_id >= 0) {
+      if (answer.empty()) {
+        if (failure == backend_failure::none) {
+          failure = backend_failure::protocol;
+        }
+        answer = jsonrpc::make_error(id, failure_code(failure),
+                                     failure_message(s->backend(), failure));
+      }
+      s->forget_request(upstream_id);
+      collect(std::move(answer));
+    } else if (cancels >= 0) {
+      s->abort_request(cancels);
+    }
+  }
+  if (responses.empty()) {
+    co_await res.send_empty(202);
+    co_return;
+  }
+  responses += "]";
+  session_header sid{{{"Mcp-Session-Id", s->id()}}};
+  co_await res.send(200, json_type, responses, sid);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The backend's GET stream
+
+net::awaitable<void> streamable_http_endpoint::open_backend_stream(std::shared_ptr<session> s) {
+  backend_request breq;
+  breq.method = http::verb::get;
+  breq.session_id = s->upstream_id();
+  breq.protocol_version = s->protocol_version();
+  breq.stream = true;
+  auto [failure, exchange] = co_await s->backend().send(breq);
+  if (failure != backend_failure::none) {
+    log_.warn("backend GET stream failed to open",
+              {{"session", s->id()}, {"backend", s->backend().name()},
+               {"error", failure_message(s->backend(), failure)}});
+    co_return;
+  }
+  if (exchange->status() != 200 || !exchange->is_sse()) {
+    log_.debug("backend offers no GET stream",
+               {{"session", s->id()}, {"status", std::to_string(exchange->status())}});
+    co_return;
+  }
+  // Owned by the session: closing it aborts the exchange, which ends the task.
+  net::co_spawn(ex_, run_backend_stream(s, std::move(exchange)), net::detached);
+}
+
+net::awaitable<void> streamable_http_endpoint::run_backend_stream(
+    std::shared_ptr<session> s, std::unique_ptr<backend_exchange> exchange) {
+  std::string last_id;
+  unsigned retry_ms = 1000;
+  int failures = 0;
+  s->track(exchange.get());
+  while (!s->closed()) {
+    sse::event ev;
+    if (co_await exchange->next_event(ev) == event_status::event) {
+      failures = 0;
+      if (ev.has_id) {
+        last_id = ev.id;
+      }
+      if (ev.retry_ms) {
+        retry_ms = *ev.retry_ms;
+      }
+      if (ev.data.empty() || (!ev.type.empty() && ev.type != "message")) {
+        continue;
+      }
+      session::mapped m = s->map_backend_message(ev.data, decoder_);
+      if (m.body.empty()) {
+        continue;
+      }
+      if (!co_await s->get_stream().wait_for_room()) {
+        break;
+      }
+      s->get_stream().push(std::move(m.body));
+      continue;
+    }
+    s->untrack(exchange.get());
+    exchange.reset();
+    if (s->closed() || shutting_down_ || ++failures > max_backend_resumptions) {
+      break;
+    }
+    net::steady_timer wait(ex_);
+    wait.expires_after(std::chrono::milliseconds(std::min<unsigned>(retry_ms * failures, 30000)));
+    co_await wait.async_wait(net::as_tuple(net::use_awaitable));
+    if (s->closed()) {
+      break;
+    }
+    backend_request breq;
+    breq.method = http::verb::get;
+    breq.session_id = s->upstream_id();
+    breq.protocol_version = s->protocol_version();
+    breq.last_event_id = last_id;
+    breq.stream = true;
+    auto [failure, next] = co_await s->backend().send(breq);
+    if (failure != backend_failure::none) {
+      continue;
+    }
+    if (next->status() == 404) {
+      log_.warn("backend session expired", {{"session", s->id()}, {"backend", s->backend().name()}});
+      end_session(s, false);
+      break;
+    }
+    if (next->status() != 200 || !next->is_sse()) {
+      break;
+    }
+    exchange = std::move(next);
+    s->track(exchange.get());
+  }
+  if (exchange) {
+    s->untrack(exchange.get());
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// GET and DELETE
+
+net::awaitable<void> streamable_http_endpoint::handle_get(client_request& req, responder& res) {
+  std::string_view accept = header_of(req, http::field::accept);
+  if (!http_headers::parse_accept(accept).event_stream) {
+    co_await send_error(res, 406, transport_error,
+                        "Accept must list text/event-stream for a GET stream, got '" +
+                            std::string(accept) + "'");
+    co_return;
+  }
+  auto s = co_await find_session(req, res);
+  if (!s) {
+    co_return;
+  }
+  std::shared_ptr<event_stream> stream;
+  std::uint64_t cursor = 0;
+  bool resumed = false;
+  std::string_view last = header_of(req, "last-event-id");
+  std::uint64_t number = 0;
+  std::uint64_t seq = 0;
+  if (!last.empty() && parse_event_id(last, number, seq)) {
+    stream = s->find_stream(number);
+    cursor = seq;
+    resumed = stream != nullptr;
+  }
+  if (!stream) {
+    stream = s->find_stream(0);
+    cursor = stream->delivered();
+  }
+  if (stream->attached()) {
+    co_await send_error(res, 409, transport_error,
+                        "a stream is already open for this session: only one GET stream per "
+                        "session, and a POST stream is resumed only after it disconnected");
+    co_return;
+  }
+  session_header sid{{{"Mcp-Session-Id", s->id()}}};
+  stream->set_attached(true);
+  res.mark_long_lived();
+  res.disable_keep_alive();
+  bool ok = co_await res.start_stream(sid);
+  if (ok && !resumed && wants_priming(s->protocol_version())) {
+    std::string prime;
+    sse::append_event(prime, stream->event_id(cursor), "", priming_retry_ms);
+    ok = co_await res.write_chunk(prime);
+  }
+  if (ok) {
+    co_await pump(stream, res, cursor, true);
+  }
+  stream->set_attached(false);
+  stream->notify();
+  s->touch();
+  if (!res.failed() && !res.client_gone()) {
+    co_await res.end_stream();
+  }
+}
+
+net::awaitable<void> streamable_http_endpoint::pump(std::shared_ptr<event_stream> stream,
+                                                    responder& res, std::uint64_t cursor,
+                                                    bool long_lived) {
+  // A long-lived stream watches the client's side of the connection, so a client that goes
+  // away frees the stream at once instead of at the next failed keep-alive write.
+  bool watching = false;
+  net::steady_timer watch_signal(ex_, net::steady_timer::time_point::max());
+  if (long_lived) {
+    watching = true;
+    net::co_spawn(ex_, watch_client(res, stream, watching, watch_signal), net::detached);
+  }
+  bool ok = !res.failed();
+  while (ok) {
+    while (ok) {
+      const event_stream::entry* e = stream->next_after(cursor);
+      if (!e) {
+        break;
+      }
+      cursor = e->seq;
+      ok = co_await res.write_chunk(format_event(*stream, e->seq, e->data));
+      if (ok) {
+        stream->mark_delivered(cursor);
+      }
+    }
+    if (!ok || stream->finished() || res.client_gone() || (long_lived && shutting_down_)) {
+      break;
+    }
+    if (!co_await stream->wait_change(config_.limits.sse_keepalive)) {
+      std::string comment;
+      sse::append_comment(comment, "keepalive");
+      ok = co_await res.write_chunk(comment);
+    }
+  }
+  if (watching) {
+    boost::system::error_code ignored;
+    res.stream().tcp().socket().cancel(ignored);
+    while (watching) {
+      co_await watch_signal.async_wait(net::as_tuple(net::use_awaitable));
+    }
+  }
+}
+
+net::awaitable<void> streamable_http_endpoint::pump_post_stream(std::shared_ptr<event_stream> stream,
+                                                                responder& res, bool& done,
+                                                                net::steady_timer& done_signal) {
+  co_await pump(stream, res, 0, false);
+  if (res.failed()) {
+    stream->set_attached(false);  // what follows waits for a GET with Last-Event-ID
+  }
+  done = true;
+  done_signal.cancel();
+}
+
+net::awaitable<void> streamable_http_endpoint::watch_client(responder& res,
+                                                            std::shared_ptr<event_stream> stream,
+                                                            bool& running,
+                                                            net::steady_timer& done_signal) {
+  // Anything the client sends on a stream's connection is discarded: the connection closes
+  // after the stream. Only the end of the connection matters.
+  std::array<char, 512> sink{};
+  while (true) {
+    auto [ec, n] = co_await res.stream().async_read_some(net::buffer(sink),
+                                                         net::as_tuple(net::use_awaitable));
+    if (ec) {
+      break;
+    }
+  }
+  res.mark_client_gone();
+  stream->notify();
+  running = false;
+  done_signal.cancel();
+}
+
+net::awaitable<void> streamable_http_endpoint::handle_delete(client_request& req, responder& res) {
+  auto s = co_await find_session(req, res);
+  if (!s) {
+    co_return;
+  }
+  end_session(s, false);
+  co_await delete_upstream(s, false);
+  co_await res.send_empty(200);
+}
+
+net::awaitable<void> streamable_http_endpoint::delete_upstream(std::shared_ptr<session> s,
+                                                               bool background) {
+  if (!s->upstream_id().empty()) {
+    backend_request breq;
+    breq.method = http::verb::delete_;
+    breq.session_id = s->upstream_id();
+    breq.protocol_version = s->protocol_version();
+    auto [failure, exchange] = co_await s->backend().send(breq);
+    if (exchange) {
+      std::string ignored;
+      co_await exchange->read_body(ignored);
+    }
+    if (failure != backend_failure::none) {
+      log_.warn("backend session delete failed",
+                {{"session", s->id()}, {"backend", s->backend().name()}});
+    }
+  }
+  if (background) {
+    --background_;
+  }
+}
+
+void streamable_http_endpoint::end_session(const std::shared_ptr<session>& s,
+                                           bool delete_upstream_session) {
+  auto it = sessions_.find(s->id());
+  if (it != sessions_.end() && it->second == s) {
+    sessions_.erase(it);
+  }
+  s->close();
+  if (delete_upstream_session && !s->upstream_id().empty()) {
+    ++background_;
+    net::co_spawn(ex_, delete_upstream(s, true), net::detached);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Lifecycle
+
+void streamable_http_endpoint::start() { net::co_spawn(ex_, sweep(), net::detached); }
+
+net::awaitable<void> streamable_http_endpoint::sweep() {
+  auto interval = std::clamp<duration>(config_.session_store.idle_timeout / 4,
+                                       std::chrono::milliseconds(100), std::chrono::seconds(30));
+  while (!shutting_down_) {
+    sweep_timer_.expires_after(interval);
+    co_await sweep_timer_.async_wait(net::as_tuple(net::use_awaitable));
+    if (shutting_down_) {
+      break;
+    }
+    auto now = session::clock::now();
+    std::vector<std::shared_ptr<session>> expired;
+    for (const auto& [id, s] : sessions_) {
+      if (!s->busy() && now - s->last_activity() > config_.session_store.idle_timeout) {
+        expired.push_back(s);
+      }
+    }
+    for (const auto& s : expired) {
+      log_.info("session expired", {{"session", s->id()}, {"backend", s->backend().name()}});
+      end_session(s, true);
+    }
+  }
+}
+
+void streamable_http_endpoint::begin_shutdown() {
+  shutting_down_ = true;
+  sweep_timer_.cancel();
+  std::vector<std::shared_ptr<session>> idle;
+  for (const auto& [id, s] : sessions_) {
+    if (s->active_requests() == 0) {
+      idle.push_back(s);
+    } else {
+      s->get_stream().notify();  // its GET stream (if any) sees shutting_down_ and ends
+    }
+  }
+  for (const auto& s : idle) {
+    end_session(s, true);
+  }
+}
+
+void streamable_http_endpoint::finish_shutdown() {
+  std::vector<std::shared_ptr<session>> all;
+  all.reserve(sessions_.size());
+  for (const auto& [id, s] : sessions_) {
+    all.push_back(s);
+  }
+  for (const auto& s : all) {
+    end_session(s, true);
+  }
+}
+
+}  // namespace mcpgw

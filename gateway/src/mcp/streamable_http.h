@@ -1,0 +1,98 @@
+// The client-facing Streamable HTTP endpoint (MCP 2025-03-26, 2025-06-18, 2025-11-25):
+// POST, GET and DELETE on a route path, terminating the client's session and relaying to the
+// route's HTTP backend. Owned by the server; one per gateway, shared by all routes.
+#pragma once
+
+#include "backend/http_backend.h"
+#include "http/responder.h"
+#include "mcp/session.h"
+#include "mcpgw/config.h"
+#include "mcpgw/jsonrpc.h"
+#include "mcpgw/log.h"
+
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
+
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+namespace mcpgw {
+
+using client_request = http::request<http::string_body>;
+
+class streamable_http_endpoint {
+ public:
+  streamable_http_endpoint(net::any_io_executor ex, const gateway_config& config, logger& log);
+
+  net::awaitable<void> handle(client_request& req, responder& res, const route_binding& route);
+
+  // Starts the idle-session sweeper.
+  void start();
+  // First stage of shutdown: no new sessions, idle sessions end, GET streams close; sessions
+  // with requests in flight keep going.
+  void begin_shutdown();
+  // Second stage: every remaining session ends (backend sessions deleted in the background).
+  void finish_shutdown();
+  std::size_t session_count() const { return sessions_.size(); }
+  // Backend requests still running on behalf of ended sessions (upstream DELETEs).
+  int background_tasks() const { return background_; }
+
+ private:
+  enum class relay_outcome { completed, error_response, failed };
+
+  net::awaitable<void> handle_post(client_request& req, responder& res, const route_binding& route);
+  net::awaitable<void> handle_get(client_request& req, responder& res);
+  net::awaitable<void> handle_delete(client_request& req, responder& res);
+
+  net::awaitable<void> initialize(client_request& req, responder& res, const route_binding& route,
+                                  const jsonrpc::envelope& env);
+  net::awaitable<void> forward_request(std::shared_ptr<session> s, std::string_view body,
+                                       const jsonrpc::envelope& env, responder& res);
+  // `cancels`: the upstream request a notifications/cancelled ends, else -1.
+  net::awaitable<void> forward_message(std::shared_ptr<session> s, std::string mapped,
+                                       const jsonrpc::envelope& env, responder& res,
+                                       std::int64_t cancels);
+  net::awaitable<void> forward_batch(std::shared_ptr<session> s, std::string_view body,
+                                     const jsonrpc::decoded_body& decoded, responder& res);
+  net::awaitable<relay_outcome> relay_response(std::shared_ptr<session> s,
+                                               std::unique_ptr<backend_exchange> exchange,
+                                               std::int64_t upstream_id,
+                                               std::string_view client_version, responder& res,
+                                               std::string* negotiated);
+  // Writes a stream's events after `cursor` to the client, with keep-alive comments, until the
+  // stream finishes, a write fails, or (GET streams) the client closes or the gateway stops.
+  net::awaitable<void> pump(std::shared_ptr<event_stream> stream, responder& res,
+                            std::uint64_t cursor, bool long_lived);
+  net::awaitable<void> pump_post_stream(std::shared_ptr<event_stream> stream, responder& res,
+                                        bool& done, net::steady_timer& done_signal);
+  net::awaitable<void> watch_client(responder& res, std::shared_ptr<event_stream> stream,
+                                    bool& running, net::steady_timer& done_signal);
+  net::awaitable<void> open_backend_stream(std::shared_ptr<session> s);
+  net::awaitable<void> run_backend_stream(std::shared_ptr<session> s,
+                                          std::unique_ptr<backend_exchange> exchange);
+  net::awaitable<void> delete_upstream(std::shared_ptr<session> s, bool background);
+  net::awaitable<void> sweep();
+
+  // Looks up the session of a request; answers 400/404 itself and returns null when absent.
+  net::awaitable<std::shared_ptr<session>> find_session(client_request& req, responder& res);
+  net::awaitable<bool> check_origin(client_request& req, responder& res);
+  void end_session(const std::shared_ptr<session>& s, bool delete_upstream);
+  std::string mint_session_id();
+  net::awaitable<bool> send_error(responder& res, unsigned status, int code,
+                                  std::string_view message, std::string_view id_raw = {},
+                                  header_list extra = {});
+  std::string failure_message(const http_backend& backend, backend_failure f) const;
+
+  net::any_io_executor ex_;
+  const gateway_config& config_;
+  logger& log_;
+  jsonrpc::decoder decoder_;
+  std::unordered_map<std::string, std::shared_ptr<session>> sessions_;
+  net::steady_timer sweep_timer_;
+  bool shutting_down_ = false;
+  int background_ = 0;
+};
+
+}  // namespace mcpgw

@@ -1,0 +1,335 @@
+#include "server/server.h"
+
+#include "mcpgw/jsonrpc.h"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+
+namespace mcpgw {
+
+namespace {
+
+constexpr auto tuple_awaitable = net::as_tuple(net::use_awaitable);
+
+std::string format_endpoint(const net::ip::tcp::endpoint& ep) {
+  auto address = ep.address();
+  std::string host = address.is_v6() ? "[" + address.to_string() + "]" : address.to_string();
+  return host + ":" + std::to_string(ep.port());
+}
+
+}  // namespace
+
+gateway_server::gateway_server(net::io_context& ioc, const gateway_config& config, logger& log)
+    : ioc_(ioc), config_(config), log_(log), endpoint_(ioc.get_executor(), config, log) {
+  if (config_.tls) {
+    tls_.emplace(net::ssl::context::tls_server);
+    tls_->set_options(net::ssl::context::default_workarounds | net::ssl::context::no_sslv2 |
+                      net::ssl::context::no_sslv3 | net::ssl::context::no_tlsv1 |
+                      net::ssl::context::no_tlsv1_1 | net::ssl::context::single_dh_use);
+    boost::system::error_code ec;
+    tls_->use_certificate_chain_file(config_.tls->cert, ec);
+    if (ec) {
+      throw std::runtime_error("tls.cert: cannot load certificate chain '" + config_.tls->cert +
+                               "': " + ec.message());
+    }
+    tls_->use_private_key_file(config_.tls->key, net::ssl::context::pem, ec);
+    if (ec) {
+      throw std::runtime_error("tls.key: cannot load private key '" + config_.tls->key +
+                               "': " + ec.message());
+    }
+  }
+  for (const auto& b : config_.backends) {
+    backends_.push_back(std::make_unique<http_backend>(ioc.get_executor(), b, config_.limits, log));
+  }
+  for (const auto& r : config_.routes) {
+    for (const auto& b : backends_) {
+      if (b->name() == r.backend) {
+        routes_.push_back(route_binding{r.path, b.get()});
+      }
+    }
+  }
+}
+
+gateway_server::~gateway_server() = default;
+
+net::ip::tcp::acceptor gateway_server::bind(const host_port& where, const char* what) {
+  boost::system::error_code ec;
+  auto address = net::ip::make_address(where.host, ec);
+  net::ip::tcp::endpoint endpoint;
+  if (ec) {
+    net::ip::tcp::resolver resolver(ioc_);
+    auto results = resolver.resolve(where.host, std::to_string(where.port), ec);
+    if (ec || results.empty()) {
+      throw std::runtime_error(std::string(what) + ": cannot resolve host '" + where.host + "'");
+    }
+    endpoint = results.begin()->endpoint();
+  } else {
+    endpoint = net::ip::tcp::endpoint(address, where.port);
+  }
+  net::ip::tcp::acceptor acceptor(ioc_);
+  acceptor.open(endpoint.protocol(), ec);
+  if (!ec) {
+    acceptor.set_option(net::socket_base::reuse_address(true), ec);
+    acceptor.bind(endpoint, ec);
+  }
+  if (!ec) {
+    acceptor.listen(net::socket_base::max_listen_connections, ec);
+  }
+  if (ec) {
+    throw std::runtime_error(std::string(what) + ": cannot listen on " + where.host + ":" +
+                             std::to_string(where.port) + ": " + ec.message());
+  }
+  return acceptor;
+}
+
+void gateway_server::start() {
+  acceptor_.emplace(bind(config_.listen, "listen"));
+  host_port admin = config_.admin_listen.value_or(host_port{"127.0.0.1", 9090});
+  admin_acceptor_.emplace(bind(admin, "admin_listen"));
+  listen_endpoint_ = acceptor_->local_endpoint();
+  admin_endpoint_ = admin_acceptor_->local_endpoint();
+  net::co_spawn(ioc_, accept_loop(*acceptor_, false), net::detached);
+  net::co_spawn(ioc_, accept_loop(*admin_acceptor_, true), net::detached);
+  endpoint_.start();
+  std::string listen = format_endpoint(listen_endpoint_);
+  std::string admin_text = format_endpoint(admin_endpoint_);
+  log_.info("listening", {{"listen", listen},
+                          {"admin", admin_text},
+                          {"tls", config_.tls ? "on" : "off"}});
+}
+
+void gateway_server::stop() {
+  if (draining_) {
+    return;
+  }
+  draining_ = true;
+  log_.info("shutting down", {{"grace_ms", std::to_string(config_.shutdown_grace.count())}});
+  boost::system::error_code ignored;
+  if (acceptor_) {
+    acceptor_->close(ignored);
+  }
+  endpoint_.begin_shutdown();
+  // Idle keep-alive connections and long-lived streams end now; requests in flight finish.
+  for (auto& c : connections_) {
+    if (c.state == connection_state::idle) {
+      c.stream->close();
+    }
+  }
+  net::co_spawn(ioc_, drain(), net::detached);
+}
+
+net::awaitable<void> gateway_server::drain() {
+  auto deadline = std::chrono::steady_clock::now() + config_.shutdown_grace;
+  net::steady_timer timer(ioc_);
+  auto wait_until = [&](auto done) -> net::awaitable<void> {
+    while (!done() && std::chrono::steady_clock::now() < deadline) {
+      timer.expires_after(std::chrono::milliseconds(20));
+      co_await timer.async_wait(tuple_awaitable);
+    }
+  };
+  // Stage 1: requests in flight finish; idle keep-alive connections close as they turn idle.
+  co_await wait_until([&] {
+    bool busy = false;
+    for (auto& c : connections_) {
+      if (c.state == connection_state::handling) {
+        busy = true;
+      } else if (c.state == connection_state::idle) {
+        c.stream->close();
+      }
+    }
+    return !busy;
+  });
+  // Stage 2: the remaining sessions end, and their backend sessions are deleted.
+  endpoint_.finish_shutdown();
+  deadline = std::max(deadline, std::chrono::steady_clock::now() + std::chrono::seconds(1));
+  co_await wait_until([&] { return endpoint_.background_tasks() == 0; });
+  log_.info("stopped", {{"open_connections", std::to_string(connections_.size())},
+                        {"sessions", std::to_string(endpoint_.session_count())}});
+  boost::system::error_code ignored;
+  if (admin_acceptor_) {
+    admin_acceptor_->close(ignored);
+  }
+  ioc_.stop();
+}
+
+net::awaitable<void> gateway_server::accept_loop(net::ip::tcp::acceptor& acceptor, bool admin) {
+  while (acceptor.is_open()) {
+    auto [ec, socket] = co_await acceptor.async_accept(tuple_awaitable);
+    if (ec) {
+      if (ec == net::error::operation_aborted || !acceptor.is_open()) {
+        break;
+      }
+      // Out of descriptors and the like: back off instead of spinning.
+      log_.warn("accept failed", {{"error", ec.message()}});
+      net::steady_timer wait(ioc_);
+      wait.expires_after(std::chrono::milliseconds(50));
+      co_await wait.async_wait(tuple_awaitable);
+      continue;
+    }
+    if (connections_.size() >= config_.limits.max_connections) {
+      log_.warn("connection refused: limits.max_connections reached",
+                {{"limit", std::to_string(config_.limits.max_connections)}});
+      continue;  // the socket closes here
+    }
+    net::co_spawn(ioc_, run_connection(std::move(socket), admin), net::detached);
+  }
+}
+
+net::awaitable<void> gateway_server::run_connection(net::ip::tcp::socket socket, bool admin) {
+  boost::system::error_code ec;
+  socket.set_option(net::ip::tcp::no_delay(true), ec);
+  beast::tcp_stream tcp(std::move(socket));
+  std::optional<any_stream> stream;
+  if (tls_ && !admin) {
+    stream.emplace(std::move(tcp), *tls_);
+  } else {
+    stream.emplace(std::move(tcp));
+  }
+  connections_.push_back(connection_entry{&*stream, connection_state::idle});
+  auto entry = std::prev(connections_.end());
+  if (stream->is_tls()) {
+    stream->tcp().expires_after(config_.limits.header_timeout);
+    auto [hec] = co_await stream->tls().async_handshake(net::ssl::stream_base::server,
+                                                         tuple_awaitable);
+    if (hec) {
+      log_.debug("TLS handshake failed", {{"error", hec.message()}});
+      connections_.erase(entry);
+      co_return;
+    }
+  }
+  co_await serve(*stream, admin, *entry);
+  if (stream->is_tls()) {
+    stream->tcp().expires_after(std::chrono::seconds(1));
+    co_await stream->tls().async_shutdown(tuple_awaitable);
+  }
+  stream->close();
+  connections_.erase(entry);
+}
+
+net::awaitable<void> gateway_server::serve(any_stream& stream, bool admin,
+                                           connection_entry& entry) {
+  beast::flat_buffer buffer;
+  bool first = true;
+  while (!draining_ || first) {
+    http::request_parser<http::string_body> parser;
+    parser.header_limit(static_cast<std::uint32_t>(config_.limits.max_header));
+    parser.body_limit(config_.limits.max_body);
+    entry.state = connection_state::idle;
+    stream.tcp().expires_after(first ? config_.limits.header_timeout
+                                     : config_.limits.idle_connection_timeout);
+    first = false;
+    auto [ec, n] = co_await http::async_read_header(stream, buffer, parser, tuple_awaitable);
+    entry.state = connection_state::handling;
+    if (ec == http::error::header_limit) {
+      responder closing(stream, false, config_.limits.write_timeout, entry.state);
+      co_await closing.send(431, "application/json",
+                            jsonrpc::make_error({}, jsonrpc::invalid_request,
+                                                "request header block exceeds limits.max_header (" +
+                                                    std::to_string(config_.limits.max_header) +
+                                                    " bytes)"));
+      co_return;
+    }
+    if (ec == http::error::body_limit) {
+      responder closing(stream, false, config_.limits.write_timeout, entry.state);
+      co_await closing.send(413, "application/json",
+                            jsonrpc::make_error({}, jsonrpc::invalid_request,
+                                                "request body exceeds limits.max_body (" +
+                                                    std::to_string(config_.limits.max_body) +
+                                                    " bytes)"));
+      co_return;
+    }
+    if (ec) {
+      if (ec.category() == http::make_error_code(http::error::bad_method).category() && ec != http::error::end_of_stream &&
+          ec != http::error::partial_message) {
+        responder closing(stream, false, config_.limits.write_timeout, entry.state);
+        co_await closing.send(400, "application/json",
+                              jsonrpc::make_error({}, jsonrpc::invalid_request,
+                                                  "malformed HTTP request: " + ec.message()));
+      }
+      co_return;  // closed, timed out (slow or silent client) or garbage
+    }
+    auto& header = parser.get();
+    if (beast::iequals(header[http::field::expect], "100-continue")) {
+      stream.tcp().expires_after(config_.limits.write_timeout);
+      co_await net::async_write(stream, net::buffer("HTTP/1.1 100 Continue\r\n\r\n", 25),
+                                tuple_awaitable);
+    }
+    if (!parser.is_done()) {
+      stream.tcp().expires_after(config_.limits.body_timeout);
+      auto [bec, bn] = co_await http::async_read(stream, buffer, parser, tuple_awaitable);
+      if (bec == http::error::body_limit) {
+        responder closing(stream, false, config_.limits.write_timeout, entry.state);
+        co_await closing.send(413, "application/json",
+                              jsonrpc::make_error({}, jsonrpc::invalid_request,
+                                                  "request body exceeds limits.max_body (" +
+                                                      std::to_string(config_.limits.max_body) +
+                                                      " bytes)"));
+        co_return;
+      }
+      if (bec) {
+        co_return;
+      }
+    }
+    stream.tcp().expires_never();
+    client_request req = parser.release();
+    bool keep_alive = req.keep_alive() && !draining_;
+    responder response(stream, keep_alive, config_.limits.write_timeout, entry.state);
+    std::string_view target = req.target();
+    std::string_view path = target.substr(0, target.find('?'));
+    if (admin) {
+      co_await handle_admin(req, response);
+    } else {
+      const route_binding* route = nullptr;
+      for (const auto& r : routes_) {
+        if (r.path == path) {
+          route = &r;
+        }
+      }
+      if (route) {
+        co_await endpoint_.handle(req, response, *route);
+      } else {
+        co_await response.send(404, "application/json",
+                               jsonrpc::make_error({}, jsonrpc::invalid_request,
+                                                   "no MCP endpoint at '" + std::string(path) +
+                                                       "'; see routes in the gateway config"));
+      }
+    }
+    if (!response.started()) {
+      co_await response.send(500, "application/json",
+                             jsonrpc::make_error({}, jsonrpc::internal_error,
+                                                 "the gateway produced no response"));
+    }
+    if (!response.keep_alive()) {
+      co_return;
+    }
+  }
+}
+
+net::awaitable<void> gateway_server::handle_admin(client_request& req, responder& res) {
+  std::string_view target = req.target();
+  std::string_view path = target.substr(0, target.find('?'));
+  if (req.method() != http::verb::get && req.method() != http::verb::head) {
+    co_await res.send(405, "application/json", R"({"error":"use GET"})");
+  } else if (path == "/healthz") {
+    co_await res.send(200, "application/json", R"({"status":"ok"})");
+  } else if (path == "/readyz") {
+    if (draining_) {
+      co_await res.send(503, "application/json", R"({"status":"draining"})");
+    } else {
+      co_await res.send(200, "application/json",
+                        R"({"status":"ready","sessions":)" +
+                            std::to_string(endpoint_.session_count()) + "}");
+    }
+  } else {
+    co_await res.send(404, "application/json", R"({"error":"not found; try /healthz or /readyz"})");
+  }
+}
+
+}  // namespace mcpgw

@@ -1,0 +1,67 @@
+// The gateway process's network side: the MCP listener (optionally TLS), the admin listener
+// (/healthz, /readyz), the connection loops with their limits and deadlines, and the
+// two-stage shutdown (stop accepting and drain, then stop). Created and driven by main.
+#pragma once
+
+#include "backend/http_backend.h"
+#include "http/responder.h"
+#include "mcp/streamable_http.h"
+#include "mcpgw/config.h"
+#include "mcpgw/log.h"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <list>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace mcpgw {
+
+class gateway_server {
+ public:
+  gateway_server(net::io_context& ioc, const gateway_config& config, logger& log);
+  ~gateway_server();
+
+  // Binds both listeners (throws std::runtime_error naming the address on failure), starts
+  // accepting and logs one "listening" line with the bound addresses.
+  void start();
+  // Stops accepting, lets in-flight requests finish within shutdown_grace, then stops the
+  // io_context. Safe to call more than once.
+  void stop();
+
+  net::ip::tcp::endpoint listen_endpoint() const { return listen_endpoint_; }
+  net::ip::tcp::endpoint admin_endpoint() const { return admin_endpoint_; }
+
+ private:
+  struct connection_entry {
+    any_stream* stream = nullptr;
+    connection_state state = connection_state::idle;
+  };
+
+  net::awaitable<void> accept_loop(net::ip::tcp::acceptor& acceptor, bool admin);
+  net::awaitable<void> run_connection(net::ip::tcp::socket socket, bool admin);
+  net::awaitable<void> serve(any_stream& stream, bool admin, connection_entry& entry);
+  net::awaitable<void> handle_admin(client_request& req, responder& res);
+  net::awaitable<void> drain();
+  net::ip::tcp::acceptor bind(const host_port& where, const char* what);
+
+  net::io_context& ioc_;
+  const gateway_config& config_;
+  logger& log_;
+  std::optional<net::ssl::context> tls_;
+  std::vector<std::unique_ptr<http_backend>> backends_;
+  std::vector<route_binding> routes_;
+  streamable_http_endpoint endpoint_;
+  std::optional<net::ip::tcp::acceptor> acceptor_;
+  std::optional<net::ip::tcp::acceptor> admin_acceptor_;
+  net::ip::tcp::endpoint listen_endpoint_;
+  net::ip::tcp::endpoint admin_endpoint_;
+  std::list<connection_entry> connections_;
+  bool draining_ = false;
+};
+
+}  // namespace mcpgw

@@ -1,0 +1,68 @@
+#include "mcpgw/http_headers.h"
+
+#include <gtest/gtest.h>
+
+using namespace mcpgw::http_headers;
+
+TEST(HttpHeaders, AcceptListsInAnyOrderAndCase) {
+  auto a = parse_accept("application/json, text/event-stream");
+  EXPECT_TRUE(a.json && a.event_stream);
+  a = parse_accept("Text/Event-Stream;q=0.9 ,APPLICATION/JSON");
+  EXPECT_TRUE(a.json && a.event_stream);
+}
+
+TEST(HttpHeaders, AcceptWildcardsAndQZero) {
+  auto a = parse_accept("*/*");
+  EXPECT_TRUE(a.json && a.event_stream);
+  a = parse_accept("application/*, text/*;q=0");
+  EXPECT_TRUE(a.json);
+  EXPECT_FALSE(a.event_stream);
+  a = parse_accept("application/json");
+  EXPECT_FALSE(a.event_stream);
+  a = parse_accept("");
+  EXPECT_FALSE(a.json || a.event_stream);
+}
+
+TEST(HttpHeaders, JsonContentTypeIgnoresParameters) {
+  EXPECT_TRUE(is_json_content_type("application/json"));
+  EXPECT_TRUE(is_json_content_type("Application/JSON; charset=utf-8"));
+  EXPECT_FALSE(is_json_content_type("text/plain"));
+  EXPECT_FALSE(is_json_content_type("application/jsonx"));
+  EXPECT_FALSE(is_json_content_type(""));
+}
+
+TEST(HttpHeaders, ProtocolVersionsAreCheckedAgainstTheSupportedSet) {
+  EXPECT_TRUE(is_supported_protocol_version("2025-03-26"));
+  EXPECT_TRUE(is_supported_protocol_version("2025-06-18"));
+  EXPECT_TRUE(is_supported_protocol_version("2025-11-25"));
+  EXPECT_FALSE(is_supported_protocol_version("1999-01-01"));
+  EXPECT_EQ(negotiate_protocol_version("2025-06-18"), "2025-06-18");
+  EXPECT_EQ(negotiate_protocol_version("2030-01-01"), "2025-11-25");
+}
+
+TEST(HttpHeaders, HostOfAuthority) {
+  EXPECT_EQ(host_of_authority("LocalHost:8080"), "localhost");
+  EXPECT_EQ(host_of_authority("[::1]:80"), "::1");
+  EXPECT_EQ(host_of_authority("127.0.0.1"), "127.0.0.1");
+  EXPECT_EQ(host_of_authority("evil.example.com:x"), "");
+  EXPECT_EQ(host_of_authority("[::1"), "");
+  EXPECT_EQ(host_of_authority("a@b"), "");
+}
+
+TEST(HttpHeaders, HostAllowList) {
+  std::vector<std::string> hosts = {"127.0.0.1", "localhost", "::1"};
+  EXPECT_TRUE(host_allowed("127.0.0.1:9000", hosts));
+  EXPECT_TRUE(host_allowed("[::1]:9000", hosts));
+  EXPECT_FALSE(host_allowed("evil.example.com", hosts));
+  EXPECT_FALSE(host_allowed("", hosts));
+}
+
+TEST(HttpHeaders, OriginDefaultsToAllowedHostsAndOtherwiseToTheExactList) {
+  std::vector<std::string> hosts = {"127.0.0.1", "localhost"};
+  EXPECT_TRUE(origin_allowed("http://localhost:3000", {}, hosts));
+  EXPECT_FALSE(origin_allowed("http://evil.example.com", {}, hosts));
+  EXPECT_FALSE(origin_allowed("null", {}, hosts));
+  std::vector<std::string> origins = {"https://app.example.com"};
+  EXPECT_TRUE(origin_allowed("https://app.example.com", origins, hosts));
+  EXPECT_FALSE(origin_allowed("http://localhost:3000", origins, hosts));
+}

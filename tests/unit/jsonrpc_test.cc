@@ -1,0 +1,134 @@
+#include "mcpgw/jsonrpc.h"
+
+#include <gtest/gtest.h>
+
+using namespace mcpgw::jsonrpc;
+
+TEST(Jsonrpc, DecodesRequestWithIdMethodNameAndProgressToken) {
+  decoder d;
+  std::string body =
+      R"({"jsonrpc":"2.0","id":42,"method":"tools/call","params":{"name":"echo","arguments":{"x":[1,{"y":2}]},"_meta":{"progressToken":"p-1"}}})";
+  envelope env = d.decode(body);
+  ASSERT_EQ(env.kind, message_kind::request);
+  EXPECT_EQ(env.id.in(body), "42");
+  EXPECT_EQ(env.method.str(), "tools/call");
+  EXPECT_EQ(env.name.str(), "echo");
+  EXPECT_EQ(env.progress_token.in(body), R"("p-1")");
+}
+
+TEST(Jsonrpc, KeepsStringIdsRawIncludingQuotesAndEscapes) {
+  decoder d;
+  std::string body = R"({"id" : "a\"b" , "jsonrpc":"2.0","method":"ping"})";
+  envelope env = d.decode(body);
+  ASSERT_EQ(env.kind, message_kind::request);
+  EXPECT_EQ(env.id.in(body), R"("a\"b")");
+}
+
+TEST(Jsonrpc, UnescapesMethodWithEscapes) {
+  decoder d;
+  std::string body = R"({"jsonrpc":"2.0","method":"tools\/list","id":1})";
+  envelope env = d.decode(body);
+  ASSERT_EQ(env.kind, message_kind::request);
+  EXPECT_EQ(env.method.str(), "tools/list");
+}
+
+TEST(Jsonrpc, ClassifiesNotificationResultAndError) {
+  decoder d;
+  EXPECT_EQ(d.decode(R"({"jsonrpc":"2.0","method":"notifications/initialized"})").kind,
+            message_kind::notification);
+  EXPECT_EQ(d.decode(R"({"jsonrpc":"2.0","id":"x","result":{}})").kind, message_kind::result);
+  EXPECT_EQ(d.decode(R"({"jsonrpc":"2.0","id":3,"error":{"code":-1,"message":"m"}})").kind,
+            message_kind::error);
+  EXPECT_EQ(d.decode(R"({"jsonrpc":"2.0","id":null,"error":{"code":-1,"message":"m"}})").kind,
+            message_kind::error);
+}
+
+TEST(Jsonrpc, ReadsProtocolVersionFromInitializeAndItsResult) {
+  decoder d;
+  std::string req =
+      R"({"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{}}})";
+  EXPECT_EQ(d.decode(req).protocol_version.str(), "2025-06-18");
+  std::string res = R"({"result":{"protocolVersion":"2025-11-25","capabilities":{}},"jsonrpc":"2.0","id":0})";
+  EXPECT_EQ(d.decode(res).protocol_version.str(), "2025-11-25");
+}
+
+TEST(Jsonrpc, FindsProgressTokenOfProgressNotificationAndRequestIdOfCancel) {
+  decoder d;
+  std::string progress =
+      R"({"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":5,"progress":1}})";
+  EXPECT_EQ(d.decode(progress).progress_token.in(progress), "5");
+  std::string cancel =
+      R"({"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":"r9","reason":"x"}})";
+  EXPECT_EQ(d.decode(cancel).request_id.in(cancel), R"("r9")");
+}
+
+TEST(Jsonrpc, MalformedJsonIsParseError) {
+  decoder d;
+  for (std::string bad : {"{", "not json", R"({"jsonrpc":"2.0",})", R"({"a":1} {"b":2})", ""}) {
+    decoded_body body = d.decode_body(bad);
+    EXPECT_EQ(body.problem_code, parse_error) << bad;
+  }
+}
+
+TEST(Jsonrpc, WrongShapeIsInvalidRequestNamingTheField) {
+  decoder d;
+  struct {
+    std::string body;
+    std::string fragment;
+  } cases[] = {
+      {"42", "must be an object"},
+      {"[]", "empty batch"},
+      {R"({"id":1,"method":"x"})", "jsonrpc"},
+      {R"({"jsonrpc":"1.0","id":1,"method":"x"})", "\"jsonrpc\" must be \"2.0\""},
+      {R"({"jsonrpc":"2.0","id":null,"method":"x"})", "must not be null"},
+      {R"({"jsonrpc":"2.0","id":1.5,"method":"x"})", "\"id\" must be a string or an integer"},
+      {R"({"jsonrpc":"2.0","id":{},"method":"x"})", "\"id\""},
+      {R"({"jsonrpc":"2.0","id":1,"method":7})", "\"method\" must be a string"},
+      {R"({"jsonrpc":"2.0","id":1})", "missing \"method\""},
+      {R"({"jsonrpc":"2.0","result":{}})", "must have an \"id\""},
+      {R"({"jsonrpc":"2.0","id":1,"result":{},"error":{}})", "both"},
+      {R"({"jsonrpc":"2.0","id":1,"method":"x","params":3})", "\"params\""},
+  };
+  for (const auto& c : cases) {
+    decoded_body body = d.decode_body(c.body);
+    EXPECT_EQ(body.problem_code, invalid_request) << c.body;
+    EXPECT_NE(body.problem.find(c.fragment), std::string::npos) << c.body << " -> " << body.problem;
+  }
+}
+
+TEST(Jsonrpc, DecodesBatchElementsAsTextRanges) {
+  decoder d;
+  std::string body = R"([ {"jsonrpc":"2.0","id":1,"method":"ping"} , {"jsonrpc":"2.0","method":"n"} ])";
+  decoded_body decoded = d.decode_body(body);
+  ASSERT_TRUE(decoded.batch);
+  ASSERT_EQ(decoded.elements.size(), 2u);
+  EXPECT_EQ(decoded.elements[0].in(body), R"({"jsonrpc":"2.0","id":1,"method":"ping"})");
+  EXPECT_EQ(decoded.elements[1].in(body), R"({"jsonrpc":"2.0","method":"n"})");
+  EXPECT_EQ(d.decode_body("[1,2]").problem_code, invalid_request);
+}
+
+TEST(Jsonrpc, SpliceReplacesIdWithoutTouchingTheRest) {
+  decoder d;
+  std::string body = R"({"jsonrpc":"2.0","id":"abc","method":"m","params":{"_meta":{"progressToken":"abc"},"k":"v"}})";
+  envelope env = d.decode(body);
+  EXPECT_EQ(splice(body, env.id, "17", env.progress_token, "17"),
+            R"({"jsonrpc":"2.0","id":17,"method":"m","params":{"_meta":{"progressToken":17},"k":"v"}})");
+  EXPECT_EQ(splice(body, env.id, "1"),
+            R"({"jsonrpc":"2.0","id":1,"method":"m","params":{"_meta":{"progressToken":"abc"},"k":"v"}})");
+}
+
+TEST(Jsonrpc, MakeErrorEscapesMessageAndUsesNullWithoutId) {
+  EXPECT_EQ(make_error("", -32700, "bad \"x\"\n"),
+            R"({"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"bad \"x\"\n"}})");
+  EXPECT_EQ(make_error("\"a\"", -1, "m"), R"({"jsonrpc":"2.0","id":"a","error":{"code":-1,"message":"m"}})");
+}
+
+TEST(Jsonrpc, ReusedDecoderHandlesLongThenShortBodies) {
+  decoder d;
+  std::string big = R"({"jsonrpc":"2.0","id":1,"method":"x","params":{"pad":")" + std::string(100000, 'a') + "\"}}";
+  EXPECT_EQ(d.decode(big).kind, message_kind::request);
+  std::string small = R"({"jsonrpc":"2.0","id":2,"method":"y"})";
+  envelope env = d.decode(small);
+  EXPECT_EQ(env.kind, message_kind::request);
+  EXPECT_EQ(env.id.in(small), "2");
+}

@@ -1,0 +1,135 @@
+#include "mcp/session.h"
+
+#include <boost/asio/io_context.hpp>
+
+#include <gtest/gtest.h>
+
+using namespace mcpgw;
+
+namespace {
+
+struct fixture {
+  boost::asio::io_context ioc;
+  limits_config limits;
+  route_binding route{"/mcp", nullptr};
+  jsonrpc::decoder decoder;
+  std::shared_ptr<session> s;
+
+  fixture() {
+    limits.stream_buffer_events = 4;
+    s = std::make_shared<session>(ioc.get_executor(), "sid", route, limits);
+  }
+
+  std::string to_backend(const std::string& body, std::int64_t& upstream) {
+    jsonrpc::envelope env = decoder.decode(body);
+    return s->map_client_request(body, env, upstream);
+  }
+};
+
+}  // namespace
+
+TEST(SessionIds, ClientRequestIdAndProgressTokenBecomeOneUpstreamId) {
+  fixture f;
+  std::int64_t up = -1;
+  std::string sent = f.to_backend(
+      R"({"jsonrpc":"2.0","id":"c-1","method":"tools/call","params":{"name":"x","_meta":{"progressToken":"tok"}}})",
+      up);
+  EXPECT_EQ(up, 0);
+  EXPECT_EQ(sent,
+            R"({"jsonrpc":"2.0","id":0,"method":"tools/call","params":{"name":"x","_meta":{"progressToken":0}}})");
+  std::int64_t up2 = -1;
+  f.to_backend(R"({"jsonrpc":"2.0","id":"c-1","method":"ping"})", up2);
+  EXPECT_EQ(up2, 1) << "upstream ids never repeat, even for a reused client id";
+}
+
+TEST(SessionIds, BackendResponseAndProgressGetTheClientsIdsBack) {
+  fixture f;
+  std::int64_t up = -1;
+  f.to_backend(R"({"jsonrpc":"2.0","id":"c-1","method":"tools/call","params":{"_meta":{"progressToken":"tok"}}})", up);
+  auto progress = f.s->map_backend_message(
+      R"({"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":0,"progress":1}})",
+      f.decoder);
+  EXPECT_EQ(progress.body,
+            R"({"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":"tok","progress":1}})");
+  auto result = f.s->map_backend_message(R"({"result":{"content":[]},"jsonrpc":"2.0","id":0})", f.decoder);
+  EXPECT_EQ(result.body, R"({"result":{"content":[]},"jsonrpc":"2.0","id":"c-1"})");
+  EXPECT_EQ(result.completes, up);
+  f.s->forget_request(up);
+  auto late = f.s->map_backend_message(R"({"result":{},"jsonrpc":"2.0","id":0})", f.decoder);
+  EXPECT_TRUE(late.body.empty()) << "a response for a finished request is dropped";
+}
+
+TEST(SessionIds, ServerRequestsGetGatewayIdsAndClientResponsesGoBackWithTheBackendsId) {
+  fixture f;
+  auto req = f.s->map_backend_message(
+      R"({"jsonrpc":"2.0","id":"srv-7","method":"sampling/createMessage","params":{}})", f.decoder);
+  EXPECT_EQ(req.body, R"({"jsonrpc":"2.0","id":0,"method":"sampling/createMessage","params":{}})");
+  std::string reply = R"({"jsonrpc":"2.0","id":0,"result":{"role":"assistant"}})";
+  auto back = f.s->map_client_response(reply, f.decoder.decode(reply));
+  ASSERT_TRUE(back.has_value());
+  EXPECT_EQ(*back, R"({"jsonrpc":"2.0","id":"srv-7","result":{"role":"assistant"}})");
+  EXPECT_FALSE(f.s->map_client_response(reply, f.decoder.decode(reply)).has_value())
+      << "a second answer to the same request has nowhere to go";
+}
+
+TEST(SessionIds, CancellationsAreMappedBothWays) {
+  fixture f;
+  std::int64_t up = -1;
+  f.to_backend(R"({"jsonrpc":"2.0","id":5,"method":"tools/call","params":{}})", up);
+  std::string cancel = R"({"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":5}})";
+  std::int64_t cancels = -1;
+  auto mapped = f.s->map_client_notification(cancel, f.decoder.decode(cancel), cancels);
+  ASSERT_TRUE(mapped.has_value());
+  EXPECT_EQ(*mapped, R"({"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":0}})");
+  EXPECT_EQ(cancels, up);
+  std::string unknown = R"({"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":99}})";
+  EXPECT_FALSE(f.s->map_client_notification(unknown, f.decoder.decode(unknown), cancels).has_value());
+
+  f.s->map_backend_message(R"({"jsonrpc":"2.0","id":"e1","method":"elicitation/create","params":{}})",
+                           f.decoder);
+  auto backend_cancel = f.s->map_backend_message(
+      R"({"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":"e1"}})", f.decoder);
+  EXPECT_EQ(backend_cancel.body,
+            R"({"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":0}})");
+}
+
+TEST(EventStream, ReplaysAfterAnIdAndKeepsABoundedWindow) {
+  boost::asio::io_context ioc;
+  event_stream post(ioc.get_executor(), 3, 4, false);
+  for (int i = 1; i <= 6; ++i) {
+    post.push("m" + std::to_string(i));
+  }
+  EXPECT_EQ(post.dropped(), 2u) << "an unread POST stream keeps only the newest events";
+  const auto* e = post.next_after(0);
+  ASSERT_NE(e, nullptr);
+  EXPECT_EQ(e->seq, 3u);
+  e = post.next_after(4);
+  ASSERT_NE(e, nullptr);
+  EXPECT_EQ(e->data, "m5");
+  EXPECT_EQ(post.next_after(6), nullptr);
+  EXPECT_EQ(post.event_id(5), "3_5");
+}
+
+TEST(EventStream, GetStreamKeepsUndeliveredEventsBeyondCapacity) {
+  boost::asio::io_context ioc;
+  event_stream get(ioc.get_executor(), 0, 2, true);
+  get.push("a");
+  get.push("b");
+  get.push("c");
+  EXPECT_EQ(get.dropped(), 0u);
+  EXPECT_EQ(get.next_after(0)->data, "a");
+  get.mark_delivered(2);
+  get.push("d");
+  EXPECT_EQ(get.next_after(0)->data, "c") << "delivered events make room";
+}
+
+TEST(EventStream, ParsesEventIds) {
+  std::uint64_t stream = 0;
+  std::uint64_t seq = 0;
+  EXPECT_TRUE(parse_event_id("12_34", stream, seq));
+  EXPECT_EQ(stream, 12u);
+  EXPECT_EQ(seq, 34u);
+  EXPECT_FALSE(parse_event_id("12", stream, seq));
+  EXPECT_FALSE(parse_event_id("a_1", stream, seq));
+  EXPECT_FALSE(parse_event_id("1_2x", stream, seq));
+}
