@@ -9,7 +9,7 @@ find_package(Threads REQUIRED)
 add_library(mcpgw_boost STATIC ${PROJECT_SOURCE_DIR}/gateway/src/boost_src.cc)
 target_compile_definitions(mcpgw_boost PUBLIC
   BOOST_ASIO_SEPARATE_COMPILATION BOOST_BEAST_SEPARATE_COMPILATION
-  BOOST_ASIO_NO_DEPRECATED BOOST_BEAST_USE_STD_STRING_VIEW)
+  BOOST_ASIO_NO_DEPRECATED)
 target_link_libraries(mcpgw_boost PUBLIC Boost::headers Boost::url OpenSSL::SSL OpenSSL::Crypto
   Threads::Threads mcpgw_sanitizers)
 

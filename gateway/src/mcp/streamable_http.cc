@@ -1,7 +1,6 @@
 #include "mcp/streamable_http.h"
 
-#include "mcpgw/http_headers.h"
-#include "mcpgw/sse.h"
+#include "mcp/endpoint_detail.h"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -15,54 +14,7 @@
 
 namespace mcpgw {
 
-namespace {
-
-constexpr std::string_view json_type = "application/json";
-constexpr unsigned priming_retry_ms = 1000;
-constexpr int max_backend_resumptions = 5;
-
-// Error codes the TypeScript SDK server uses for transport-level failures, kept for clients
-// that match on them.
-constexpr int transport_error = -32000;
-constexpr int session_not_found = -32001;
-
-std::string_view header_of(const client_request& req, http::field f) {
-  auto it = req.find(f);
-  return it == req.end() ? std::string_view() : std::string_view(it->value());
-}
-
-std::string_view header_of(const client_request& req, std::string_view name) {
-  auto it = req.find(name);
-  return it == req.end() ? std::string_view() : std::string_view(it->value());
-}
-
-bool wants_priming(std::string_view version) {
-  return http_headers::at_least(version, "2025-11-25");
-}
-
-std::string format_event(const event_stream& stream, std::uint64_t seq, std::string_view data) {
-  std::string out;
-  out.reserve(data.size() + 48);
-  sse::append_event(out, stream.event_id(seq), data);
-  return out;
-}
-
-// Counts a request in flight on a session for as long as it lives.
-class active_request {
- public:
-  explicit active_request(std::shared_ptr<session> s) : s_(std::move(s)) { ++s_->active_requests(); }
-  ~active_request() {
-    --s_->active_requests();
-    s_->touch();
-  }
-  active_request(const active_request&) = delete;
-  active_request& operator=(const active_request&) = delete;
-
- private:
-  std::shared_ptr<session> s_;
-};
-
-}  // namespace
+using namespace endpoint_detail;
 
 streamable_http_endpoint::streamable_http_endpoint(net::any_io_executor ex,
                                                    const gateway_config& config, logger& log)
@@ -103,17 +55,6 @@ std::string streamable_http_endpoint::failure_message(const http_backend& backen
       break;
   }
   return "backend '" + backend.name() + "' is unavailable";
-}
-
-static int failure_code(backend_failure f) {
-  switch (f) {
-    case backend_failure::timeout:
-      return jsonrpc::backend_timeout;
-    case backend_failure::protocol:
-      return jsonrpc::backend_protocol_error;
-    default:
-      return jsonrpc::backend_unavailable;
-  }
 }
 
 net::awaitable<bool> streamable_http_endpoint::check_origin(client_request& req, responder& res) {
@@ -280,7 +221,6 @@ net::awaitable<void> streamable_http_endpoint::handle_post(client_request& req, 
 }
 
 
-using session_header = std::array<std::pair<std::string_view, std::string_view>, 1>;
 
 net::awaitable<void> streamable_http_endpoint::initialize(client_request& req, responder& res,
                                                           const route_binding& route,
@@ -355,164 +295,6 @@ net::awaitable<void> streamable_http_endpoint::forward_request(std::shared_ptr<s
   }
   co_await relay_response(s, std::move(exchange), upstream_id, s->protocol_version(), res,
                           nullptr);
-}
-
-net::awaitable<streamable_http_endpoint::relay_outcome> streamable_http_endpoint::relay_response(
-    std::shared_ptr<session> s, std::unique_ptr<backend_exchange> exchange,
-    std::int64_t upstream_id, std::string_view client_version, responder& res,
-    std::string* negotiated) {
-  session_header sid{{{"Mcp-Session-Id", s->id()}}};
-  http_backend& backend = s->backend();
-  unsigned status = exchange->status();
-  if (status == 404 && !s->upstream_id().empty()) {
-    // The backend ended its session: so does the client's, and it must re-initialize.
-    std::string client_id = s->client_id_of(upstream_id);
-    s->forget_request(upstream_id);
-    log_.warn("backend session expired", {{"session", s->id()}, {"backend", backend.name()}});
-    end_session(s, false);
-    co_await send_error(res, 404, session_not_found,
-                        "session expired at backend '" + backend.name() +
-                            "'; start a new session with initialize",
-                        client_id);
-    co_return relay_outcome::failed;
-  }
-
-  if (status / 100 == 2 && exchange->is_sse()) {
-    // This coroutine reads the backend and fills the stream; pump_post_stream writes it to the
-    // client. A client that goes away does not stop the backend request (disconnection is not
-    // cancellation): its events stay in the stream for a GET with Last-Event-ID.
-    auto stream = s->open_post_stream();
-    stream->set_attached(true);
-    bool pump_done = true;
-    net::steady_timer pump_signal(ex_, net::steady_timer::time_point::max());
-    if (co_await res.start_stream(sid)) {
-      bool primed = true;
-      if (wants_priming(client_version)) {
-        std::string prime;
-        sse::append_event(prime, stream->event_id(0), "", priming_retry_ms);
-        primed = co_await res.write_chunk(prime);
-      }
-      if (primed) {
-        pump_done = false;
-        net::co_spawn(ex_, pump_post_stream(stream, res, pump_done, pump_signal), net::detached);
-      }
-    }
-    if (pump_done) {
-      stream->set_attached(false);
-    }
-    s->attach_exchange(upstream_id, exchange.get());
-    relay_outcome outcome = relay_outcome::failed;
-    std::string backend_last_id;
-    unsigned backend_retry_ms = 1000;
-    int resumptions = 0;
-    sse::event ev;
-    while (true) {
-      event_status st = co_await exchange->next_event(ev);
-      if (st == event_status::event) {
-        if (ev.has_id) {
-          backend_last_id = ev.id;
-        }
-        if (ev.retry_ms) {
-          backend_retry_ms = *ev.retry_ms;
-        }
-        if (ev.data.empty() || (!ev.type.empty() && ev.type != "message")) {
-          continue;
-        }
-        session::mapped m = s->map_backend_message(ev.data, decoder_);
-        if (m.body.empty()) {
-          continue;
-        }
-        bool completes = m.completes == upstream_id;
-        if (completes && negotiated) {
-          *negotiated = std::move(m.protocol_version);
-        }
-        stream->push(std::move(m.body));
-        if (completes) {
-          outcome = m.is_error ? relay_outcome::error_response : relay_outcome::completed;
-          break;
-        }
-        continue;
-      }
-      if (s->request_cancelled(upstream_id) || s->closed()) {
-        break;
-      }
-      // The backend closed its stream before the response: resume it (SEP-1699 polling) when
-      // it gave us an event id to resume from.
-      backend_failure failure = exchange->failure();
-      if (!backend_last_id.empty() && resumptions < max_backend_resumptions &&
-          failure != backend_failure::timeout) {
-        ++resumptions;
-        net::steady_timer wait(ex_);
-        wait.expires_after(std::chrono::milliseconds(std::min(backend_retry_ms, 5000U)));
-        co_await wait.async_wait(net::as_tuple(net::use_awaitable));
-        backend_request resume;
-        resume.method = http::verb::get;
-        resume.session_id = s->upstream_id();
-        resume.protocol_version = s->protocol_version();
-        resume.last_event_id = backend_last_id;
-        auto [f, next] = co_await backend.send(resume);
-        if (f == backend_failure::none && next->status() == 200 && next->is_sse()) {
-          exchange = std::move(next);
-          s->attach_exchange(upstream_id, exchange.get());
-          continue;
-        }
-        failure = f == backend_failure::none ? backend_failure::protocol : f;
-      }
-      std::string message = failure_message(backend, failure == backend_failure::none
-                                                         ? backend_failure::protocol
-                                                         : failure);
-      if (failure != backend_failure::timeout) {
-        message += " (its response stream ended before the result)";
-      }
-      stream->push(jsonrpc::make_error(s->client_id_of(upstream_id),
-                                       failure_code(failure == backend_failure::none
-                                                        ? backend_failure::protocol
-                                                        : failure),
-                                       message));
-      break;
-    }
-    s->forget_request(upstream_id);
-    stream->finish();
-    while (!pump_done) {
-      co_await pump_signal.async_wait(net::as_tuple(net::use_awaitable));
-    }
-    stream->set_attached(false);
-    if (!res.failed()) {
-      co_await res.end_stream();
-    }
-    co_return outcome;
-  }
-
-  std::string text;
-  backend_failure failure = co_await exchange->read_body(text);
-  std::string client_id = s->client_id_of(upstream_id);
-  if (failure != backend_failure::none) {
-    s->forget_request(upstream_id);
-    co_await send_error(res, 200, failure_code(failure), failure_message(backend, failure),
-                        client_id, sid);
-    co_return relay_outcome::failed;
-  }
-  if (exchange->is_json()) {
-    session::mapped m = s->map_backend_message(text, decoder_);
-    if (m.completes == upstream_id) {
-      s->forget_request(upstream_id);
-      if (negotiated) {
-        *negotiated = std::move(m.protocol_version);
-      }
-      co_await res.send(status / 100 == 2 ? 200 : status, json_type, m.body, sid);
-      co_return m.is_error ? relay_outcome::error_response : relay_outcome::completed;
-    }
-  }
-  s->forget_request(upstream_id);
-  if (text.size() > 300) {
-    text.resize(300);
-    text += "...";
-  }
-  co_await send_error(res, 200, jsonrpc::backend_protocol_error,
-                      "backend '" + backend.name() + "' answered HTTP " + std::to_string(status) +
-                          " without a JSON-RPC response" + (text.empty() ? "" : ": " + text),
-                      client_id, sid);
-  co_return relay_outcome::failed;
 }
 
 net::awaitable<void> streamable_http_endpoint::forward_message(std::shared_ptr<session> s,
@@ -667,97 +449,6 @@ net::awaitable<void> streamable_http_endpoint::forward_batch(std::shared_ptr<ses
 }
 
 // ---------------------------------------------------------------------------------------------
-// The backend's GET stream
-
-net::awaitable<void> streamable_http_endpoint::open_backend_stream(std::shared_ptr<session> s) {
-  backend_request breq;
-  breq.method = http::verb::get;
-  breq.session_id = s->upstream_id();
-  breq.protocol_version = s->protocol_version();
-  breq.stream = true;
-  auto [failure, exchange] = co_await s->backend().send(breq);
-  if (failure != backend_failure::none) {
-    log_.warn("backend GET stream failed to open",
-              {{"session", s->id()}, {"backend", s->backend().name()},
-               {"error", failure_message(s->backend(), failure)}});
-    co_return;
-  }
-  if (exchange->status() != 200 || !exchange->is_sse()) {
-    log_.debug("backend offers no GET stream",
-               {{"session", s->id()}, {"status", std::to_string(exchange->status())}});
-    co_return;
-  }
-  // Owned by the session: closing it aborts the exchange, which ends the task.
-  net::co_spawn(ex_, run_backend_stream(s, std::move(exchange)), net::detached);
-}
-
-net::awaitable<void> streamable_http_endpoint::run_backend_stream(
-    std::shared_ptr<session> s, std::unique_ptr<backend_exchange> exchange) {
-  std::string last_id;
-  unsigned retry_ms = 1000;
-  int failures = 0;
-  s->track(exchange.get());
-  while (!s->closed()) {
-    sse::event ev;
-    if (co_await exchange->next_event(ev) == event_status::event) {
-      failures = 0;
-      if (ev.has_id) {
-        last_id = ev.id;
-      }
-      if (ev.retry_ms) {
-        retry_ms = *ev.retry_ms;
-      }
-      if (ev.data.empty() || (!ev.type.empty() && ev.type != "message")) {
-        continue;
-      }
-      session::mapped m = s->map_backend_message(ev.data, decoder_);
-      if (m.body.empty()) {
-        continue;
-      }
-      if (!co_await s->get_stream().wait_for_room()) {
-        break;
-      }
-      s->get_stream().push(std::move(m.body));
-      continue;
-    }
-    s->untrack(exchange.get());
-    exchange.reset();
-    if (s->closed() || shutting_down_ || ++failures > max_backend_resumptions) {
-      break;
-    }
-    net::steady_timer wait(ex_);
-    wait.expires_after(std::chrono::milliseconds(std::min<unsigned>(retry_ms * failures, 30000)));
-    co_await wait.async_wait(net::as_tuple(net::use_awaitable));
-    if (s->closed()) {
-      break;
-    }
-    backend_request breq;
-    breq.method = http::verb::get;
-    breq.session_id = s->upstream_id();
-    breq.protocol_version = s->protocol_version();
-    breq.last_event_id = last_id;
-    breq.stream = true;
-    auto [failure, next] = co_await s->backend().send(breq);
-    if (failure != backend_failure::none) {
-      continue;
-    }
-    if (next->status() == 404) {
-      log_.warn("backend session expired", {{"session", s->id()}, {"backend", s->backend().name()}});
-      end_session(s, false);
-      break;
-    }
-    if (next->status() != 200 || !next->is_sse()) {
-      break;
-    }
-    exchange = std::move(next);
-    s->track(exchange.get());
-  }
-  if (exchange) {
-    s->untrack(exchange.get());
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
 // GET and DELETE
 
 net::awaitable<void> streamable_http_endpoint::handle_get(client_request& req, responder& res) {
@@ -812,79 +503,6 @@ net::awaitable<void> streamable_http_endpoint::handle_get(client_request& req, r
   if (!res.failed() && !res.client_gone()) {
     co_await res.end_stream();
   }
-}
-
-net::awaitable<void> streamable_http_endpoint::pump(std::shared_ptr<event_stream> stream,
-                                                    responder& res, std::uint64_t cursor,
-                                                    bool long_lived) {
-  // A long-lived stream watches the client's side of the connection, so a client that goes
-  // away frees the stream at once instead of at the next failed keep-alive write.
-  bool watching = false;
-  net::steady_timer watch_signal(ex_, net::steady_timer::time_point::max());
-  if (long_lived) {
-    watching = true;
-    net::co_spawn(ex_, watch_client(res, stream, watching, watch_signal), net::detached);
-  }
-  bool ok = !res.failed();
-  while (ok) {
-    while (ok) {
-      const event_stream::entry* e = stream->next_after(cursor);
-      if (!e) {
-        break;
-      }
-      cursor = e->seq;
-      ok = co_await res.write_chunk(format_event(*stream, e->seq, e->data));
-      if (ok) {
-        stream->mark_delivered(cursor);
-      }
-    }
-    if (!ok || stream->finished() || res.client_gone() || (long_lived && shutting_down_)) {
-      break;
-    }
-    if (!co_await stream->wait_change(config_.limits.sse_keepalive)) {
-      std::string comment;
-      sse::append_comment(comment, "keepalive");
-      ok = co_await res.write_chunk(comment);
-    }
-  }
-  if (watching) {
-    boost::system::error_code ignored;
-    res.stream().tcp().socket().cancel(ignored);
-    while (watching) {
-      co_await watch_signal.async_wait(net::as_tuple(net::use_awaitable));
-    }
-  }
-}
-
-net::awaitable<void> streamable_http_endpoint::pump_post_stream(std::shared_ptr<event_stream> stream,
-                                                                responder& res, bool& done,
-                                                                net::steady_timer& done_signal) {
-  co_await pump(stream, res, 0, false);
-  if (res.failed()) {
-    stream->set_attached(false);  // what follows waits for a GET with Last-Event-ID
-  }
-  done = true;
-  done_signal.cancel();
-}
-
-net::awaitable<void> streamable_http_endpoint::watch_client(responder& res,
-                                                            std::shared_ptr<event_stream> stream,
-                                                            bool& running,
-                                                            net::steady_timer& done_signal) {
-  // Anything the client sends on a stream's connection is discarded: the connection closes
-  // after the stream. Only the end of the connection matters.
-  std::array<char, 512> sink{};
-  while (true) {
-    auto [ec, n] = co_await res.stream().async_read_some(net::buffer(sink),
-                                                         net::as_tuple(net::use_awaitable));
-    if (ec) {
-      break;
-    }
-  }
-  res.mark_client_gone();
-  stream->notify();
-  running = false;
-  done_signal.cancel();
 }
 
 net::awaitable<void> streamable_http_endpoint::handle_delete(client_request& req, responder& res) {

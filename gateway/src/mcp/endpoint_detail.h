@@ -1,0 +1,83 @@
+// Pieces shared by the two halves of the Streamable HTTP endpoint (request handling in
+// streamable_http.cc, stream relaying in streamable_http_relay.cc). Internal to gateway/src/mcp.
+#pragma once
+
+#include "mcp/session.h"
+#include "mcp/streamable_http.h"
+#include "mcpgw/http_headers.h"
+#include "mcpgw/jsonrpc.h"
+#include "mcpgw/sse.h"
+
+#include <array>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+
+namespace mcpgw::endpoint_detail {
+
+inline constexpr std::string_view json_type = "application/json";
+inline constexpr unsigned priming_retry_ms = 1000;
+inline constexpr int max_backend_resumptions = 5;
+
+// Error codes the TypeScript SDK server uses for transport-level failures, kept for clients
+// that match on them.
+inline constexpr int transport_error = -32000;
+inline constexpr int session_not_found = -32001;
+
+using session_header = std::array<std::pair<std::string_view, std::string_view>, 1>;
+
+inline std::string_view header_of(const client_request& req, http::field f) {
+  auto it = req.find(f);
+  return it == req.end() ? std::string_view() : std::string_view(it->value());
+}
+
+inline std::string_view header_of(const client_request& req, std::string_view name) {
+  auto it = req.find(name);
+  return it == req.end() ? std::string_view() : std::string_view(it->value());
+}
+
+// Priming events (an id with empty data) only from 2025-11-25: older clients choke on them.
+inline bool wants_priming(std::string_view version) {
+  return http_headers::at_least(version, "2025-11-25");
+}
+
+inline std::string format_event(const event_stream& stream, std::uint64_t seq,
+                                std::string_view data) {
+  std::string out;
+  out.reserve(data.size() + 48);
+  sse::append_event(out, stream.event_id(seq), data);
+  return out;
+}
+
+inline int failure_code(backend_failure f) {
+  switch (f) {
+    case backend_failure::timeout:
+      return jsonrpc::backend_timeout;
+    case backend_failure::protocol:
+      return jsonrpc::backend_protocol_error;
+    case backend_failure::unavailable:
+    case backend_failure::none:
+      break;
+  }
+  return jsonrpc::backend_unavailable;
+}
+
+// Counts a request in flight on a session for as long as it lives.
+class active_request {
+ public:
+  explicit active_request(std::shared_ptr<session> s) : s_(std::move(s)) {
+    ++s_->active_requests();
+  }
+  ~active_request() {
+    --s_->active_requests();
+    s_->touch();
+  }
+  active_request(const active_request&) = delete;
+  active_request& operator=(const active_request&) = delete;
+
+ private:
+  std::shared_ptr<session> s_;
+};
+
+}  // namespace mcpgw::endpoint_detail
