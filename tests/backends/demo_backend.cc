@@ -31,9 +31,12 @@
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_set>
+#include <utility>
+#include <variant>
 
 namespace mcpgw::demo {
 namespace {
@@ -45,14 +48,15 @@ using tcp = asio::ip::tcp;
 using boost::system::error_code;
 using clock_type = std::chrono::steady_clock;
 
-constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
+// Expected failures (a client hanging up) come back as values, not exceptions.
+constexpr auto use_nothrow_awaitable = asio::as_tuple(asio::use_awaitable);
 
 struct options {
   std::string host = "127.0.0.1";
   std::uint16_t port = 3311;
-  bool sse = false;                           // answer POSTs with text/event-stream
-  std::chrono::seconds keepalive{15};         // comment interval on GET streams
-  std::chrono::seconds idle_timeout{60};      // deadline for any read or write
+  bool sse = false;                       // answer POSTs with text/event-stream
+  std::chrono::seconds keepalive{15};     // comment interval on GET streams
+  std::chrono::seconds idle_timeout{60};  // deadline for any read or write
   std::size_t max_connections = 10'000;
   std::size_t max_sessions = 100'000;
   std::uint64_t max_body = 1024 * 1024;
@@ -66,6 +70,7 @@ void append_number(std::string& out, std::size_t value) {
 }
 
 enum class after_response { keep_alive, close };
+enum class framing { plain, sse_event };
 
 class server;
 
@@ -89,11 +94,13 @@ class connection final : public session_listener {
   asio::awaitable<after_response> serve_post(bool keep_alive);
   asio::awaitable<after_response> serve_get(bool keep_alive);
   asio::awaitable<after_response> serve_delete(bool keep_alive);
-  // Sends head_ (status line and headers so far) plus the body, framed as JSON or as one
-  // SSE event.
+  // Sends head_ (status line and headers so far) plus the body, as is or as one SSE event.
   asio::awaitable<after_response> send(bool keep_alive, std::string_view content_type,
-                                       std::string_view body, bool as_event = false);
+                                       std::string_view body, framing frame = framing::plain);
   void begin_head(std::string_view status_line);
+  auto write(std::string_view bytes) {
+    return asio::async_write(socket_, asio::buffer(bytes), use_nothrow_awaitable);
+  }
   std::optional<std::string_view> session_header() const;
 
   server& server_;
@@ -156,14 +163,14 @@ class server {
 
   asio::awaitable<void> accept_loop() {
     while (!stopping_) {
-      auto [ec, socket] = co_await acceptor_.async_accept(nothrow);
+      auto [ec, socket] = co_await acceptor_.async_accept(use_nothrow_awaitable);
       if (ec == asio::error::operation_aborted || stopping_) {
         break;
       }
       if (ec) {
         // Typically EMFILE: back off instead of spinning on the same error.
         asio::steady_timer pause{io_, std::chrono::milliseconds{100}};
-        co_await pause.async_wait(nothrow);
+        co_await pause.async_wait(use_nothrow_awaitable);
         continue;
       }
       if (connections_.size() >= opts_.max_connections) {
@@ -178,7 +185,7 @@ class server {
   asio::awaitable<void> sweep_loop() {
     while (!stopping_) {
       sweep_timer_.expires_after(std::chrono::seconds{1});
-      auto [ec] = co_await sweep_timer_.async_wait(nothrow);
+      auto [ec] = co_await sweep_timer_.async_wait(use_nothrow_awaitable);
       if (ec) {
         break;
       }
@@ -227,7 +234,7 @@ asio::awaitable<void> connection::run() {
   for (;;) {
     last_activity_ = clock_type::now();
     request_parser parser{request_, server_.opts().max_body, server_.opts().max_header};
-    auto [ec, n] = co_await http::async_read(socket_, buffer_, parser, nothrow);
+    auto [ec, n] = co_await http::async_read(socket_, buffer_, parser, use_nothrow_awaitable);
     if (ec == http::error::body_limit) {
       begin_head("HTTP/1.1 413 Payload Too Large\r\n");
       co_await send(false, "text/plain", "request body too large\n");
@@ -283,7 +290,7 @@ asio::awaitable<after_response> connection::serve_post(bool keep_alive) {
       }
       if (server_.opts().sse) {
         head_ += "Cache-Control: no-cache\r\n";
-        co_return co_await send(keep_alive, "text/event-stream", body_, true);
+        co_return co_await send(keep_alive, "text/event-stream", body_, framing::sse_event);
       }
       co_return co_await send(keep_alive, json, body_);
     case post_outcome::accepted:
@@ -313,6 +320,10 @@ asio::awaitable<after_response> connection::serve_get(bool keep_alive) {
     begin_head("HTTP/1.1 400 Bad Request\r\n");
     co_return co_await send(keep_alive, "text/plain", "missing Mcp-Session-Id\n");
   }
+  if (request_.version < 11) {
+    begin_head("HTTP/1.1 505 HTTP Version Not Supported\r\n");
+    co_return co_await send(false, "text/plain", "GET streams need HTTP/1.1 (chunked)\n");
+  }
   // A copy, so that the listener guard does not lean on request_, the per-request scratch.
   const std::string session_id = request_.session_id;
   if (!server_.sessions().add_listener(session_id, *this)) {
@@ -328,23 +339,24 @@ asio::awaitable<after_response> connection::serve_get(bool keep_alive) {
 
   stream_ended_ = false;
   // Chunked, so that when the session ends the stream ends and the connection stays usable.
-  begin_head("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
-             "Cache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n");
+  begin_head(
+      "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+      "Cache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n");
   head_ += "Mcp-Session-Id: " + session_id + "\r\n\r\n";
-  if (auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(head_), nothrow); ec) {
+  if (auto [ec, n] = co_await write(head_); ec) {
     co_return after_response::close;
   }
   for (;;) {
     if (stream_ended_) {
-      auto [ec, n] = co_await asio::async_write(socket_, asio::buffer("0\r\n\r\n", 5), nothrow);
+      auto [ec, n] = co_await write("0\r\n\r\n");
       co_return ec || !keep_alive ? after_response::close : after_response::keep_alive;
     }
     last_activity_ = clock_type::now();
     keepalive_timer_.expires_after(server_.opts().keepalive);
     // Waiting for readability notices a client that hangs up between keep-alives. A client
     // has nothing to send on a stream it has not finished reading, so data means close too.
-    auto woke = co_await (keepalive_timer_.async_wait(nothrow) ||
-                          socket_.async_wait(tcp::socket::wait_read, nothrow));
+    auto woke = co_await (keepalive_timer_.async_wait(use_nothrow_awaitable) ||
+                          socket_.async_wait(tcp::socket::wait_read, use_nothrow_awaitable));
     if (woke.index() == 1) {
       co_return after_response::close;
     }
@@ -354,7 +366,7 @@ asio::awaitable<after_response> connection::serve_get(bool keep_alive) {
     if (std::get<0>(std::get<0>(woke)) != asio::error::operation_aborted) {
       constexpr std::string_view chunk = "d\r\n: keepalive\n\n\r\n";
       last_activity_ = clock_type::now();
-      auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(chunk), nothrow);
+      auto [ec, n] = co_await write(chunk);
       if (ec) {
         co_return after_response::close;
       }
@@ -383,11 +395,12 @@ void connection::begin_head(std::string_view status_line) {
 }
 
 asio::awaitable<after_response> connection::send(bool keep_alive, std::string_view content_type,
-                                                 std::string_view body, bool as_event) {
+                                                 std::string_view body, framing frame) {
   constexpr std::string_view event_prefix = "event: message\ndata: ";
   constexpr std::string_view event_suffix = "\n\n";
-  const std::string_view prefix = as_event ? event_prefix : std::string_view{};
-  const std::string_view suffix = as_event ? event_suffix : std::string_view{};
+  const bool event = frame == framing::sse_event;
+  const std::string_view prefix = event ? event_prefix : std::string_view{};
+  const std::string_view suffix = event ? event_suffix : std::string_view{};
   if (!content_type.empty()) {
     head_ += "Content-Type: ";
     head_ += content_type;
@@ -395,13 +408,18 @@ asio::awaitable<after_response> connection::send(bool keep_alive, std::string_vi
   }
   head_ += "Content-Length: ";
   append_number(head_, prefix.size() + body.size() + suffix.size());
-  // HTTP/1.1 keeps connections alive by default; an HTTP/1.0 client that asked for
-  // keep-alive gets no confirmation, so it closes, which only costs it a reconnect.
-  head_ += keep_alive ? "\r\n\r\n" : "\r\nConnection: close\r\n\r\n";
+  // Keep-alive is the default in HTTP/1.1 only; an HTTP/1.0 client needs to be told.
+  if (!keep_alive) {
+    head_ += "\r\nConnection: close\r\n\r\n";
+  } else if (request_.version < 11) {
+    head_ += "\r\nConnection: keep-alive\r\n\r\n";
+  } else {
+    head_ += "\r\n\r\n";
+  }
   const std::array<asio::const_buffer, 4> buffers{asio::buffer(head_), asio::buffer(prefix),
                                                   asio::buffer(body), asio::buffer(suffix)};
   last_activity_ = clock_type::now();
-  auto [ec, n] = co_await asio::async_write(socket_, buffers, nothrow);
+  auto [ec, n] = co_await asio::async_write(socket_, buffers, use_nothrow_awaitable);
   co_return ec || !keep_alive ? after_response::close : after_response::keep_alive;
 }
 
@@ -489,8 +507,8 @@ int main(int argc, char** argv) {
     const tcp::endpoint local = srv.local_endpoint();
     const std::string address = local.address().to_string();
     const bool v6 = local.address().is_v6();
-    std::printf("listening http://%s%s%s:%u/mcp\n", v6 ? "[" : "", address.c_str(),
-                v6 ? "]" : "", static_cast<unsigned>(local.port()));
+    std::printf("listening http://%s%s%s:%u/mcp\n", v6 ? "[" : "", address.c_str(), v6 ? "]" : "",
+                static_cast<unsigned>(local.port()));
     std::fflush(stdout);
     io.run();
   } catch (const std::exception& e) {

@@ -23,6 +23,7 @@ bool contains_ci(std::string_view haystack, std::string_view needle) {
 
 void request_info::reset() {
   method = http::verb::unknown;
+  version = 11;
   target.clear();
   session_id.clear();
   has_session_id = false;
@@ -30,17 +31,17 @@ void request_info::reset() {
   body.clear();
 }
 
-request_parser::request_parser(request_info& info, std::uint64_t max_body,
-                               std::uint32_t max_header)
+request_parser::request_parser(request_info& info, std::uint64_t max_body, std::uint32_t max_header)
     : info_{info} {
   info_.reset();
   body_limit(max_body);
   header_limit(max_header);
 }
 
-void request_parser::on_request_impl(http::verb method, string_view, string_view target, int,
-                                     error_code&) {
+void request_parser::on_request_impl(http::verb method, string_view, string_view target,
+                                     int version, error_code&) {
   info_.method = method;
+  info_.version = version;
   info_.target.assign(target);
 }
 
@@ -48,15 +49,13 @@ void request_parser::on_field_impl(http::field name, string_view name_string, st
                                    error_code&) {
   if (name == http::field::accept) {
     info_.accepts_event_stream |= contains_ci(value, "text/event-stream");
-  } else if (name == http::field::unknown &&
-             boost::beast::iequals(name_string, "mcp-session-id")) {
+  } else if (name == http::field::unknown && boost::beast::iequals(name_string, "mcp-session-id")) {
     info_.session_id.assign(value);
     info_.has_session_id = true;
   }
 }
 
-void request_parser::on_body_init_impl(const boost::optional<std::uint64_t>& length,
-                                       error_code&) {
+void request_parser::on_body_init_impl(const boost::optional<std::uint64_t>& length, error_code&) {
   if (length) {
     info_.body.reserve(*length + rpc_handler::padding);
   }

@@ -17,6 +17,7 @@ namespace mcpgw::demo {
 // their capacity: after warm-up, reading a request allocates nothing.
 struct request_info {
   boost::beast::http::verb method = boost::beast::http::verb::unknown;
+  int version = 11;  // 10 for HTTP/1.0
   std::string target;
   std::string session_id;
   bool has_session_id = false;
@@ -40,15 +41,13 @@ class request_parser final : public boost::beast::http::basic_parser<true> {
   void on_request_impl(boost::beast::http::verb method, string_view method_string,
                        string_view target, int version, error_code& ec) override;
   void on_response_impl(int, string_view, int, error_code&) override {}
-  void on_field_impl(boost::beast::http::field name, string_view name_string,
-                     string_view value, error_code& ec) override;
+  void on_field_impl(boost::beast::http::field name, string_view name_string, string_view value,
+                     error_code& ec) override;
   void on_header_impl(error_code&) override {}
-  void on_body_init_impl(const boost::optional<std::uint64_t>& length,
-                         error_code& ec) override;
+  void on_body_init_impl(const boost::optional<std::uint64_t>& length, error_code& ec) override;
   std::size_t on_body_impl(string_view body, error_code& ec) override;
   void on_chunk_header_impl(std::uint64_t, string_view, error_code&) override {}
-  std::size_t on_chunk_body_impl(std::uint64_t remain, string_view body,
-                                 error_code& ec) override;
+  std::size_t on_chunk_body_impl(std::uint64_t remain, string_view body, error_code& ec) override;
   void on_finish_impl(error_code& ec) override;
 
   request_info& info_;

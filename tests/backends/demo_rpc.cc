@@ -37,8 +37,8 @@ enum class parse_status { ok, parse_error, batch, not_an_object };
 
 // simdjson's raw tokens include the whitespace that follows them.
 std::string_view trim_right(std::string_view s) {
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\n' ||
-                        s.back() == '\r')) {
+  while (!s.empty() &&
+         (s.back() == ' ' || s.back() == '\t' || s.back() == '\n' || s.back() == '\r')) {
     s.remove_suffix(1);
   }
   return s;
@@ -270,8 +270,7 @@ parse_status rpc_handler::impl::parse(const std::string& body, message& m) {
 }
 
 post_result rpc_handler::handle_post(const std::string& body,
-                                     std::optional<std::string_view> session_id,
-                                     std::string& out) {
+                                     std::optional<std::string_view> session_id, std::string& out) {
   out.clear();
   message m;
   switch (impl_->parse(body, m)) {
