@@ -88,7 +88,9 @@ int main(int argc, char** argv) {
   mcpgw::logger log(level);
 
   try {
-    boost::asio::io_context ioc(1);
+    // One thread runs the io_context, so its reactor needs no locks. The scheduler keeps
+    // them: the resolver completes host name look-ups from a helper thread.
+    boost::asio::io_context ioc(BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO);
     mcpgw::gateway_server server(ioc, config, log);
     // Signals are caught before the listeners open, so a signal right after start drains too.
     boost::asio::signal_set signals(ioc, SIGINT, SIGTERM);

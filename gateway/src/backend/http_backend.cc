@@ -11,6 +11,8 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/url/parse.hpp>
 
+#include <tuple>
+
 namespace mcpgw {
 
 namespace {
@@ -73,8 +75,8 @@ net::awaitable<backend_failure> backend_exchange::read_some(std::size_t& got) {
     co_return failure_;
   }
   auto& body = parser_.get().body();
-  body.data = chunk_;
-  body.size = sizeof chunk_;
+  body.data = conn_->chunk.data();
+  body.size = conn_->chunk.size();
   if (streaming_) {
     conn_->stream.tcp().expires_never();
   } else {
@@ -84,7 +86,7 @@ net::awaitable<backend_failure> backend_exchange::read_some(std::size_t& got) {
   if (ec == http::error::need_buffer) {
     ec = {};
   }
-  got = sizeof chunk_ - body.size;
+  got = conn_->chunk.size() - body.size;
   if (ec) {
     failure_ = is_timeout(ec) ? backend_failure::timeout
                : (ec == http::error::body_limit || ec.category() == http::make_error_code(http::error::bad_target).category())
@@ -99,7 +101,7 @@ net::awaitable<backend_failure> backend_exchange::read_body(std::string& out) {
   while (!parser_.is_done()) {
     std::size_t got = 0;
     backend_failure f = co_await read_some(got);
-    out.append(chunk_, got);
+    out.append(conn_->chunk.data(), got);
     if (f != backend_failure::none) {
       co_return f;
     }
@@ -130,7 +132,7 @@ net::awaitable<event_status> backend_exchange::next_event(sse::event& out) {
     }
     std::size_t got = 0;
     backend_failure f = co_await read_some(got);
-    sse_.feed(std::string_view(chunk_, got));
+    sse_.feed(std::string_view(conn_->chunk.data(), got));
     if (f != backend_failure::none) {
       // Deliver what was complete before the failure, then report it.
       if (sse_.next(out) == sse::decode_status::event_ready) {
@@ -154,13 +156,19 @@ http_backend::http_backend(net::any_io_executor ex, const backend_config& config
   tls_ = url->scheme() == "https";
   host_ = std::string(url->host_address());
   port_ = url->has_port() ? std::string(url->port()) : (tls_ ? "443" : "80");
+  // Built with push_back: GCC 12 at -O3 warns falsely (-Wrestrict) on assigning a literal here.
   target_ = std::string(url->encoded_path());
   if (target_.empty()) {
-    target_ = "/";
+    target_.push_back('/');
   }
   if (url->has_query()) {
-    target_ += "?";
-    target_ += std::string(url->encoded_query());
+    target_.push_back('?');
+    target_.append(url->encoded_query());
+  }
+  boost::system::error_code literal_error;
+  auto address = net::ip::make_address(host_, literal_error);
+  if (!literal_error) {
+    literal_.emplace(address, static_cast<unsigned short>(std::stoul(port_)));
   }
   std::string_view host_text = url->encoded_host_and_port();
   host_header_ = std::string(host_text);
@@ -230,16 +238,23 @@ net::awaitable<std::pair<backend_failure, std::unique_ptr<pooled_connection>>> h
     std::chrono::steady_clock::time_point deadline) {
   auto connect_deadline = std::min(deadline, std::chrono::steady_clock::now() +
                                                  config_.http.connect_timeout);
-  net::ip::tcp::resolver resolver(ex_);
-  auto [rec, endpoints] = co_await resolver.async_resolve(host_, port_, tuple_awaitable);
-  if (rec) {
-    log_.warn("backend name resolution failed",
-              {{"backend", config_.name}, {"host", host_}, {"error", rec.message()}});
-    co_return std::pair{backend_failure::unavailable, nullptr};
-  }
   beast::tcp_stream tcp(ex_);
   tcp.expires_at(connect_deadline);
-  auto [cec, ep] = co_await tcp.async_connect(endpoints, tuple_awaitable);
+  boost::system::error_code cec;
+  if (literal_) {
+    // An IP address needs no look-up (and no trip through the resolver's thread).
+    std::tie(cec) = co_await tcp.async_connect(*literal_, tuple_awaitable);
+  } else {
+    net::ip::tcp::resolver resolver(ex_);
+    auto [rec, endpoints] = co_await resolver.async_resolve(host_, port_, tuple_awaitable);
+    if (rec) {
+      log_.warn("backend name resolution failed",
+                {{"backend", config_.name}, {"host", host_}, {"error", rec.message()}});
+      co_return std::pair{backend_failure::unavailable, nullptr};
+    }
+    net::ip::tcp::endpoint ignored;
+    std::tie(cec, ignored) = co_await tcp.async_connect(endpoints, tuple_awaitable);
+  }
   if (cec) {
     co_return std::pair{is_timeout(cec) ? backend_failure::timeout : backend_failure::unavailable,
                         nullptr};

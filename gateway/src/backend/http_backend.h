@@ -9,10 +9,12 @@
 #include "mcpgw/sse.h"
 
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/parser.hpp>
 
+#include <array>
 #include <chrono>
 #include <deque>
 #include <memory>
@@ -43,6 +45,8 @@ struct pooled_connection {
   explicit pooled_connection(any_stream s) : stream(std::move(s)) {}
   any_stream stream;
   beast::flat_buffer buffer;
+  // Response bodies are read through this, allocated once per connection, not per request.
+  std::array<char, 16 * 1024> chunk{};
 };
 
 class http_backend;
@@ -84,7 +88,6 @@ class backend_exchange {
   bool streaming_;
   sse::decoder sse_;
   backend_failure failure_ = backend_failure::none;
-  char chunk_[16 * 1024];
 };
 
 class http_backend {
@@ -119,6 +122,7 @@ class http_backend {
   std::string port_;
   std::string target_;
   std::string host_header_;
+  std::optional<net::ip::tcp::endpoint> literal_;  // set when the URL's host is an IP address
   std::optional<net::ssl::context> tls_ctx_;
   std::deque<std::unique_ptr<pooled_connection>> idle_;
 };

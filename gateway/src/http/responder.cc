@@ -5,6 +5,7 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/http/status.hpp>
 
+#include <array>
 #include <cstdio>
 
 namespace mcpgw {
@@ -43,16 +44,24 @@ net::awaitable<bool> responder::write(std::string_view data) {
 net::awaitable<bool> responder::send(unsigned status, std::string_view content_type,
                                      std::string_view body, header_list extra) {
   started_ = true;
-  std::string out;
-  out.reserve(256 + body.size());
-  append_head(out, status, extra);
-  out += "Content-Type: ";
-  out += content_type;
-  out += "\r\nContent-Length: ";
-  out += std::to_string(body.size());
-  out += "\r\n\r\n";
-  out += body;
-  co_return co_await write(out);
+  std::string head;
+  head.reserve(256);
+  append_head(head, status, extra);
+  head += "Content-Type: ";
+  head += content_type;
+  head += "\r\nContent-Length: ";
+  head += std::to_string(body.size());
+  head += "\r\n\r\n";
+  if (failed_) {
+    co_return false;
+  }
+  // Head and body leave in one gathered write; the body is not copied.
+  std::array<net::const_buffer, 2> buffers{net::buffer(head), net::buffer(body.data(), body.size())};
+  stream_.tcp().expires_after(write_timeout_);
+  auto [ec, n] = co_await net::async_write(stream_, buffers, net::as_tuple(net::use_awaitable));
+  stream_.tcp().expires_never();
+  failed_ = static_cast<bool>(ec);
+  co_return !failed_;
 }
 
 net::awaitable<bool> responder::send_empty(unsigned status, header_list extra) {

@@ -112,7 +112,7 @@ net::awaitable<std::shared_ptr<session>> streamable_http_endpoint::find_session(
                         "session id it returned");
     co_return nullptr;
   }
-  auto it = sessions_.find(std::string(id));
+  auto it = sessions_.find(id);
   if (it == sessions_.end()) {
     co_await send_error(res, 404, session_not_found,
                         "session not found (expired or deleted); start a new session with "

@@ -89,7 +89,12 @@ class streamable_http_endpoint {
   const gateway_config& config_;
   logger& log_;
   jsonrpc::decoder decoder_;
-  std::unordered_map<std::string, std::shared_ptr<session>> sessions_;
+  // Transparent hashing: a lookup by the header's string_view allocates nothing.
+  struct id_hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view id) const { return std::hash<std::string_view>{}(id); }
+  };
+  std::unordered_map<std::string, std::shared_ptr<session>, id_hash, std::equal_to<>> sessions_;
   net::steady_timer sweep_timer_;
   bool shutting_down_ = false;
   int background_ = 0;
