@@ -1,0 +1,172 @@
+// The backend client against real loopback sockets: deadlines and the pooled-connection retry.
+#include "backend/http_backend.h"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdio>
+
+using namespace mcpgw;
+using namespace std::chrono_literals;
+namespace asio = boost::asio;
+
+namespace {
+
+constexpr auto tuple_awaitable = asio::as_tuple(asio::use_awaitable);
+
+backend_config make_backend(std::uint16_t port, duration timeout, duration connect_timeout) {
+  backend_config b;
+  b.name = "test";
+  b.http.url = "http://127.0.0.1:" + std::to_string(port) + "/mcp";
+  b.http.timeout = timeout;
+  b.http.connect_timeout = connect_timeout;
+  return b;
+}
+
+struct outcome {
+  backend_failure failure = backend_failure::none;
+  unsigned status = 0;
+  std::string body;
+  std::chrono::milliseconds took{0};
+};
+
+asio::awaitable<void> post_once(http_backend& backend, outcome& out) {
+  auto start = std::chrono::steady_clock::now();
+  backend_request req;
+  req.body = R"({"jsonrpc":"2.0","id":1,"method":"ping"})";
+  auto [failure, exchange] = co_await backend.send(req);
+  out.failure = failure;
+  if (exchange) {
+    out.status = exchange->status();
+    out.failure = co_await exchange->read_body(out.body);
+  }
+  out.took = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - start);
+}
+
+}  // namespace
+
+TEST(HttpBackend, ConnectTimeoutFiresWhenTheBackendNeverCompletesTheHandshake) {
+  asio::io_context ioc;
+  // A listener with a zero backlog that never accepts: once one connection fills its queue,
+  // the kernel drops further SYNs and a connect hangs until our deadline.
+  asio::ip::tcp::acceptor acceptor(ioc, asio::ip::tcp::v4());
+  acceptor.bind({asio::ip::make_address("127.0.0.1"), 0});
+  acceptor.listen(0);
+  std::uint16_t port = acceptor.local_endpoint().port();
+  std::vector<asio::ip::tcp::socket> fillers;
+  for (int i = 0; i < 3; ++i) {
+    fillers.emplace_back(ioc);
+    fillers.back().async_connect(acceptor.local_endpoint(), [](auto) {});
+  }
+  logger log(log_level::error, stderr);
+  limits_config limits;
+  http_backend backend(ioc.get_executor(), make_backend(port, 5s, 200ms), limits, log);
+  outcome out;
+  asio::co_spawn(ioc, post_once(backend, out), [&](std::exception_ptr) { ioc.stop(); });
+  ioc.run_for(4s);
+  EXPECT_EQ(out.failure, backend_failure::timeout);
+  EXPECT_GE(out.took, 150ms);
+  EXPECT_LT(out.took, 2s) << "the connect deadline, not the 5 s response deadline, ended it";
+}
+
+TEST(HttpBackend, ResponseTimeoutFiresWhenTheBackendNeverAnswers) {
+  asio::io_context ioc;
+  asio::ip::tcp::acceptor acceptor(ioc, {asio::ip::make_address("127.0.0.1"), 0});
+  asio::ip::tcp::socket silent(ioc);
+  acceptor.async_accept(silent, [](auto) {});
+  logger log(log_level::error, stderr);
+  limits_config limits;
+  http_backend backend(ioc.get_executor(),
+                       make_backend(acceptor.local_endpoint().port(), 300ms, 1s), limits, log);
+  outcome out;
+  asio::co_spawn(ioc, post_once(backend, out), [&](std::exception_ptr) { ioc.stop(); });
+  ioc.run_for(3s);
+  EXPECT_EQ(out.failure, backend_failure::timeout);
+  EXPECT_GE(out.took, 250ms);
+  EXPECT_LT(out.took, 1500ms);
+}
+
+namespace {
+
+// Answers one request per connection with keep-alive, then closes the connection anyway, as
+// a backend with a short idle timeout does between two requests.
+asio::awaitable<void> answer_then_close(asio::ip::tcp::acceptor& acceptor, int& accepted) {
+  while (true) {
+    auto [ec, socket] = co_await acceptor.async_accept(tuple_awaitable);
+    if (ec) {
+      co_return;
+    }
+    ++accepted;
+    boost::beast::flat_buffer buffer;
+    boost::beast::http::request<boost::beast::http::string_body> req;
+    auto [rec, n] = co_await boost::beast::http::async_read(socket, buffer, req, tuple_awaitable);
+    if (rec) {
+      continue;
+    }
+    std::string body = R"({"jsonrpc":"2.0","id":1,"result":{}})";
+    std::string response = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " +
+                           std::to_string(body.size()) + "\r\n\r\n" + body;
+    co_await asio::async_write(socket, asio::buffer(response), tuple_awaitable);
+    boost::system::error_code ignored;
+    socket.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+    socket.close(ignored);
+  }
+}
+
+asio::awaitable<void> post_twice(http_backend& backend, outcome& first, outcome& second) {
+  co_await post_once(backend, first);
+  // Let the backend's close reach us, so the pooled connection is stale when reused.
+  asio::steady_timer pause(co_await asio::this_coro::executor, 100ms);
+  co_await pause.async_wait(tuple_awaitable);
+  co_await post_once(backend, second);
+}
+
+}  // namespace
+
+TEST(HttpBackend, RetriesOnceOnAFreshConnectionWhenThePooledOneWasClosed) {
+  asio::io_context ioc;
+  asio::ip::tcp::acceptor acceptor(ioc, {asio::ip::make_address("127.0.0.1"), 0});
+  int accepted = 0;
+  asio::co_spawn(ioc, answer_then_close(acceptor, accepted), asio::detached);
+  logger log(log_level::error, stderr);
+  limits_config limits;
+  http_backend backend(ioc.get_executor(),
+                       make_backend(acceptor.local_endpoint().port(), 2s, 1s), limits, log);
+  outcome first;
+  outcome second;
+  asio::co_spawn(ioc, post_twice(backend, first, second), [&](std::exception_ptr) { ioc.stop(); });
+  ioc.run_for(5s);
+  EXPECT_EQ(first.failure, backend_failure::none);
+  EXPECT_EQ(first.status, 200u);
+  EXPECT_EQ(second.failure, backend_failure::none) << "the stale connection is not an error";
+  EXPECT_EQ(second.status, 200u);
+  EXPECT_EQ(second.body, R"({"jsonrpc":"2.0","id":1,"result":{}})");
+  EXPECT_EQ(accepted, 2) << "the second request went on a new connection";
+}
+
+TEST(HttpBackend, ConnectionRefusedIsUnavailableAtOnce) {
+  asio::io_context ioc;
+  std::uint16_t port = 0;
+  {
+    asio::ip::tcp::acceptor probe(ioc, {asio::ip::make_address("127.0.0.1"), 0});
+    port = probe.local_endpoint().port();
+  }
+  logger log(log_level::error, stderr);
+  limits_config limits;
+  http_backend backend(ioc.get_executor(), make_backend(port, 5s, 5s), limits, log);
+  outcome out;
+  asio::co_spawn(ioc, post_once(backend, out), [&](std::exception_ptr) { ioc.stop(); });
+  ioc.run_for(3s);
+  EXPECT_EQ(out.failure, backend_failure::unavailable);
+  EXPECT_LT(out.took, 1s);
+}
