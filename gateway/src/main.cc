@@ -69,9 +69,9 @@ int main(int argc, char** argv) {
     return rc;
   }
 
-  auto result = config_path.empty()
-                    ? mcpgw::parse_config_text(mcpgw::embedded_config, "<embedded conf/gateway.yaml>")
-                    : mcpgw::parse_config_file(config_path);
+  auto result = config_path.empty() ? mcpgw::parse_config_text(mcpgw::embedded_config,
+                                                               "<embedded conf/gateway.yaml>")
+                                    : mcpgw::parse_config_file(config_path);
   if (report(result) != 0) {
     return 1;
   }

@@ -9,7 +9,6 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
-
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -140,8 +139,8 @@ TEST(HttpBackend, RetriesOnceOnAFreshConnectionWhenThePooledOneWasClosed) {
   asio::co_spawn(ioc, answer_then_close(acceptor, accepted), asio::detached);
   logger log(log_level::error, stderr);
   limits_config limits;
-  http_backend backend(ioc.get_executor(),
-                       make_backend(acceptor.local_endpoint().port(), 2s, 1s), limits, log);
+  http_backend backend(ioc.get_executor(), make_backend(acceptor.local_endpoint().port(), 2s, 1s),
+                       limits, log);
   outcome first;
   outcome second;
   asio::co_spawn(ioc, post_twice(backend, first, second), [&](std::exception_ptr) { ioc.stop(); });

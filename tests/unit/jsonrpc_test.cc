@@ -48,7 +48,8 @@ TEST(Jsonrpc, ReadsProtocolVersionFromInitializeAndItsResult) {
   std::string req =
       R"({"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{}}})";
   EXPECT_EQ(d.decode(req).protocol_version.str(), "2025-06-18");
-  std::string res = R"({"result":{"protocolVersion":"2025-11-25","capabilities":{}},"jsonrpc":"2.0","id":0})";
+  std::string res =
+      R"({"result":{"protocolVersion":"2025-11-25","capabilities":{}},"jsonrpc":"2.0","id":0})";
   EXPECT_EQ(d.decode(res).protocol_version.str(), "2025-11-25");
 }
 
@@ -98,7 +99,8 @@ TEST(Jsonrpc, WrongShapeIsInvalidRequestNamingTheField) {
 
 TEST(Jsonrpc, DecodesBatchElementsAsTextRanges) {
   decoder d;
-  std::string body = R"([ {"jsonrpc":"2.0","id":1,"method":"ping"} , {"jsonrpc":"2.0","method":"n"} ])";
+  std::string body =
+      R"([ {"jsonrpc":"2.0","id":1,"method":"ping"} , {"jsonrpc":"2.0","method":"n"} ])";
   decoded_body decoded = d.decode_body(body);
   ASSERT_TRUE(decoded.batch);
   ASSERT_EQ(decoded.elements.size(), 2u);
@@ -109,23 +111,28 @@ TEST(Jsonrpc, DecodesBatchElementsAsTextRanges) {
 
 TEST(Jsonrpc, SpliceReplacesIdWithoutTouchingTheRest) {
   decoder d;
-  std::string body = R"({"jsonrpc":"2.0","id":"abc","method":"m","params":{"_meta":{"progressToken":"abc"},"k":"v"}})";
+  std::string body =
+      R"({"jsonrpc":"2.0","id":"abc","method":"m","params":{"_meta":{"progressToken":"abc"},"k":"v"}})";
   envelope env = d.decode(body);
-  EXPECT_EQ(splice(body, env.id, "17", env.progress_token, "17"),
-            R"({"jsonrpc":"2.0","id":17,"method":"m","params":{"_meta":{"progressToken":17},"k":"v"}})");
-  EXPECT_EQ(splice(body, env.id, "1"),
-            R"({"jsonrpc":"2.0","id":1,"method":"m","params":{"_meta":{"progressToken":"abc"},"k":"v"}})");
+  EXPECT_EQ(
+      splice(body, env.id, "17", env.progress_token, "17"),
+      R"({"jsonrpc":"2.0","id":17,"method":"m","params":{"_meta":{"progressToken":17},"k":"v"}})");
+  EXPECT_EQ(
+      splice(body, env.id, "1"),
+      R"({"jsonrpc":"2.0","id":1,"method":"m","params":{"_meta":{"progressToken":"abc"},"k":"v"}})");
 }
 
 TEST(Jsonrpc, MakeErrorEscapesMessageAndUsesNullWithoutId) {
   EXPECT_EQ(make_error("", -32700, "bad \"x\"\n"),
             R"({"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"bad \"x\"\n"}})");
-  EXPECT_EQ(make_error("\"a\"", -1, "m"), R"({"jsonrpc":"2.0","id":"a","error":{"code":-1,"message":"m"}})");
+  EXPECT_EQ(make_error("\"a\"", -1, "m"),
+            R"({"jsonrpc":"2.0","id":"a","error":{"code":-1,"message":"m"}})");
 }
 
 TEST(Jsonrpc, ReusedDecoderHandlesLongThenShortBodies) {
   decoder d;
-  std::string big = R"({"jsonrpc":"2.0","id":1,"method":"x","params":{"pad":")" + std::string(100000, 'a') + "\"}}";
+  std::string big = R"({"jsonrpc":"2.0","id":1,"method":"x","params":{"pad":")" +
+                    std::string(100000, 'a') + "\"}}";
   EXPECT_EQ(d.decode(big).kind, message_kind::request);
   std::string small = R"({"jsonrpc":"2.0","id":2,"method":"y"})";
   envelope env = d.decode(small);

@@ -1,7 +1,6 @@
 #include "mcp/session.h"
 
 #include <boost/asio/io_context.hpp>
-
 #include <gtest/gtest.h>
 
 using namespace mcpgw;
@@ -35,8 +34,9 @@ TEST(SessionIds, ClientRequestIdAndProgressTokenBecomeOneUpstreamId) {
       R"({"jsonrpc":"2.0","id":"c-1","method":"tools/call","params":{"name":"x","_meta":{"progressToken":"tok"}}})",
       up);
   EXPECT_EQ(up, 0);
-  EXPECT_EQ(sent,
-            R"({"jsonrpc":"2.0","id":0,"method":"tools/call","params":{"name":"x","_meta":{"progressToken":0}}})");
+  EXPECT_EQ(
+      sent,
+      R"({"jsonrpc":"2.0","id":0,"method":"tools/call","params":{"name":"x","_meta":{"progressToken":0}}})");
   std::int64_t up2 = -1;
   f.to_backend(R"({"jsonrpc":"2.0","id":"c-1","method":"ping"})", up2);
   EXPECT_EQ(up2, 1) << "upstream ids never repeat, even for a reused client id";
@@ -45,13 +45,17 @@ TEST(SessionIds, ClientRequestIdAndProgressTokenBecomeOneUpstreamId) {
 TEST(SessionIds, BackendResponseAndProgressGetTheClientsIdsBack) {
   fixture f;
   std::int64_t up = -1;
-  f.to_backend(R"({"jsonrpc":"2.0","id":"c-1","method":"tools/call","params":{"_meta":{"progressToken":"tok"}}})", up);
+  f.to_backend(
+      R"({"jsonrpc":"2.0","id":"c-1","method":"tools/call","params":{"_meta":{"progressToken":"tok"}}})",
+      up);
   auto progress = f.s->map_backend_message(
       R"({"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":0,"progress":1}})",
       f.decoder);
-  EXPECT_EQ(progress.body,
-            R"({"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":"tok","progress":1}})");
-  auto result = f.s->map_backend_message(R"({"result":{"content":[]},"jsonrpc":"2.0","id":0})", f.decoder);
+  EXPECT_EQ(
+      progress.body,
+      R"({"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":"tok","progress":1}})");
+  auto result =
+      f.s->map_backend_message(R"({"result":{"content":[]},"jsonrpc":"2.0","id":0})", f.decoder);
   EXPECT_EQ(result.body, R"({"result":{"content":[]},"jsonrpc":"2.0","id":"c-1"})");
   EXPECT_EQ(result.completes, up);
   f.s->forget_request(up);
@@ -76,19 +80,24 @@ TEST(SessionIds, CancellationsAreMappedBothWays) {
   fixture f;
   std::int64_t up = -1;
   f.to_backend(R"({"jsonrpc":"2.0","id":5,"method":"tools/call","params":{}})", up);
-  std::string cancel = R"({"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":5}})";
+  std::string cancel =
+      R"({"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":5}})";
   std::int64_t cancels = -1;
   auto mapped = f.s->map_client_notification(cancel, f.decoder.decode(cancel), cancels);
   ASSERT_TRUE(mapped.has_value());
-  EXPECT_EQ(*mapped, R"({"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":0}})");
+  EXPECT_EQ(*mapped,
+            R"({"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":0}})");
   EXPECT_EQ(cancels, up);
-  std::string unknown = R"({"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":99}})";
-  EXPECT_FALSE(f.s->map_client_notification(unknown, f.decoder.decode(unknown), cancels).has_value());
+  std::string unknown =
+      R"({"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":99}})";
+  EXPECT_FALSE(
+      f.s->map_client_notification(unknown, f.decoder.decode(unknown), cancels).has_value());
 
-  f.s->map_backend_message(R"({"jsonrpc":"2.0","id":"e1","method":"elicitation/create","params":{}})",
-                           f.decoder);
+  f.s->map_backend_message(
+      R"({"jsonrpc":"2.0","id":"e1","method":"elicitation/create","params":{}})", f.decoder);
   auto backend_cancel = f.s->map_backend_message(
-      R"({"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":"e1"}})", f.decoder);
+      R"({"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":"e1"}})",
+      f.decoder);
   EXPECT_EQ(backend_cancel.body,
             R"({"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":0}})");
 }

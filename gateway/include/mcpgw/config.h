@@ -31,7 +31,7 @@ struct session_store_config {
 };
 
 struct http_backend_config {
-  std::string url;  // http:// or https://
+  std::string url;                              // http:// or https://
   duration timeout = std::chrono::seconds(60);  // JSON: whole response; SSE: silence between events
   duration connect_timeout = std::chrono::seconds(5);
   bool tls_verify = true;  // certificate and host name verification for https
@@ -50,14 +50,14 @@ struct route_config {
 };
 
 struct limits_config {
-  std::size_t max_body = 4 * 1024 * 1024;         // request body; over it: 413
-  std::size_t max_header = 16 * 1024;             // request header block; over it: 431
+  std::size_t max_body = 4 * 1024 * 1024;              // request body; over it: 413
+  std::size_t max_header = 16 * 1024;                  // request header block; over it: 431
   std::size_t max_backend_message = 16 * 1024 * 1024;  // one JSON or SSE message from a backend
   duration header_timeout = std::chrono::seconds(10);  // time to receive a request header
   duration body_timeout = std::chrono::seconds(30);    // time to receive a request body
   duration write_timeout = std::chrono::seconds(30);   // a client that does not read
   duration idle_connection_timeout = std::chrono::seconds(60);  // keep-alive between requests
-  duration sse_keepalive = std::chrono::seconds(15);   // comment on idle SSE streams
+  duration sse_keepalive = std::chrono::seconds(15);            // comment on idle SSE streams
   std::size_t stream_buffer_events = 1024;  // per SSE stream kept for replay and offline delivery
   std::size_t max_connections = 10000;
 };
@@ -82,8 +82,8 @@ struct gateway_config {
 
 struct config_error {
   std::string file;
-  int line = 0;     // 1-based; 0 when unknown (e.g. the file cannot be read)
-  std::string key;  // dotted path: "backends[0].http.url"
+  int line = 0;         // 1-based; 0 when unknown (e.g. the file cannot be read)
+  std::string key;      // dotted path: "backends[0].http.url"
   std::string message;  // what was expected, with the offending value
 
   std::string to_string() const;  // "file:line: key: message"

@@ -18,8 +18,8 @@ enum error_code : int {
   method_not_found = -32601,
   invalid_params = -32602,
   internal_error = -32603,
-  backend_unavailable = -32050,  // the backend could not be reached or failed mid-response
-  backend_timeout = -32051,      // the backend did not answer within its deadline
+  backend_unavailable = -32050,     // the backend could not be reached or failed mid-response
+  backend_timeout = -32051,         // the backend did not answer within its deadline
   backend_protocol_error = -32052,  // the backend answered something that is not MCP
 };
 
@@ -43,22 +43,22 @@ struct json_string {
 
 struct envelope {
   message_kind kind = message_kind::invalid;
-  token id;              // raw id token: `7` or `"abc"`
+  token id;  // raw id token: `7` or `"abc"`
   json_string method;
   json_string name;      // params.name (tools/call, prompts/get) or params.uri (resources/*)
   token progress_token;  // params._meta.progressToken (requests), params.progressToken (progress)
   token request_id;      // params.requestId (notifications/cancelled)
   json_string protocol_version;  // params.protocolVersion, or result.protocolVersion
-  std::string problem;   // why the message is invalid
-  int problem_code = 0;  // parse_error or invalid_request when kind == invalid
+  std::string problem;           // why the message is invalid
+  int problem_code = 0;          // parse_error or invalid_request when kind == invalid
 };
 
 // One decoded body: a single message or a 2025-03-26 batch.
 struct decoded_body {
   bool batch = false;
-  envelope single;                // when !batch
-  std::vector<token> elements;    // when batch: each element's text within the body
-  int problem_code = 0;           // parse_error / invalid_request for the body as a whole
+  envelope single;              // when !batch
+  std::vector<token> elements;  // when batch: each element's text within the body
+  int problem_code = 0;         // parse_error / invalid_request for the body as a whole
   std::string problem;
 };
 

@@ -60,7 +60,9 @@ bool backend_exchange::is_sse() const {
   return http_headers::iequals(ct.substr(0, ct.find(';')), "text/event-stream");
 }
 
-bool backend_exchange::is_json() const { return http_headers::is_json_content_type(header(http::field::content_type)); }
+bool backend_exchange::is_json() const {
+  return http_headers::is_json_content_type(header(http::field::content_type));
+}
 
 void backend_exchange::cancel() {
   if (conn_) {
@@ -82,14 +84,16 @@ net::awaitable<backend_failure> backend_exchange::read_some(std::size_t& got) {
   } else {
     conn_->stream.tcp().expires_at(deadline_);
   }
-  auto [ec, n] = co_await http::async_read_some(conn_->stream, conn_->buffer, parser_, tuple_awaitable);
+  auto [ec, n] =
+      co_await http::async_read_some(conn_->stream, conn_->buffer, parser_, tuple_awaitable);
   if (ec == http::error::need_buffer) {
     ec = {};
   }
   got = conn_->chunk.size() - body.size;
   if (ec) {
     failure_ = is_timeout(ec) ? backend_failure::timeout
-               : (ec == http::error::body_limit || ec.category() == http::make_error_code(http::error::bad_target).category())
+               : (ec == http::error::body_limit ||
+                  ec.category() == http::make_error_code(http::error::bad_target).category())
                    ? backend_failure::protocol
                    : backend_failure::unavailable;
   }
@@ -195,8 +199,8 @@ http_backend::~http_backend() = default;
 std::string http_backend::build_request(const backend_request& request) const {
   std::string out;
   out.reserve(256 + request.body.size());
-  out += request.method == http::verb::post     ? "POST "
-         : request.method == http::verb::get    ? "GET "
+  out += request.method == http::verb::post      ? "POST "
+         : request.method == http::verb::get     ? "GET "
          : request.method == http::verb::delete_ ? "DELETE "
                                                  : "POST ";
   out += target_;
@@ -234,10 +238,10 @@ std::string http_backend::build_request(const backend_request& request) const {
   return out;
 }
 
-net::awaitable<std::pair<backend_failure, std::unique_ptr<pooled_connection>>> http_backend::connect(
-    std::chrono::steady_clock::time_point deadline) {
-  auto connect_deadline = std::min(deadline, std::chrono::steady_clock::now() +
-                                                 config_.http.connect_timeout);
+net::awaitable<std::pair<backend_failure, std::unique_ptr<pooled_connection>>>
+http_backend::connect(std::chrono::steady_clock::time_point deadline) {
+  auto connect_deadline =
+      std::min(deadline, std::chrono::steady_clock::now() + config_.http.connect_timeout);
   beast::tcp_stream tcp(ex_);
   tcp.expires_at(connect_deadline);
   boost::system::error_code cec;
@@ -270,10 +274,11 @@ net::awaitable<std::pair<backend_failure, std::unique_ptr<pooled_connection>>> h
                TLSEXT_NAMETYPE_host_name, const_cast<char*>(host_.c_str())) != 1) {
     co_return std::pair{backend_failure::unavailable, nullptr};
   }
-  auto [hec] = co_await conn->stream.tls().async_handshake(net::ssl::stream_base::client,
-                                                            tuple_awaitable);
+  auto [hec] =
+      co_await conn->stream.tls().async_handshake(net::ssl::stream_base::client, tuple_awaitable);
   if (hec) {
-    log_.warn("backend TLS handshake failed", {{"backend", config_.name}, {"error", hec.message()}});
+    log_.warn("backend TLS handshake failed",
+              {{"backend", config_.name}, {"error", hec.message()}});
     co_return std::pair{is_timeout(hec) ? backend_failure::timeout : backend_failure::unavailable,
                         nullptr};
   }
@@ -309,7 +314,8 @@ net::awaitable<std::pair<backend_failure, std::unique_ptr<backend_exchange>>> ht
       conn = std::move(fresh);
     }
     conn->stream.tcp().expires_at(deadline);
-    auto [wec, written] = co_await net::async_write(conn->stream, net::buffer(wire), tuple_awaitable);
+    auto [wec, written] =
+        co_await net::async_write(conn->stream, net::buffer(wire), tuple_awaitable);
     if (wec) {
       if (reused) {
         continue;
@@ -317,14 +323,14 @@ net::awaitable<std::pair<backend_failure, std::unique_ptr<backend_exchange>>> ht
       co_return std::pair{is_timeout(wec) ? backend_failure::timeout : backend_failure::unavailable,
                           nullptr};
     }
-    auto exchange = std::make_unique<backend_exchange>(*this, std::move(conn), deadline,
-                                                       request.stream);
+    auto exchange =
+        std::make_unique<backend_exchange>(*this, std::move(conn), deadline, request.stream);
     auto& c = *exchange->conn_;
     if (request.stream) {
       c.stream.tcp().expires_at(deadline);  // the header still has a deadline
     }
-    auto [rec, n] = co_await http::async_read_header(c.stream, c.buffer, exchange->parser_,
-                                                     tuple_awaitable);
+    auto [rec, n] =
+        co_await http::async_read_header(c.stream, c.buffer, exchange->parser_, tuple_awaitable);
     if (rec) {
       exchange->failure_ = backend_failure::unavailable;
       if (reused && !is_timeout(rec) && n == 0) {

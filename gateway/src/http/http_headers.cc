@@ -94,8 +94,9 @@ std::string host_of_authority(std::string_view authority) {
       return {};
     }
     std::string_view rest = authority.substr(close + 1);
-    if (!rest.empty() && (rest.front() != ':' || rest.size() == 1 ||
-                          rest.substr(1).find_first_not_of("0123456789") != std::string_view::npos)) {
+    if (!rest.empty() &&
+        (rest.front() != ':' || rest.size() == 1 ||
+         rest.substr(1).find_first_not_of("0123456789") != std::string_view::npos)) {
       return {};
     }
     return lower(authority.substr(1, close - 1));

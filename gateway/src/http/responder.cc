@@ -56,7 +56,8 @@ net::awaitable<bool> responder::send(unsigned status, std::string_view content_t
     co_return false;
   }
   // Head and body leave in one gathered write; the body is not copied.
-  std::array<net::const_buffer, 2> buffers{net::buffer(head), net::buffer(body.data(), body.size())};
+  std::array<net::const_buffer, 2> buffers{net::buffer(head),
+                                           net::buffer(body.data(), body.size())};
   stream_.tcp().expires_after(write_timeout_);
   auto [ec, n] = co_await net::async_write(stream_, buffers, net::as_tuple(net::use_awaitable));
   stream_.tcp().expires_never();
@@ -76,8 +77,9 @@ net::awaitable<bool> responder::start_stream(header_list extra) {
   started_ = true;
   std::string out;
   append_head(out, 200, extra);
-  out += "Content-Type: text/event-stream\r\nCache-Control: no-cache, no-transform\r\n"
-         "X-Accel-Buffering: no\r\nTransfer-Encoding: chunked\r\n\r\n";
+  out +=
+      "Content-Type: text/event-stream\r\nCache-Control: no-cache, no-transform\r\n"
+      "X-Accel-Buffering: no\r\nTransfer-Encoding: chunked\r\n\r\n";
   co_return co_await write(out);
 }
 

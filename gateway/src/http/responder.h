@@ -21,8 +21,7 @@ enum class connection_state { idle, handling, streaming };
 
 class responder {
  public:
-  responder(any_stream& stream, bool keep_alive, duration write_timeout,
-            connection_state& state)
+  responder(any_stream& stream, bool keep_alive, duration write_timeout, connection_state& state)
       : stream_(stream), keep_alive_(keep_alive), write_timeout_(write_timeout), state_(state) {}
 
   net::awaitable<bool> send(unsigned status, std::string_view content_type, std::string_view body,

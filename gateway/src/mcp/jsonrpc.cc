@@ -11,7 +11,8 @@ namespace ondemand = simdjson::ondemand;
 namespace {
 
 std::string_view rtrim(std::string_view s) {
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\n' || s.back() == '\r')) {
+  while (!s.empty() &&
+         (s.back() == ' ' || s.back() == '\t' || s.back() == '\n' || s.back() == '\r')) {
     s.remove_suffix(1);
   }
   return s;
@@ -19,6 +20,22 @@ std::string_view rtrim(std::string_view s) {
 
 // Decoding failed because the text is not JSON (as opposed to JSON of the wrong shape).
 struct syntax_failure {};
+
+// Calls f(key, value) for each field; a field that cannot be read is a syntax failure.
+template <class F>
+void for_each_field(ondemand::object obj, F&& f) {
+  for (auto field : obj) {
+    std::string_view key;
+    if (field.unescaped_key().get(key)) {
+      throw syntax_failure{};
+    }
+    ondemand::value v;
+    if (field.value().get(v)) {
+      throw syntax_failure{};
+    }
+    f(key, v);
+  }
+}
 
 class object_reader {
  public:
@@ -75,15 +92,7 @@ class object_reader {
   }
 
   void read_meta(ondemand::object meta, envelope& env) const {
-    for (auto field : meta) {
-      std::string_view key;
-      if (field.unescaped_key().get(key)) {
-        throw syntax_failure{};
-      }
-      ondemand::value v;
-      if (field.value().get(v)) {
-        throw syntax_failure{};
-      }
+    for_each_field(meta, [&](std::string_view key, ondemand::value v) {
       if (key == "progressToken") {
         if (!read_id(v, env.progress_token)) {
           env.kind = message_kind::invalid;
@@ -91,19 +100,11 @@ class object_reader {
           env.problem_code = invalid_params;
         }
       }
-    }
+    });
   }
 
   void read_params(ondemand::object params, envelope& env) const {
-    for (auto field : params) {
-      std::string_view key;
-      if (field.unescaped_key().get(key)) {
-        throw syntax_failure{};
-      }
-      ondemand::value v;
-      if (field.value().get(v)) {
-        throw syntax_failure{};
-      }
+    for_each_field(params, [&](std::string_view key, ondemand::value v) {
       if (key == "name" || key == "uri") {
         read_string(v, env.name);
       } else if (key == "_meta") {
@@ -118,23 +119,15 @@ class object_reader {
       } else if (key == "protocolVersion") {
         read_string(v, env.protocol_version);
       }
-    }
+    });
   }
 
   void read_result(ondemand::object result, envelope& env) const {
-    for (auto field : result) {
-      std::string_view key;
-      if (field.unescaped_key().get(key)) {
-        throw syntax_failure{};
-      }
+    for_each_field(result, [&](std::string_view key, ondemand::value v) {
       if (key == "protocolVersion") {
-        ondemand::value v;
-        if (field.value().get(v)) {
-          throw syntax_failure{};
-        }
         read_string(v, env.protocol_version);
       }
-    }
+    });
   }
 
   envelope read(ondemand::object obj) const {
@@ -146,15 +139,7 @@ class object_reader {
     bool has_result = false;
     bool has_error = false;
     std::string problem;
-    for (auto field : obj) {
-      std::string_view key;
-      if (field.unescaped_key().get(key)) {
-        throw syntax_failure{};
-      }
-      ondemand::value v;
-      if (field.value().get(v)) {
-        throw syntax_failure{};
-      }
+    for_each_field(obj, [&](std::string_view key, ondemand::value v) {
       if (key == "jsonrpc") {
         json_string version;
         has_jsonrpc = read_string(v, version) && version.str() == "2.0";
@@ -200,7 +185,7 @@ class object_reader {
       } else if (key == "error") {
         has_error = true;
       }
-    }
+    });
     if (env.kind == message_kind::invalid && !env.problem.empty()) {
       return env;  // a problem found while reading params
     }
@@ -410,11 +395,21 @@ std::string quote(std::string_view text) {
   out.push_back('"');
   for (char c : text) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (static_cast<unsigned char>(c) < 0x20) {
           static constexpr char hex[] = "0123456789abcdef";

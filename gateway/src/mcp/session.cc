@@ -200,7 +200,8 @@ session::mapped session::map_backend_message(std::string_view body, jsonrpc::dec
       std::string_view method = env.method.str();
       if (method == "notifications/progress" && env.progress_token.present()) {
         std::int64_t up = 0;
-        auto it = parse_int(env.progress_token.in(body), up) ? in_flight_.find(up) : in_flight_.end();
+        auto it =
+            parse_int(env.progress_token.in(body), up) ? in_flight_.find(up) : in_flight_.end();
         if (it == in_flight_.end() || it->second.progress_token.empty()) {
           return out;  // progress for a request that is over: nobody to tell
         }
@@ -227,8 +228,8 @@ session::mapped session::map_backend_message(std::string_view body, jsonrpc::dec
 }
 
 std::shared_ptr<event_stream> session::open_post_stream() {
-  auto stream = std::make_shared<event_stream>(ex_, next_stream_++, limits_.stream_buffer_events,
-                                               false);
+  auto stream =
+      std::make_shared<event_stream>(ex_, next_stream_++, limits_.stream_buffer_events, false);
   post_streams_.emplace(stream->number(), stream);
   // Keep a bounded number of finished streams for Last-Event-ID replay.
   constexpr std::size_t kept_streams = 32;

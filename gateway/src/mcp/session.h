@@ -137,10 +137,10 @@ class session : public std::enable_shared_from_this<session> {
 
   // --- backend -> client mapping ----------------------------------------------------------
   struct mapped {
-    std::string body;               // in the client's ids; empty to drop
-    std::int64_t completes = -1;    // upstream id of the request this response completes
-    bool is_error = false;          // the response is a JSON-RPC error
-    std::string protocol_version;   // result.protocolVersion (an initialize result)
+    std::string body;              // in the client's ids; empty to drop
+    std::int64_t completes = -1;   // upstream id of the request this response completes
+    bool is_error = false;         // the response is a JSON-RPC error
+    std::string protocol_version;  // result.protocolVersion (an initialize result)
   };
   mapped map_backend_message(std::string_view body, jsonrpc::decoder& decoder);
 
@@ -161,8 +161,8 @@ class session : public std::enable_shared_from_this<session> {
 
  private:
   struct in_flight {
-    std::string client_id;        // raw JSON token
-    std::string progress_token;   // raw JSON token; empty when none
+    std::string client_id;       // raw JSON token
+    std::string progress_token;  // raw JSON token; empty when none
     backend_exchange* exchange = nullptr;
     bool cancelled = false;
   };

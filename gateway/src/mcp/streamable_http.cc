@@ -6,7 +6,6 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/use_awaitable.hpp>
-
 #include <openssl/rand.h>
 
 #include <algorithm>
@@ -61,17 +60,17 @@ net::awaitable<bool> streamable_http_endpoint::check_origin(client_request& req,
   // DNS rebinding protection: a page in a browser must not reach a local gateway.
   std::string_view host = header_of(req, http::field::host);
   if (!http_headers::host_allowed(host, config_.allowed_hosts)) {
-    co_await send_error(res, 403, transport_error,
-                        "Host header '" + std::string(host) +
-                            "' is not allowed; add it to allowed_hosts");
+    co_await send_error(
+        res, 403, transport_error,
+        "Host header '" + std::string(host) + "' is not allowed; add it to allowed_hosts");
     co_return false;
   }
   std::string_view origin = header_of(req, http::field::origin);
   if (!origin.empty() &&
       !http_headers::origin_allowed(origin, config_.allowed_origins, config_.allowed_hosts)) {
-    co_await send_error(res, 403, transport_error,
-                        "Origin '" + std::string(origin) +
-                            "' is not allowed; add it to allowed_origins");
+    co_await send_error(
+        res, 403, transport_error,
+        "Origin '" + std::string(origin) + "' is not allowed; add it to allowed_origins");
     co_return false;
   }
   co_return true;
@@ -104,7 +103,7 @@ net::awaitable<void> streamable_http_endpoint::handle(client_request& req, respo
 }
 
 net::awaitable<std::shared_ptr<session>> streamable_http_endpoint::find_session(client_request& req,
-                                                                              responder& res) {
+                                                                                responder& res) {
   std::string_view id = header_of(req, "mcp-session-id");
   if (id.empty()) {
     co_await send_error(res, 400, transport_error,
@@ -137,9 +136,9 @@ net::awaitable<void> streamable_http_endpoint::handle_post(client_request& req, 
                                                            const route_binding& route) {
   std::string_view content_type = header_of(req, http::field::content_type);
   if (!http_headers::is_json_content_type(content_type)) {
-    co_await send_error(res, 415, transport_error,
-                        "Content-Type must be application/json, got '" +
-                            std::string(content_type) + "'");
+    co_await send_error(
+        res, 415, transport_error,
+        "Content-Type must be application/json, got '" + std::string(content_type) + "'");
     co_return;
   }
   std::string_view accept = header_of(req, http::field::accept);
@@ -175,15 +174,15 @@ net::awaitable<void> streamable_http_endpoint::handle_post(client_request& req, 
     co_return;
   }
   if (s->route().path != route.path) {
-    co_await send_error(res, 404, session_not_found,
-                        "session not found on route " + route.path);
+    co_await send_error(res, 404, session_not_found, "session not found on route " + route.path);
     co_return;
   }
   if (decoded.batch) {
     if (s->protocol_version() != "2025-03-26") {
       co_await send_error(res, 400, jsonrpc::invalid_request,
                           "JSON-RPC batches are only allowed with protocol 2025-03-26; this "
-                          "session negotiated " + s->protocol_version());
+                          "session negotiated " +
+                              s->protocol_version());
       co_return;
     }
     co_await forward_batch(s, body, decoded, res);
@@ -219,8 +218,6 @@ net::awaitable<void> streamable_http_endpoint::handle_post(client_request& req, 
       break;  // rejected above
   }
 }
-
-
 
 net::awaitable<void> streamable_http_endpoint::initialize(client_request& req, responder& res,
                                                           const route_binding& route,
@@ -293,8 +290,7 @@ net::awaitable<void> streamable_http_endpoint::forward_request(std::shared_ptr<s
                         env.id.in(body), sid);
     co_return;
   }
-  co_await relay_response(s, std::move(exchange), upstream_id, s->protocol_version(), res,
-                          nullptr);
+  co_await relay_response(s, std::move(exchange), upstream_id, s->protocol_version(), res, nullptr);
 }
 
 net::awaitable<void> streamable_http_endpoint::forward_message(std::shared_ptr<session> s,
@@ -309,16 +305,16 @@ net::awaitable<void> streamable_http_endpoint::forward_message(std::shared_ptr<s
   breq.protocol_version = s->protocol_version();
   auto [failure, exchange] = co_await s->backend().send(breq);
   if (failure != backend_failure::none) {
-    co_await send_error(res, failure == backend_failure::timeout ? 504 : 502,
-                        failure_code(failure), failure_message(s->backend(), failure));
+    co_await send_error(res, failure == backend_failure::timeout ? 504 : 502, failure_code(failure),
+                        failure_message(s->backend(), failure));
     co_return;
   }
   std::string text;
   failure = co_await exchange->read_body(text);
   unsigned status = exchange->status();
   if (failure != backend_failure::none) {
-    co_await send_error(res, failure == backend_failure::timeout ? 504 : 502,
-                        failure_code(failure), failure_message(s->backend(), failure));
+    co_await send_error(res, failure == backend_failure::timeout ? 504 : 502, failure_code(failure),
+                        failure_message(s->backend(), failure));
     co_return;
   }
   if (status == 404 && !s->upstream_id().empty()) {
@@ -430,8 +426,8 @@ net::awaitable<void> streamable_http_endpoint::forward_batch(std::shared_ptr<ses
         if (failure == backend_failure::none) {
           failure = backend_failure::protocol;
         }
-        answer = jsonrpc::make_error(id, failure_code(failure),
-                                     failure_message(s->backend(), failure));
+        answer =
+            jsonrpc::make_error(id, failure_code(failure), failure_message(s->backend(), failure));
       }
       s->forget_request(upstream_id);
       collect(std::move(answer));
@@ -454,9 +450,9 @@ net::awaitable<void> streamable_http_endpoint::forward_batch(std::shared_ptr<ses
 net::awaitable<void> streamable_http_endpoint::handle_get(client_request& req, responder& res) {
   std::string_view accept = header_of(req, http::field::accept);
   if (!http_headers::parse_accept(accept).event_stream) {
-    co_await send_error(res, 406, transport_error,
-                        "Accept must list text/event-stream for a GET stream, got '" +
-                            std::string(accept) + "'");
+    co_await send_error(
+        res, 406, transport_error,
+        "Accept must list text/event-stream for a GET stream, got '" + std::string(accept) + "'");
     co_return;
   }
   auto s = co_await find_session(req, res);

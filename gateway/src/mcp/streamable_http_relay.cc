@@ -1,8 +1,7 @@
 // The stream half of the Streamable HTTP endpoint: relaying a backend's response (JSON or SSE)
 // to the client, writing streams to clients, and the backend's GET stream.
-#include "mcp/streamable_http.h"
-
 #include "mcp/endpoint_detail.h"
+#include "mcp/streamable_http.h"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -29,10 +28,10 @@ net::awaitable<streamable_http_endpoint::relay_outcome> streamable_http_endpoint
     s->forget_request(upstream_id);
     log_.warn("backend session expired", {{"session", s->id()}, {"backend", backend.name()}});
     end_session(s, false);
-    co_await send_error(res, 404, session_not_found,
-                        "session expired at backend '" + backend.name() +
-                            "'; start a new session with initialize",
-                        client_id);
+    co_await send_error(
+        res, 404, session_not_found,
+        "session expired at backend '" + backend.name() + "'; start a new session with initialize",
+        client_id);
     co_return relay_outcome::failed;
   }
 
@@ -117,17 +116,15 @@ net::awaitable<streamable_http_endpoint::relay_outcome> streamable_http_endpoint
         }
         failure = f == backend_failure::none ? backend_failure::protocol : f;
       }
-      std::string message = failure_message(backend, failure == backend_failure::none
-                                                         ? backend_failure::protocol
-                                                         : failure);
+      std::string message = failure_message(
+          backend, failure == backend_failure::none ? backend_failure::protocol : failure);
       if (failure != backend_failure::timeout) {
         message += " (its response stream ended before the result)";
       }
-      stream->push(jsonrpc::make_error(s->client_id_of(upstream_id),
-                                       failure_code(failure == backend_failure::none
-                                                        ? backend_failure::protocol
-                                                        : failure),
-                                       message));
+      stream->push(jsonrpc::make_error(
+          s->client_id_of(upstream_id),
+          failure_code(failure == backend_failure::none ? backend_failure::protocol : failure),
+          message));
       break;
     }
     s->forget_request(upstream_id);
@@ -186,7 +183,8 @@ net::awaitable<void> streamable_http_endpoint::open_backend_stream(std::shared_p
   auto [failure, exchange] = co_await s->backend().send(breq);
   if (failure != backend_failure::none) {
     log_.warn("backend GET stream failed to open",
-              {{"session", s->id()}, {"backend", s->backend().name()},
+              {{"session", s->id()},
+               {"backend", s->backend().name()},
                {"error", failure_message(s->backend(), failure)}});
     co_return;
   }
@@ -250,7 +248,8 @@ net::awaitable<void> streamable_http_endpoint::run_backend_stream(
       continue;
     }
     if (next->status() == 404) {
-      log_.warn("backend session expired", {{"session", s->id()}, {"backend", s->backend().name()}});
+      log_.warn("backend session expired",
+                {{"session", s->id()}, {"backend", s->backend().name()}});
       end_session(s, false);
       break;
     }
@@ -307,9 +306,9 @@ net::awaitable<void> streamable_http_endpoint::pump(std::shared_ptr<event_stream
   }
 }
 
-net::awaitable<void> streamable_http_endpoint::pump_post_stream(std::shared_ptr<event_stream> stream,
-                                                                responder& res, bool& done,
-                                                                net::steady_timer& done_signal) {
+net::awaitable<void> streamable_http_endpoint::pump_post_stream(
+    std::shared_ptr<event_stream> stream, responder& res, bool& done,
+    net::steady_timer& done_signal) {
   co_await pump(stream, res, 0, false);
   if (res.failed()) {
     stream->set_attached(false);  // what follows waits for a GET with Last-Event-ID
@@ -326,8 +325,8 @@ net::awaitable<void> streamable_http_endpoint::watch_client(responder& res,
   // after the stream. Only the end of the connection matters.
   std::array<char, 512> sink{};
   while (true) {
-    auto [ec, n] = co_await res.stream().async_read_some(net::buffer(sink),
-                                                         net::as_tuple(net::use_awaitable));
+    auto [ec, n] =
+        co_await res.stream().async_read_some(net::buffer(sink), net::as_tuple(net::use_awaitable));
     if (ec) {
       break;
     }

@@ -30,7 +30,8 @@ void logger::write(log_level level, std::string_view msg, std::initializer_list<
   static constexpr std::string_view names[] = {"debug", "info", "warn", "error"};
   auto now = std::chrono::system_clock::now();
   std::time_t secs = std::chrono::system_clock::to_time_t(now);
-  auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()) % 1000;
+  auto millis =
+      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()) % 1000;
   std::tm tm{};
   gmtime_r(&secs, &tm);
   char stamp[32];

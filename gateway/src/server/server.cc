@@ -100,9 +100,8 @@ void gateway_server::start() {
   endpoint_.start();
   std::string listen = format_endpoint(listen_endpoint_);
   std::string admin_text = format_endpoint(admin_endpoint_);
-  log_.info("listening", {{"listen", listen},
-                          {"admin", admin_text},
-                          {"tls", config_.tls ? "on" : "off"}});
+  log_.info("listening",
+            {{"listen", listen}, {"admin", admin_text}, {"tls", config_.tls ? "on" : "off"}});
 }
 
 void gateway_server::stop() {
@@ -196,8 +195,8 @@ net::awaitable<void> gateway_server::run_connection(net::ip::tcp::socket socket,
   auto entry = std::prev(connections_.end());
   if (stream->is_tls()) {
     stream->tcp().expires_after(config_.limits.header_timeout);
-    auto [hec] = co_await stream->tls().async_handshake(net::ssl::stream_base::server,
-                                                         tuple_awaitable);
+    auto [hec] =
+        co_await stream->tls().async_handshake(net::ssl::stream_base::server, tuple_awaitable);
     if (hec) {
       log_.debug("TLS handshake failed", {{"error", hec.message()}});
       connections_.erase(entry);
@@ -227,33 +226,15 @@ net::awaitable<void> gateway_server::serve(any_stream& stream, bool admin,
     first = false;
     auto [ec, n] = co_await http::async_read_header(stream, buffer, parser, tuple_awaitable);
     entry.state = connection_state::handling;
-    if (ec == http::error::header_limit) {
-      responder closing(stream, false, config_.limits.write_timeout, entry.state);
-      co_await closing.send(431, "application/json",
-                            jsonrpc::make_error({}, jsonrpc::invalid_request,
-                                                "request header block exceeds limits.max_header (" +
-                                                    std::to_string(config_.limits.max_header) +
-                                                    " bytes)"));
-      co_return;
-    }
-    if (ec == http::error::body_limit) {
-      responder closing(stream, false, config_.limits.write_timeout, entry.state);
-      co_await closing.send(413, "application/json",
-                            jsonrpc::make_error({}, jsonrpc::invalid_request,
-                                                "request body exceeds limits.max_body (" +
-                                                    std::to_string(config_.limits.max_body) +
-                                                    " bytes)"));
-      co_return;
-    }
     if (ec) {
-      if (ec.category() == http::make_error_code(http::error::bad_method).category() && ec != http::error::end_of_stream &&
-          ec != http::error::partial_message) {
-        responder closing(stream, false, config_.limits.write_timeout, entry.state);
-        co_await closing.send(400, "application/json",
-                              jsonrpc::make_error({}, jsonrpc::invalid_request,
-                                                  "malformed HTTP request: " + ec.message()));
+      // Oversized or malformed requests get an answer; a closed, silent or slow client
+      // (timeout) does not. The connection ends either way.
+      if (ec == http::error::header_limit || ec == http::error::body_limit ||
+          (ec.category() == http::make_error_code(http::error::bad_method).category() &&
+           ec != http::error::end_of_stream && ec != http::error::partial_message)) {
+        co_await reject_request(stream, entry, ec);
       }
-      co_return;  // closed, timed out (slow or silent client) or garbage
+      co_return;
     }
     auto& header = parser.get();
     if (beast::iequals(header[http::field::expect], "100-continue")) {
@@ -264,16 +245,10 @@ net::awaitable<void> gateway_server::serve(any_stream& stream, bool admin,
     if (!parser.is_done()) {
       stream.tcp().expires_after(config_.limits.body_timeout);
       auto [bec, bn] = co_await http::async_read(stream, buffer, parser, tuple_awaitable);
-      if (bec == http::error::body_limit) {
-        responder closing(stream, false, config_.limits.write_timeout, entry.state);
-        co_await closing.send(413, "application/json",
-                              jsonrpc::make_error({}, jsonrpc::invalid_request,
-                                                  "request body exceeds limits.max_body (" +
-                                                      std::to_string(config_.limits.max_body) +
-                                                      " bytes)"));
-        co_return;
-      }
       if (bec) {
+        if (bec == http::error::body_limit) {
+          co_await reject_request(stream, entry, bec);
+        }
         co_return;
       }
     }
@@ -302,14 +277,32 @@ net::awaitable<void> gateway_server::serve(any_stream& stream, bool admin,
       }
     }
     if (!response.started()) {
-      co_await response.send(500, "application/json",
-                             jsonrpc::make_error({}, jsonrpc::internal_error,
-                                                 "the gateway produced no response"));
+      co_await response.send(
+          500, "application/json",
+          jsonrpc::make_error({}, jsonrpc::internal_error, "the gateway produced no response"));
     }
     if (!response.keep_alive()) {
       co_return;
     }
   }
+}
+
+net::awaitable<void> gateway_server::reject_request(any_stream& stream, connection_entry& entry,
+                                                    boost::system::error_code ec) {
+  unsigned status = 400;
+  std::string message = "malformed HTTP request: " + ec.message();
+  if (ec == http::error::header_limit) {
+    status = 431;
+    message = "request header block exceeds limits.max_header (" +
+              std::to_string(config_.limits.max_header) + " bytes)";
+  } else if (ec == http::error::body_limit) {
+    status = 413;
+    message = "request body exceeds limits.max_body (" + std::to_string(config_.limits.max_body) +
+              " bytes)";
+  }
+  responder closing(stream, false, config_.limits.write_timeout, entry.state);
+  co_await closing.send(status, "application/json",
+                        jsonrpc::make_error({}, jsonrpc::invalid_request, message));
 }
 
 net::awaitable<void> gateway_server::handle_admin(client_request& req, responder& res) {
@@ -323,9 +316,9 @@ net::awaitable<void> gateway_server::handle_admin(client_request& req, responder
     if (draining_) {
       co_await res.send(503, "application/json", R"({"status":"draining"})");
     } else {
-      co_await res.send(200, "application/json",
-                        R"({"status":"ready","sessions":)" +
-                            std::to_string(endpoint_.session_count()) + "}");
+      co_await res.send(
+          200, "application/json",
+          R"({"status":"ready","sessions":)" + std::to_string(endpoint_.session_count()) + "}");
     }
   } else {
     co_await res.send(404, "application/json", R"({"error":"not found; try /healthz or /readyz"})");

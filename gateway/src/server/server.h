@@ -46,6 +46,9 @@ class gateway_server {
   net::awaitable<void> run_connection(net::ip::tcp::socket socket, bool admin);
   net::awaitable<void> serve(any_stream& stream, bool admin, connection_entry& entry);
   net::awaitable<void> handle_admin(client_request& req, responder& res);
+  // Answers a request that cannot be read (413, 431, 400) before the connection closes.
+  net::awaitable<void> reject_request(any_stream& stream, connection_entry& entry,
+                                      boost::system::error_code ec);
   net::awaitable<void> drain();
   net::ip::tcp::acceptor bind(const host_port& where, const char* what);
 
