@@ -70,6 +70,17 @@ describe('backend dies under a live session', () => {
     assertBackendError(r, { id: 'after-1', code: BACKEND_DOWN, backendName: 'flaky-one' });
     assert.ok(r.elapsedMs < 4000, `took ${r.elapsedMs} ms`);
   });
+
+  test('the gateway survives its reconnect attempts to the dead backend GET stream', async () => {
+    // The backend GET stream ended with the backend; the gateway retries it after 1 s, 2 s, ...
+    // and each attempt fails. (A null exchange after a failed attempt once crashed it here.)
+    await new Promise((r) => setTimeout(r, 3500));
+    assert.equal(gw.proc.exited ?? false, false, `gateway exited:\n${gw.diagnostics()}`);
+    const health = await request(`${gw.adminUrl}/healthz`, { method: 'GET' });
+    assert.equal(health.status, 200);
+    const r = await callTool(gw.url, session, 'echo', { text: 'later' }, { id: 'after-2', timeoutMs: 8000 });
+    assertBackendError(r, { id: 'after-2', code: BACKEND_DOWN, backendName: 'flaky-one' });
+  });
 });
 
 describe('backend never answers (accepts, then silence; http.timeout 1s)', () => {

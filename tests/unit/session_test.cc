@@ -1,6 +1,10 @@
 #include "mcp/session.h"
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <gtest/gtest.h>
 
 using namespace mcpgw;
@@ -141,4 +145,43 @@ TEST(EventStream, ParsesEventIds) {
   EXPECT_FALSE(parse_event_id("12", stream, seq));
   EXPECT_FALSE(parse_event_id("a_1", stream, seq));
   EXPECT_FALSE(parse_event_id("1_2x", stream, seq));
+}
+
+TEST(EventStream, AProducerWaitingForRoomWakesWhenTheConsumerDelivers) {
+  boost::asio::io_context ioc;
+  auto get = std::make_shared<event_stream>(ioc.get_executor(), 0, 2, true);
+  get->push("a");
+  get->push("b");
+  bool resumed = false;
+  boost::asio::co_spawn(
+      ioc,
+      [](std::shared_ptr<event_stream> s, bool& flag) -> boost::asio::awaitable<void> {
+        flag = co_await s->wait_for_room();
+      }(get, resumed),
+      boost::asio::detached);
+  ioc.run_for(std::chrono::milliseconds(50));
+  EXPECT_FALSE(resumed) << "a full GET stream holds its producer back";
+  get->mark_delivered(1);
+  ioc.run_for(std::chrono::milliseconds(50));
+  EXPECT_TRUE(resumed) << "delivery makes room and wakes the producer at once";
+}
+
+TEST(EventStream, FinishingReleasesAWaitingProducer) {
+  boost::asio::io_context ioc;
+  auto get = std::make_shared<event_stream>(ioc.get_executor(), 0, 1, true);
+  get->push("a");
+  bool done = false;
+  bool room = true;
+  boost::asio::co_spawn(
+      ioc,
+      [](std::shared_ptr<event_stream> s, bool& r, bool& d) -> boost::asio::awaitable<void> {
+        r = co_await s->wait_for_room();
+        d = true;
+      }(get, room, done),
+      boost::asio::detached);
+  ioc.run_for(std::chrono::milliseconds(20));
+  get->finish();
+  ioc.run_for(std::chrono::milliseconds(20));
+  EXPECT_TRUE(done);
+  EXPECT_FALSE(room) << "no room on a finished stream: the producer stops";
 }

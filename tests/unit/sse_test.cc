@@ -97,3 +97,21 @@ TEST(Sse, RoundTripsEncoderOutput) {
   EXPECT_EQ(e.id, "9_2");
   EXPECT_EQ(e.data, "line1\nline2");
 }
+
+TEST(Sse, DecodesALargeEventArrivingInManyReads) {
+  std::string data(4 * 1024 * 1024, 'x');
+  std::string wire;
+  append_event(wire, "1_1", data);
+  decoder d(8 * 1024 * 1024);
+  event e;
+  std::size_t ready = 0;
+  for (std::size_t at = 0; at < wire.size(); at += 16 * 1024) {
+    d.feed(std::string_view(wire).substr(at, 16 * 1024));
+    while (d.next(e) == decode_status::event_ready) {
+      ++ready;
+    }
+  }
+  ASSERT_EQ(ready, 1u);
+  EXPECT_EQ(e.data.size(), data.size());
+  EXPECT_EQ(e.id, "1_1");
+}

@@ -40,6 +40,9 @@ class decoder {
  private:
   std::string buffer_;
   std::size_t pos_ = 0;
+  // How far past pos_ the current (unterminated) line was already searched for a line end,
+  // so a large event arriving in many reads is scanned once, not once per read.
+  std::size_t scanned_ = 0;
   std::size_t max_event_size_;
   event pending_;
   bool pending_has_data_ = false;

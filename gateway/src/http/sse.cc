@@ -47,11 +47,12 @@ void append_comment(std::string& out, std::string_view text) {
 decode_status decoder::next(event& out) {
   while (true) {
     std::string_view rest(buffer_.data() + pos_, buffer_.size() - pos_);
-    std::size_t eol = rest.find_first_of("\r\n");
+    std::size_t eol = rest.find_first_of("\r\n", scanned_);
     if (eol == std::string_view::npos) {
       if (rest.size() > max_event_size_) {
         return decode_status::too_large;
       }
+      scanned_ = rest.size();
       // Compact consumed bytes so the buffer does not grow with the stream.
       if (pos_ > 0) {
         buffer_.erase(0, pos_);
@@ -61,11 +62,13 @@ decode_status decoder::next(event& out) {
     }
     // A CR at the very end may be the first half of CRLF: wait for the next byte.
     if (rest[eol] == '\r' && eol + 1 == rest.size()) {
+      scanned_ = eol;
       return decode_status::need_more;
     }
     std::size_t consumed = eol + ((rest[eol] == '\r' && rest[eol + 1] == '\n') ? 2 : 1);
     std::string_view line = rest.substr(0, eol);
     pos_ += consumed;
+    scanned_ = 0;
     if (!seen_first_line_) {
       seen_first_line_ = true;
       if (line.substr(0, 3) == "\xEF\xBB\xBF") {

@@ -41,7 +41,8 @@ void event_stream::trim() {
 
 net::awaitable<bool> event_stream::wait_for_room() {
   while (!finished_ && events_.size() >= capacity_ && events_.front().seq > delivered_) {
-    co_await wait_change(std::chrono::seconds(1));
+    room_.expires_at(net::steady_timer::time_point::max());
+    co_await room_.async_wait(net::as_tuple(net::use_awaitable));
   }
   co_return !finished_;
 }
@@ -49,6 +50,7 @@ net::awaitable<bool> event_stream::wait_for_room() {
 void event_stream::finish() {
   finished_ = true;
   notify();
+  room_.cancel();
 }
 
 const event_stream::entry* event_stream::next_after(std::uint64_t seq) const {
@@ -62,8 +64,8 @@ const event_stream::entry* event_stream::next_after(std::uint64_t seq) const {
 }
 
 net::awaitable<bool> event_stream::wait_change(duration timeout) {
-  signal_.expires_after(timeout);
-  auto [ec] = co_await signal_.async_wait(net::as_tuple(net::use_awaitable));
+  change_.expires_after(timeout);
+  auto [ec] = co_await change_.async_wait(net::as_tuple(net::use_awaitable));
   co_return ec == net::error::operation_aborted;
 }
 

@@ -31,7 +31,7 @@ class event_stream {
   };
 
   event_stream(net::any_io_executor ex, std::uint64_t number, std::size_t capacity, bool is_get)
-      : number_(number), capacity_(capacity), is_get_(is_get), signal_(ex) {}
+      : number_(number), capacity_(capacity), is_get_(is_get), change_(ex), room_(ex) {}
 
   std::uint64_t number() const { return number_; }
   bool is_get() const { return is_get_; }
@@ -50,13 +50,14 @@ class event_stream {
   void mark_delivered(std::uint64_t seq) {
     if (seq > delivered_) {
       delivered_ = seq;
+      room_.cancel();  // a producer waiting in wait_for_room() may go on
     }
   }
   // The first retained event after `seq`, or null.
   const entry* next_after(std::uint64_t seq) const;
-  // Waits for a change (push, finish, delivery) up to `timeout`; false on timeout.
+  // Waits for a change (push, finish, notify) up to `timeout`; false on timeout.
   net::awaitable<bool> wait_change(duration timeout);
-  void notify() { signal_.cancel(); }
+  void notify() { change_.cancel(); }
 
   std::string event_id(std::uint64_t seq) const {
     return std::to_string(number_) + "_" + std::to_string(seq);
@@ -74,7 +75,8 @@ class event_stream {
   std::uint64_t dropped_ = 0;
   bool finished_ = false;
   bool attached_ = false;
-  net::steady_timer signal_;
+  net::steady_timer change_;  // wakes the consumer
+  net::steady_timer room_;    // wakes a producer waiting for room
 };
 
 // Parses "<stream>_<seq>"; false when malformed.

@@ -205,7 +205,8 @@ net::awaitable<void> streamable_http_endpoint::run_backend_stream(
   s->track(exchange.get());
   while (!s->closed()) {
     sse::event ev;
-    if (co_await exchange->next_event(ev) == event_status::event) {
+    // exchange is null after a failed reconnect: go straight to the next attempt.
+    if (exchange && co_await exchange->next_event(ev) == event_status::event) {
       failures = 0;
       if (ev.has_id) {
         last_id = ev.id;
@@ -226,8 +227,10 @@ net::awaitable<void> streamable_http_endpoint::run_backend_stream(
       s->get_stream().push(std::move(m.body));
       continue;
     }
-    s->untrack(exchange.get());
-    exchange.reset();
+    if (exchange) {
+      s->untrack(exchange.get());
+      exchange.reset();
+    }
     if (s->closed() || shutting_down_ || ++failures > max_backend_resumptions) {
       break;
     }
