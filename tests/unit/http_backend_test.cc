@@ -132,7 +132,7 @@ asio::awaitable<void> post_twice(http_backend& backend, outcome& first, outcome&
 
 }  // namespace
 
-TEST(HttpBackend, RetriesOnceOnAFreshConnectionWhenThePooledOneWasClosed) {
+TEST(HttpBackend, SkipsAPooledConnectionTheBackendHasClosed) {
   asio::io_context ioc;
   asio::ip::tcp::acceptor acceptor(ioc, {asio::ip::make_address("127.0.0.1"), 0});
   int accepted = 0;
@@ -168,4 +168,71 @@ TEST(HttpBackend, ConnectionRefusedIsUnavailableAtOnce) {
   ioc.run_for(3s);
   EXPECT_EQ(out.failure, backend_failure::unavailable);
   EXPECT_LT(out.took, 1s);
+}
+
+namespace {
+
+// Answers the first request of a connection, then reads the second and closes without an
+// answer, as a backend that crashes mid-request does.
+asio::awaitable<void> answer_once_then_die(asio::ip::tcp::acceptor& acceptor, int& requests) {
+  auto [ec, socket] = co_await acceptor.async_accept(tuple_awaitable);
+  if (ec) {
+    co_return;
+  }
+  boost::beast::flat_buffer buffer;
+  for (int i = 0; i < 2; ++i) {
+    boost::beast::http::request<boost::beast::http::string_body> req;
+    auto [rec, n] = co_await boost::beast::http::async_read(socket, buffer, req, tuple_awaitable);
+    if (rec) {
+      co_return;
+    }
+    ++requests;
+    if (i == 0) {
+      std::string body = R"({"jsonrpc":"2.0","id":1,"result":{}})";
+      std::string response =
+          "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " +
+          std::to_string(body.size()) + "\r\n\r\n" + body;
+      co_await asio::async_write(socket, asio::buffer(response), tuple_awaitable);
+    }
+  }
+  boost::system::error_code ignored;
+  socket.close(ignored);
+  // Count any further connection (a resend) as a request too.
+  while (true) {
+    auto [aec, again] = co_await acceptor.async_accept(tuple_awaitable);
+    if (aec) {
+      co_return;
+    }
+    ++requests;
+  }
+}
+
+}  // namespace
+
+TEST(HttpBackend, NeverResendsARequestTheBackendMayHaveRead) {
+  asio::io_context ioc;
+  asio::ip::tcp::acceptor acceptor(ioc, {asio::ip::make_address("127.0.0.1"), 0});
+  int requests = 0;
+  asio::co_spawn(ioc, answer_once_then_die(acceptor, requests), asio::detached);
+  logger log(log_level::error, stderr);
+  limits_config limits;
+  http_backend backend(ioc.get_executor(), make_backend(acceptor.local_endpoint().port(), 2s, 1s),
+                       limits, log);
+  outcome first;
+  outcome second;
+  asio::co_spawn(
+      ioc,
+      [](http_backend& b, outcome& a, outcome& c) -> asio::awaitable<void> {
+        co_await post_once(b, a);
+        co_await post_once(b, c);
+      }(backend, first, second),
+      [&](std::exception_ptr) {
+        // Give a (wrong) resend time to arrive before stopping.
+        auto t = std::make_shared<asio::steady_timer>(ioc, 200ms);
+        t->async_wait([&, t](auto) { ioc.stop(); });
+      });
+  ioc.run_for(5s);
+  EXPECT_EQ(first.failure, backend_failure::none);
+  EXPECT_EQ(second.failure, backend_failure::unavailable);
+  EXPECT_EQ(requests, 2) << "the second request was written once and never sent again";
 }

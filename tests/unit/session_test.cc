@@ -185,3 +185,63 @@ TEST(EventStream, FinishingReleasesAWaitingProducer) {
   EXPECT_TRUE(done);
   EXPECT_FALSE(room) << "no room on a finished stream: the producer stops";
 }
+
+TEST(SessionStreams, FinishedPostStreamsAreCappedEvenBehindALongRunningOne) {
+  fixture f;
+  auto long_running = f.s->open_post_stream();  // never finishes during the test
+  std::vector<std::shared_ptr<event_stream>> done;
+  for (int i = 0; i < 100; ++i) {
+    auto stream = f.s->open_post_stream();
+    stream->push("r" + std::to_string(i));
+    stream->finish();
+    done.push_back(stream);
+  }
+  f.s->open_post_stream();  // trimming happens as streams open
+  EXPECT_NE(f.s->find_stream(long_running->number()), nullptr) << "a running stream is kept";
+  EXPECT_EQ(f.s->find_stream(done.front()->number()), nullptr) << "the oldest finished go";
+  EXPECT_NE(f.s->find_stream(done.back()->number()), nullptr) << "the newest finished stay";
+  int kept = 0;
+  for (const auto& stream : done) {
+    kept += f.s->find_stream(stream->number()) ? 1 : 0;
+  }
+  EXPECT_LE(kept, 32);
+  EXPECT_GE(kept, 31);
+}
+
+TEST(EventStream, ANewOwnerTakesOverAndTheOldOneLosesIt) {
+  boost::asio::io_context ioc;
+  event_stream post(ioc.get_executor(), 1, 8, false);
+  std::uint64_t first = post.attach();
+  EXPECT_TRUE(post.owned_by(first));
+  std::uint64_t second = post.attach();
+  EXPECT_FALSE(post.owned_by(first));
+  EXPECT_TRUE(post.owned_by(second));
+  post.detach(first);  // the old writer leaving does not detach the new one
+  EXPECT_TRUE(post.attached());
+  post.detach(second);
+  EXPECT_FALSE(post.attached());
+}
+
+TEST(EventStream, AnAttachedPostStreamHoldsItsProducerInsteadOfDropping) {
+  boost::asio::io_context ioc;
+  auto post = std::make_shared<event_stream>(ioc.get_executor(), 1, 2, false);
+  std::uint64_t owner = post->attach();
+  post->push("a");
+  post->push("b");
+  post->push("c");
+  EXPECT_EQ(post->dropped(), 0u) << "a reader is attached: nothing undelivered is dropped";
+  bool room = false;
+  boost::asio::co_spawn(
+      ioc,
+      [](std::shared_ptr<event_stream> s, bool& r) -> boost::asio::awaitable<void> {
+        r = co_await s->wait_for_room();
+      }(post, room),
+      boost::asio::detached);
+  ioc.run_for(std::chrono::milliseconds(20));
+  EXPECT_FALSE(room);
+  post->detach(owner);  // the reader went away: the producer goes on, old events may go
+  ioc.run_for(std::chrono::milliseconds(20));
+  EXPECT_TRUE(room);
+  post->push("d");
+  EXPECT_GT(post->dropped(), 0u);
+}

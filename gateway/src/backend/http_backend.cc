@@ -11,6 +11,8 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/url/parse.hpp>
 
+#include <cerrno>
+#include <sys/socket.h>
 #include <tuple>
 
 namespace mcpgw {
@@ -31,6 +33,7 @@ bool is_timeout(const boost::system::error_code& ec) {
 backend_exchange::backend_exchange(http_backend& backend, std::unique_ptr<pooled_connection> conn,
                                    std::chrono::steady_clock::time_point deadline, bool streaming)
     : backend_(backend),
+      pool_(backend.pool_),
       conn_(std::move(conn)),
       deadline_(deadline),
       streaming_(streaming),
@@ -41,7 +44,9 @@ backend_exchange::backend_exchange(http_backend& backend, std::unique_ptr<pooled
 
 backend_exchange::~backend_exchange() {
   if (conn_ && parser_.is_done() && parser_.keep_alive() && failure_ == backend_failure::none) {
-    backend_.release(std::move(conn_));
+    if (auto pool = pool_.lock()) {
+      pool->release(std::move(conn_));
+    }
   }
 }
 
@@ -153,6 +158,7 @@ net::awaitable<event_status> backend_exchange::next_event(sse::event& out) {
 http_backend::http_backend(net::any_io_executor ex, const backend_config& config,
                            const limits_config& limits, logger& log)
     : ex_(std::move(ex)), config_(config), limits_(limits), log_(log) {
+  pool_->max_idle = config_.http.max_idle_connections;
   auto url = boost::urls::parse_uri(config_.http.url);
   if (!url) {
     throw std::runtime_error("backend " + config_.name + ": bad url " + config_.http.url);
@@ -285,26 +291,42 @@ http_backend::connect(std::chrono::steady_clock::time_point deadline) {
   co_return std::pair{backend_failure::none, std::move(conn)};
 }
 
-void http_backend::release(std::unique_ptr<pooled_connection> conn) {
-  if (idle_.size() >= config_.http.max_idle_connections) {
+void connection_pool::release(std::unique_ptr<pooled_connection> conn) {
+  if (idle.size() >= max_idle) {
     return;  // closes it
   }
   conn->stream.tcp().expires_never();
-  idle_.push_back(std::move(conn));
+  idle.push_back(std::move(conn));
+}
+
+bool http_backend::still_open(pooled_connection& conn) {
+  if (conn.buffer.size() != 0) {
+    return false;  // bytes after the last response: the connection is out of step
+  }
+  char byte = 0;
+  ssize_t got =
+      ::recv(conn.stream.tcp().socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  return got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
 net::awaitable<std::pair<backend_failure, std::unique_ptr<backend_exchange>>> http_backend::send(
     const backend_request& request) {
   auto deadline = std::chrono::steady_clock::now() + config_.http.timeout;
   std::string wire = build_request(request);
-  // A pooled connection the backend closed while idle fails before any response byte; such a
-  // request never reached the backend's application, so it is sent once more on a new one.
+  // Idle connections the backend closed are skipped before use. After that, a request is
+  // sent once more only when writing it failed on a reused connection (the backend cannot
+  // have read it); once written, it is never repeated: a tools/call must not run twice.
   for (int attempt = 0; attempt < 2; ++attempt) {
     std::unique_ptr<pooled_connection> conn;
     bool reused = false;
-    if (!idle_.empty()) {
-      conn = std::move(idle_.back());
-      idle_.pop_back();
+    while (!pool_->idle.empty() && !conn) {
+      conn = std::move(pool_->idle.back());
+      pool_->idle.pop_back();
+      if (!still_open(*conn)) {
+        conn.reset();
+      }
+    }
+    if (conn) {
       reused = true;
     } else {
       auto [failure, fresh] = co_await connect(deadline);
@@ -317,7 +339,7 @@ net::awaitable<std::pair<backend_failure, std::unique_ptr<backend_exchange>>> ht
     auto [wec, written] =
         co_await net::async_write(conn->stream, net::buffer(wire), tuple_awaitable);
     if (wec) {
-      if (reused) {
+      if (reused && !is_timeout(wec)) {
         continue;
       }
       co_return std::pair{is_timeout(wec) ? backend_failure::timeout : backend_failure::unavailable,
@@ -333,9 +355,6 @@ net::awaitable<std::pair<backend_failure, std::unique_ptr<backend_exchange>>> ht
         co_await http::async_read_header(c.stream, c.buffer, exchange->parser_, tuple_awaitable);
     if (rec) {
       exchange->failure_ = backend_failure::unavailable;
-      if (reused && !is_timeout(rec) && n == 0) {
-        continue;
-      }
       co_return std::pair{is_timeout(rec) ? backend_failure::timeout : backend_failure::unavailable,
                           nullptr};
     }

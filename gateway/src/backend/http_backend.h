@@ -49,6 +49,14 @@ struct pooled_connection {
   std::array<char, 16 * 1024> chunk{};
 };
 
+// Idle keep-alive connections. Shared with exchanges through a weak link: an exchange that
+// outlives its backend (a coroutine frame destroyed at shutdown) closes its connection.
+struct connection_pool {
+  std::deque<std::unique_ptr<pooled_connection>> idle;
+  std::size_t max_idle = 0;
+  void release(std::unique_ptr<pooled_connection> conn);
+};
+
 class http_backend;
 
 enum class event_status { event, end, failed };
@@ -82,6 +90,7 @@ class backend_exchange {
 
   friend class http_backend;
   http_backend& backend_;
+  std::weak_ptr<connection_pool> pool_;
   std::unique_ptr<pooled_connection> conn_;
   http::response_parser<http::buffer_body> parser_;
   std::chrono::steady_clock::time_point deadline_;
@@ -104,13 +113,14 @@ class http_backend {
   net::awaitable<std::pair<backend_failure, std::unique_ptr<backend_exchange>>> send(
       const backend_request& request);
 
-  std::size_t idle_connections() const { return idle_.size(); }
+  std::size_t idle_connections() const { return pool_->idle.size(); }
 
  private:
   friend class backend_exchange;
   net::awaitable<std::pair<backend_failure, std::unique_ptr<pooled_connection>>> connect(
       std::chrono::steady_clock::time_point deadline);
-  void release(std::unique_ptr<pooled_connection> conn);
+  // An idle connection the backend has closed (or sent something on) is not reusable.
+  static bool still_open(pooled_connection& conn);
   std::string build_request(const backend_request& request) const;
 
   net::any_io_executor ex_;
@@ -124,7 +134,7 @@ class http_backend {
   std::string host_header_;
   std::optional<net::ip::tcp::endpoint> literal_;  // set when the URL's host is an IP address
   std::optional<net::ssl::context> tls_ctx_;
-  std::deque<std::unique_ptr<pooled_connection>> idle_;
+  std::shared_ptr<connection_pool> pool_ = std::make_shared<connection_pool>();
 };
 
 }  // namespace mcpgw

@@ -57,7 +57,7 @@ net::awaitable<bool> responder::send(unsigned status, std::string_view content_t
   }
   // Head and body leave in one gathered write; the body is not copied.
   std::array<net::const_buffer, 2> buffers{net::buffer(head),
-                                           net::buffer(body.data(), body.size())};
+                                           net::buffer(body.data(), head_only_ ? 0 : body.size())};
   stream_.tcp().expires_after(write_timeout_);
   auto [ec, n] = co_await net::async_write(stream_, buffers, net::as_tuple(net::use_awaitable));
   stream_.tcp().expires_never();

@@ -38,6 +38,8 @@ class responder {
   // The connection ends after this response (its read side was used to watch for a close).
   void disable_keep_alive() { keep_alive_ = false; }
   void mark_client_gone() { client_gone_ = true; }
+  // A HEAD request: responses carry their headers (Content-Length included) and no body.
+  void set_head_only() { head_only_ = true; }
   bool client_gone() const { return client_gone_; }
   bool failed() const { return failed_; }
   bool started() const { return started_; }
@@ -54,6 +56,7 @@ class responder {
   bool failed_ = false;
   bool started_ = false;
   bool client_gone_ = false;
+  bool head_only_ = false;
 };
 
 }  // namespace mcpgw

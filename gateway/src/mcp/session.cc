@@ -30,7 +30,7 @@ std::uint64_t event_stream::push(std::string data) {
 void event_stream::trim() {
   while (events_.size() > capacity_) {
     if (events_.front().seq > delivered_) {
-      if (is_get_) {
+      if (is_get_ || attached_) {
         return;  // the producer waits in wait_for_room(); nothing undelivered is dropped
       }
       ++dropped_;  // a POST stream nobody reads any more: oldest first
@@ -40,7 +40,8 @@ void event_stream::trim() {
 }
 
 net::awaitable<bool> event_stream::wait_for_room() {
-  while (!finished_ && events_.size() >= capacity_ && events_.front().seq > delivered_) {
+  while (!finished_ && (is_get_ || attached_) && events_.size() >= capacity_ &&
+         events_.front().seq > delivered_) {
     room_.expires_at(net::steady_timer::time_point::max());
     co_await room_.async_wait(net::as_tuple(net::use_awaitable));
   }
@@ -233,14 +234,20 @@ std::shared_ptr<event_stream> session::open_post_stream() {
   auto stream =
       std::make_shared<event_stream>(ex_, next_stream_++, limits_.stream_buffer_events, false);
   post_streams_.emplace(stream->number(), stream);
-  // Keep a bounded number of finished streams for Last-Event-ID replay.
-  constexpr std::size_t kept_streams = 32;
-  while (post_streams_.size() > kept_streams) {
-    auto oldest = post_streams_.begin();
-    if (!oldest->second->finished()) {
-      break;
+  // Keep a bounded number of finished streams for Last-Event-ID replay, oldest out first;
+  // streams still running stay, however old.
+  constexpr std::size_t kept_finished = 32;
+  std::size_t finished = 0;
+  for (auto it = post_streams_.rbegin(); it != post_streams_.rend(); ++it) {
+    finished += it->second->finished() ? 1 : 0;
+  }
+  for (auto it = post_streams_.begin(); it != post_streams_.end() && finished > kept_finished;) {
+    if (it->second->finished()) {
+      it = post_streams_.erase(it);
+      --finished;
+    } else {
+      ++it;
     }
-    post_streams_.erase(oldest);
   }
   return stream;
 }
@@ -265,6 +272,13 @@ void session::close() {
   if (tracked_) {
     tracked_->cancel();
     tracked_ = nullptr;
+  }
+  // Requests in flight end too: their relays see the failure and finish their streams.
+  for (auto& [id, request] : in_flight_) {
+    if (request.exchange) {
+      request.exchange->cancel();
+      request.exchange = nullptr;
+    }
   }
 }
 

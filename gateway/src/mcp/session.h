@@ -37,14 +37,29 @@ class event_stream {
   bool is_get() const { return is_get_; }
   bool finished() const { return finished_; }
   bool attached() const { return attached_; }
-  void set_attached(bool attached) { attached_ = attached; }
+  // A writer takes the stream and gets an owner number. A newer writer (a client resuming
+  // after its connection dropped without us noticing) takes it over; the older one sees it is
+  // no longer the owner at its next wake-up and stops.
+  std::uint64_t attach() {
+    attached_ = true;
+    notify();
+    return ++owner_;
+  }
+  void detach(std::uint64_t owner) {
+    if (owner == owner_ && attached_) {
+      attached_ = false;
+      room_.cancel();  // an unread POST stream drops old events instead of holding the producer
+    }
+  }
+  bool owned_by(std::uint64_t owner) const { return attached_ && owner == owner_; }
   std::uint64_t delivered() const { return delivered_; }
   std::uint64_t last_seq() const { return next_seq_ - 1; }
   std::uint64_t dropped() const { return dropped_; }
 
   // Appends an event and wakes the consumer; returns its sequence number.
   std::uint64_t push(std::string data);
-  // Waits until there is room for one more event (the GET stream's back-pressure).
+  // Waits until there is room for one more event: back-pressure on the producer while a
+  // reader is attached (and always on the GET stream, which never drops undelivered events).
   net::awaitable<bool> wait_for_room();
   void finish();
   void mark_delivered(std::uint64_t seq) {
@@ -75,6 +90,7 @@ class event_stream {
   std::uint64_t dropped_ = 0;
   bool finished_ = false;
   bool attached_ = false;
+  std::uint64_t owner_ = 0;
   net::steady_timer change_;  // wakes the consumer
   net::steady_timer room_;    // wakes a producer waiting for room
 };

@@ -86,10 +86,10 @@ net::awaitable<void> streamable_http_endpoint::handle(client_request& req, respo
       co_await handle_post(req, res, route);
       break;
     case http::verb::get:
-      co_await handle_get(req, res);
+      co_await handle_get(req, res, route);
       break;
     case http::verb::delete_:
-      co_await handle_delete(req, res);
+      co_await handle_delete(req, res, route);
       break;
     default: {
       static constexpr std::pair<std::string_view, std::string_view> allow[] = {
@@ -102,8 +102,8 @@ net::awaitable<void> streamable_http_endpoint::handle(client_request& req, respo
   }
 }
 
-net::awaitable<std::shared_ptr<session>> streamable_http_endpoint::find_session(client_request& req,
-                                                                                responder& res) {
+net::awaitable<std::shared_ptr<session>> streamable_http_endpoint::find_session(
+    client_request& req, responder& res, const route_binding& route) {
   std::string_view id = header_of(req, "mcp-session-id");
   if (id.empty()) {
     co_await send_error(res, 400, transport_error,
@@ -112,7 +112,8 @@ net::awaitable<std::shared_ptr<session>> streamable_http_endpoint::find_session(
     co_return nullptr;
   }
   auto it = sessions_.find(id);
-  if (it == sessions_.end()) {
+  // A session belongs to the route that created it: elsewhere it does not exist.
+  if (it == sessions_.end() || it->second->route().path != route.path) {
     co_await send_error(res, 404, session_not_found,
                         "session not found (expired or deleted); start a new session with "
                         "initialize");
@@ -169,12 +170,8 @@ net::awaitable<void> streamable_http_endpoint::handle_post(client_request& req, 
     co_await initialize(req, res, route, env);
     co_return;
   }
-  auto s = co_await find_session(req, res);
+  auto s = co_await find_session(req, res, route);
   if (!s) {
-    co_return;
-  }
-  if (s->route().path != route.path) {
-    co_await send_error(res, 404, session_not_found, "session not found on route " + route.path);
     co_return;
   }
   if (decoded.batch) {
@@ -229,7 +226,7 @@ net::awaitable<void> streamable_http_endpoint::initialize(client_request& req, r
                         "the gateway is shutting down; retry on another replica", client_id);
     co_return;
   }
-  if (sessions_.size() >= config_.session_store.max_sessions) {
+  if (sessions_.size() + pending_initializes_ >= config_.session_store.max_sessions) {
     co_await send_error(res, 503, transport_error,
                         "too many sessions (session_store.max_sessions = " +
                             std::to_string(config_.session_store.max_sessions) +
@@ -239,6 +236,12 @@ net::awaitable<void> streamable_http_endpoint::initialize(client_request& req, r
   }
   auto s = std::make_shared<session>(ex_, mint_session_id(), route, config_.limits);
   active_request guard(s);
+  // The slot is held while the backend answers, so concurrent initializes cannot overshoot.
+  ++pending_initializes_;
+  struct release_slot {
+    std::size_t& pending;
+    ~release_slot() { --pending; }
+  } slot{pending_initializes_};
   std::int64_t upstream_id = 0;
   std::string upstream_body = s->map_client_request(body, env, upstream_id);
   backend_request breq;
@@ -255,15 +258,15 @@ net::awaitable<void> streamable_http_endpoint::initialize(client_request& req, r
   s->set_upstream_id(exchange->header("mcp-session-id"));
   // Registered before the answer leaves, so the client's next request finds it.
   sessions_.emplace(s->id(), s);
-  std::string negotiated;
   relay_outcome outcome = co_await relay_response(s, std::move(exchange), upstream_id,
-                                                  env.protocol_version.str(), res, &negotiated);
+                                                  env.protocol_version.str(), res, true);
   if (outcome != relay_outcome::completed) {
-    end_session(s, outcome == relay_outcome::error_response);
+    // The backend may have opened a session before failing: it is deleted (unless the
+    // backend already ended it, which closed ours).
+    if (!s->closed()) {
+      end_session(s, true);
+    }
     co_return;
-  }
-  if (!negotiated.empty()) {
-    s->set_protocol_version(negotiated);
   }
   log_.info("session started", {{"session", s->id()},
                                 {"route", route.path},
@@ -290,7 +293,7 @@ net::awaitable<void> streamable_http_endpoint::forward_request(std::shared_ptr<s
                         env.id.in(body), sid);
     co_return;
   }
-  co_await relay_response(s, std::move(exchange), upstream_id, s->protocol_version(), res, nullptr);
+  co_await relay_response(s, std::move(exchange), upstream_id, s->protocol_version(), res, false);
 }
 
 net::awaitable<void> streamable_http_endpoint::forward_message(std::shared_ptr<session> s,
@@ -406,8 +409,13 @@ net::awaitable<void> streamable_http_endpoint::forward_batch(std::shared_ptr<ses
           answer = std::move(m.body);
           break;
         }
-        if (!m.body.empty()) {
-          s->get_stream().push(std::move(m.body));  // related messages go to the GET stream
+        // Related messages go to the GET stream when a client is there to read them; a
+        // batch's JSON answer cannot carry them.
+        if (!m.body.empty() && s->get_stream().attached()) {
+          s->get_stream().push(std::move(m.body));
+        } else if (!m.body.empty()) {
+          log_.warn("message during a batch dropped: no GET stream attached",
+                    {{"session", s->id()}, {"backend", s->backend().name()}});
         }
       }
       failure = exchange->failure();
@@ -447,7 +455,8 @@ net::awaitable<void> streamable_http_endpoint::forward_batch(std::shared_ptr<ses
 // ---------------------------------------------------------------------------------------------
 // GET and DELETE
 
-net::awaitable<void> streamable_http_endpoint::handle_get(client_request& req, responder& res) {
+net::awaitable<void> streamable_http_endpoint::handle_get(client_request& req, responder& res,
+                                                          const route_binding& route) {
   std::string_view accept = header_of(req, http::field::accept);
   if (!http_headers::parse_accept(accept).event_stream) {
     co_await send_error(
@@ -455,7 +464,7 @@ net::awaitable<void> streamable_http_endpoint::handle_get(client_request& req, r
         "Accept must list text/event-stream for a GET stream, got '" + std::string(accept) + "'");
     co_return;
   }
-  auto s = co_await find_session(req, res);
+  auto s = co_await find_session(req, res, route);
   if (!s) {
     co_return;
   }
@@ -465,23 +474,29 @@ net::awaitable<void> streamable_http_endpoint::handle_get(client_request& req, r
   std::string_view last = header_of(req, "last-event-id");
   std::uint64_t number = 0;
   std::uint64_t seq = 0;
-  if (!last.empty() && parse_event_id(last, number, seq)) {
-    stream = s->find_stream(number);
+  if (!last.empty()) {
+    if (!parse_event_id(last, number, seq) || !(stream = s->find_stream(number))) {
+      co_await send_error(res, 400, transport_error,
+                          "Last-Event-ID '" + std::string(last.substr(0, 64)) +
+                              "' names no stream this session still holds; open a GET stream "
+                              "without it");
+      co_return;
+    }
     cursor = seq;
-    resumed = stream != nullptr;
-  }
-  if (!stream) {
+    resumed = true;
+  } else {
     stream = s->find_stream(0);
     cursor = stream->delivered();
+    if (stream->attached()) {
+      co_await send_error(res, 409, transport_error,
+                          "a GET stream is already open for this session (one per session); "
+                          "resume with Last-Event-ID to take it over");
+      co_return;
+    }
   }
-  if (stream->attached()) {
-    co_await send_error(res, 409, transport_error,
-                        "a stream is already open for this session: only one GET stream per "
-                        "session, and a POST stream is resumed only after it disconnected");
-    co_return;
-  }
+  // A resumption takes the stream over from a writer whose client went away unnoticed.
   session_header sid{{{"Mcp-Session-Id", s->id()}}};
-  stream->set_attached(true);
+  std::uint64_t owner = stream->attach();
   res.mark_long_lived();
   res.disable_keep_alive();
   bool ok = co_await res.start_stream(sid);
@@ -491,9 +506,9 @@ net::awaitable<void> streamable_http_endpoint::handle_get(client_request& req, r
     ok = co_await res.write_chunk(prime);
   }
   if (ok) {
-    co_await pump(stream, res, cursor, true);
+    co_await pump(stream, res, cursor, owner, true);
   }
-  stream->set_attached(false);
+  stream->detach(owner);
   stream->notify();
   s->touch();
   if (!res.failed() && !res.client_gone()) {
@@ -501,8 +516,9 @@ net::awaitable<void> streamable_http_endpoint::handle_get(client_request& req, r
   }
 }
 
-net::awaitable<void> streamable_http_endpoint::handle_delete(client_request& req, responder& res) {
-  auto s = co_await find_session(req, res);
+net::awaitable<void> streamable_http_endpoint::handle_delete(client_request& req, responder& res,
+                                                             const route_binding& route) {
+  auto s = co_await find_session(req, res, route);
   if (!s) {
     co_return;
   }

@@ -43,8 +43,9 @@ class streamable_http_endpoint {
   enum class relay_outcome { completed, error_response, failed };
 
   net::awaitable<void> handle_post(client_request& req, responder& res, const route_binding& route);
-  net::awaitable<void> handle_get(client_request& req, responder& res);
-  net::awaitable<void> handle_delete(client_request& req, responder& res);
+  net::awaitable<void> handle_get(client_request& req, responder& res, const route_binding& route);
+  net::awaitable<void> handle_delete(client_request& req, responder& res,
+                                     const route_binding& route);
 
   net::awaitable<void> initialize(client_request& req, responder& res, const route_binding& route,
                                   const jsonrpc::envelope& env);
@@ -60,15 +61,17 @@ class streamable_http_endpoint {
                                                std::unique_ptr<backend_exchange> exchange,
                                                std::int64_t upstream_id,
                                                std::string_view client_version, responder& res,
-                                               std::string* negotiated);
+                                               bool is_initialize);
   // Writes a stream's events after `cursor` to the client, with keep-alive comments, until the
   // stream finishes, a write fails, or (GET streams) the client closes or the gateway stops.
   net::awaitable<void> pump(std::shared_ptr<event_stream> stream, responder& res,
-                            std::uint64_t cursor, bool long_lived);
+                            std::uint64_t cursor, std::uint64_t owner, bool long_lived);
   net::awaitable<void> pump_post_stream(std::shared_ptr<event_stream> stream, responder& res,
-                                        bool& done, net::steady_timer& done_signal);
+                                        std::uint64_t owner, bool& done,
+                                        net::steady_timer& done_signal);
   net::awaitable<void> watch_client(responder& res, std::shared_ptr<event_stream> stream,
-                                    bool& running, net::steady_timer& done_signal);
+                                    bool& running, const bool& stop,
+                                    net::steady_timer& done_signal);
   net::awaitable<void> open_backend_stream(std::shared_ptr<session> s);
   net::awaitable<void> run_backend_stream(std::shared_ptr<session> s,
                                           std::unique_ptr<backend_exchange> exchange);
@@ -76,7 +79,8 @@ class streamable_http_endpoint {
   net::awaitable<void> sweep();
 
   // Looks up the session of a request; answers 400/404 itself and returns null when absent.
-  net::awaitable<std::shared_ptr<session>> find_session(client_request& req, responder& res);
+  net::awaitable<std::shared_ptr<session>> find_session(client_request& req, responder& res,
+                                                        const route_binding& route);
   net::awaitable<bool> check_origin(client_request& req, responder& res);
   void end_session(const std::shared_ptr<session>& s, bool delete_upstream);
   std::string mint_session_id();
@@ -98,6 +102,7 @@ class streamable_http_endpoint {
   net::steady_timer sweep_timer_;
   bool shutting_down_ = false;
   int background_ = 0;
+  std::size_t pending_initializes_ = 0;  // counted against max_sessions while in flight
 };
 
 }  // namespace mcpgw

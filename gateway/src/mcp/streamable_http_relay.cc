@@ -15,10 +15,56 @@ namespace mcpgw {
 
 using namespace endpoint_detail;
 
+namespace {
+
+// Clears the session's pointer to a request's backend exchange when the relay ends.
+class exchange_guard {
+ public:
+  exchange_guard(session& s, std::int64_t upstream_id) : s_(s), upstream_id_(upstream_id) {}
+  ~exchange_guard() { s_.attach_exchange(upstream_id_, nullptr); }
+  exchange_guard(const exchange_guard&) = delete;
+  exchange_guard& operator=(const exchange_guard&) = delete;
+
+ private:
+  session& s_;
+  std::int64_t upstream_id_;
+};
+
+// Clears the session's pointer to its backend GET stream when that task ends.
+class track_guard {
+ public:
+  explicit track_guard(session& s) : s_(s) {}
+  ~track_guard() { s_.track(nullptr); }
+  track_guard(const track_guard&) = delete;
+  track_guard& operator=(const track_guard&) = delete;
+
+ private:
+  session& s_;
+};
+
+// An initialize result: the version the backend chose becomes the session's, if the gateway
+// speaks it; otherwise the result is replaced by an error (m.body) and false is returned.
+bool accept_negotiated(session& s, session::mapped& m, std::int64_t upstream_id) {
+  if (m.is_error) {
+    return true;
+  }
+  if (http_headers::is_supported_protocol_version(m.protocol_version)) {
+    s.set_protocol_version(m.protocol_version);
+    return true;
+  }
+  m.body = jsonrpc::make_error(
+      s.client_id_of(upstream_id), jsonrpc::backend_protocol_error,
+      "backend '" + s.backend().name() + "' negotiated protocol version '" +
+          m.protocol_version.substr(0, 40) + "', which the gateway does not support");
+  m.is_error = true;
+  return false;
+}
+
+}  // namespace
+
 net::awaitable<streamable_http_endpoint::relay_outcome> streamable_http_endpoint::relay_response(
     std::shared_ptr<session> s, std::unique_ptr<backend_exchange> exchange,
-    std::int64_t upstream_id, std::string_view client_version, responder& res,
-    std::string* negotiated) {
+    std::int64_t upstream_id, std::string_view client_version, responder& res, bool is_initialize) {
   session_header sid{{{"Mcp-Session-Id", s->id()}}};
   http_backend& backend = s->backend();
   unsigned status = exchange->status();
@@ -40,7 +86,7 @@ net::awaitable<streamable_http_endpoint::relay_outcome> streamable_http_endpoint
     // client. A client that goes away does not stop the backend request (disconnection is not
     // cancellation): its events stay in the stream for a GET with Last-Event-ID.
     auto stream = s->open_post_stream();
-    stream->set_attached(true);
+    std::uint64_t owner = stream->attach();
     bool pump_done = true;
     net::steady_timer pump_signal(ex_, net::steady_timer::time_point::max());
     if (co_await res.start_stream(sid)) {
@@ -52,13 +98,17 @@ net::awaitable<streamable_http_endpoint::relay_outcome> streamable_http_endpoint
       }
       if (primed) {
         pump_done = false;
-        net::co_spawn(ex_, pump_post_stream(stream, res, pump_done, pump_signal), net::detached);
+        net::co_spawn(ex_, pump_post_stream(stream, res, owner, pump_done, pump_signal),
+                      net::detached);
       }
     }
     if (pump_done) {
-      stream->set_attached(false);
+      stream->detach(owner);
     }
     s->attach_exchange(upstream_id, exchange.get());
+    // Whatever ends this coroutine (even its frame being destroyed at shutdown), the session
+    // must not keep a pointer to the exchange.
+    exchange_guard guard(*s, upstream_id);
     relay_outcome outcome = relay_outcome::failed;
     std::string backend_last_id;
     unsigned backend_retry_ms = 1000;
@@ -81,8 +131,11 @@ net::awaitable<streamable_http_endpoint::relay_outcome> streamable_http_endpoint
           continue;
         }
         bool completes = m.completes == upstream_id;
-        if (completes && negotiated) {
-          *negotiated = std::move(m.protocol_version);
+        if (completes && is_initialize) {
+          accept_negotiated(*s, m, upstream_id);  // may turn the result into an error
+        }
+        if (!co_await stream->wait_for_room() && s->closed()) {
+          break;
         }
         stream->push(std::move(m.body));
         if (completes) {
@@ -132,7 +185,7 @@ net::awaitable<streamable_http_endpoint::relay_outcome> streamable_http_endpoint
     while (!pump_done) {
       co_await pump_signal.async_wait(net::as_tuple(net::use_awaitable));
     }
-    stream->set_attached(false);
+    stream->detach(owner);
     if (!res.failed()) {
       co_await res.end_stream();
     }
@@ -152,8 +205,8 @@ net::awaitable<streamable_http_endpoint::relay_outcome> streamable_http_endpoint
     session::mapped m = s->map_backend_message(text, decoder_);
     if (m.completes == upstream_id) {
       s->forget_request(upstream_id);
-      if (negotiated) {
-        *negotiated = std::move(m.protocol_version);
+      if (is_initialize) {
+        accept_negotiated(*s, m, upstream_id);
       }
       co_await res.send(status / 100 == 2 ? 200 : status, json_type, m.body, sid);
       co_return m.is_error ? relay_outcome::error_response : relay_outcome::completed;
@@ -203,6 +256,8 @@ net::awaitable<void> streamable_http_endpoint::run_backend_stream(
   unsigned retry_ms = 1000;
   int failures = 0;
   s->track(exchange.get());
+  track_guard guard(*s);
+  auto opened = std::chrono::steady_clock::now();
   while (!s->closed()) {
     sse::event ev;
     // exchange is null after a failed reconnect: go straight to the next attempt.
@@ -230,6 +285,11 @@ net::awaitable<void> streamable_http_endpoint::run_backend_stream(
     if (exchange) {
       s->untrack(exchange.get());
       exchange.reset();
+      // A stream that lived a while and then ended (an idle timeout on the way) is normal;
+      // only quick failures in a row give up on it.
+      if (std::chrono::steady_clock::now() - opened > std::chrono::seconds(10)) {
+        failures = 0;
+      }
     }
     if (s->closed() || shutting_down_ || ++failures > max_backend_resumptions) {
       break;
@@ -261,6 +321,7 @@ net::awaitable<void> streamable_http_endpoint::run_backend_stream(
     }
     exchange = std::move(next);
     s->track(exchange.get());
+    opened = std::chrono::steady_clock::now();
   }
   if (exchange) {
     s->untrack(exchange.get());
@@ -269,14 +330,16 @@ net::awaitable<void> streamable_http_endpoint::run_backend_stream(
 
 net::awaitable<void> streamable_http_endpoint::pump(std::shared_ptr<event_stream> stream,
                                                     responder& res, std::uint64_t cursor,
-                                                    bool long_lived) {
+                                                    std::uint64_t owner, bool long_lived) {
   // A long-lived stream watches the client's side of the connection, so a client that goes
   // away frees the stream at once instead of at the next failed keep-alive write.
   bool watching = false;
+  bool stop_watching = false;
   net::steady_timer watch_signal(ex_, net::steady_timer::time_point::max());
   if (long_lived) {
     watching = true;
-    net::co_spawn(ex_, watch_client(res, stream, watching, watch_signal), net::detached);
+    net::co_spawn(ex_, watch_client(res, stream, watching, stop_watching, watch_signal),
+                  net::detached);
   }
   bool ok = !res.failed();
   while (ok) {
@@ -291,7 +354,8 @@ net::awaitable<void> streamable_http_endpoint::pump(std::shared_ptr<event_stream
         stream->mark_delivered(cursor);
       }
     }
-    if (!ok || stream->finished() || res.client_gone() || (long_lived && shutting_down_)) {
+    if (!ok || stream->finished() || res.client_gone() || !stream->owned_by(owner) ||
+        (long_lived && shutting_down_)) {
       break;
     }
     if (!co_await stream->wait_change(config_.limits.sse_keepalive)) {
@@ -301,6 +365,7 @@ net::awaitable<void> streamable_http_endpoint::pump(std::shared_ptr<event_stream
     }
   }
   if (watching) {
+    stop_watching = true;  // our own cancel below is not the client going away
     boost::system::error_code ignored;
     res.stream().tcp().socket().cancel(ignored);
     while (watching) {
@@ -310,11 +375,11 @@ net::awaitable<void> streamable_http_endpoint::pump(std::shared_ptr<event_stream
 }
 
 net::awaitable<void> streamable_http_endpoint::pump_post_stream(
-    std::shared_ptr<event_stream> stream, responder& res, bool& done,
+    std::shared_ptr<event_stream> stream, responder& res, std::uint64_t owner, bool& done,
     net::steady_timer& done_signal) {
-  co_await pump(stream, res, 0, false);
+  co_await pump(stream, res, 0, owner, false);
   if (res.failed()) {
-    stream->set_attached(false);  // what follows waits for a GET with Last-Event-ID
+    stream->detach(owner);  // what follows waits for a GET with Last-Event-ID
   }
   done = true;
   done_signal.cancel();
@@ -322,20 +387,22 @@ net::awaitable<void> streamable_http_endpoint::pump_post_stream(
 
 net::awaitable<void> streamable_http_endpoint::watch_client(responder& res,
                                                             std::shared_ptr<event_stream> stream,
-                                                            bool& running,
+                                                            bool& running, const bool& stop,
                                                             net::steady_timer& done_signal) {
   // Anything the client sends on a stream's connection is discarded: the connection closes
   // after the stream. Only the end of the connection matters.
   std::array<char, 512> sink{};
-  while (true) {
+  while (!stop) {
     auto [ec, n] =
         co_await res.stream().async_read_some(net::buffer(sink), net::as_tuple(net::use_awaitable));
     if (ec) {
       break;
     }
   }
-  res.mark_client_gone();
-  stream->notify();
+  if (!stop) {
+    res.mark_client_gone();
+    stream->notify();
+  }
   running = false;
   done_signal.cancel();
 }

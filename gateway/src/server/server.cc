@@ -256,6 +256,9 @@ net::awaitable<void> gateway_server::serve(any_stream& stream, bool admin,
     client_request req = parser.release();
     bool keep_alive = req.keep_alive() && !draining_;
     responder response(stream, keep_alive, config_.limits.write_timeout, entry.state);
+    if (req.method() == http::verb::head) {
+      response.set_head_only();
+    }
     std::string_view target = req.target();
     std::string_view path = target.substr(0, target.find('?'));
     if (admin) {
