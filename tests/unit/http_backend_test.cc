@@ -124,8 +124,9 @@ asio::awaitable<void> answer_then_close(asio::ip::tcp::acceptor& acceptor, int& 
 
 asio::awaitable<void> post_twice(http_backend& backend, outcome& first, outcome& second) {
   co_await post_once(backend, first);
-  // Let the backend's close reach us, so the pooled connection is stale when reused.
-  asio::steady_timer pause(co_await asio::this_coro::executor, 100ms);
+  // Let the backend's close reach us and the connection age past the check threshold (1 s),
+  // so the pooled connection is stale when it is next taken.
+  asio::steady_timer pause(co_await asio::this_coro::executor, 1100ms);
   co_await pause.async_wait(tuple_awaitable);
   co_await post_once(backend, second);
 }

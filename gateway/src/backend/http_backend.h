@@ -47,6 +47,7 @@ struct pooled_connection {
   beast::flat_buffer buffer;
   // Response bodies are read through this, allocated once per connection, not per request.
   std::array<char, 16 * 1024> chunk{};
+  std::chrono::steady_clock::time_point idle_since;
 };
 
 // Idle keep-alive connections. Shared with exchanges through a weak link: an exchange that
