@@ -204,10 +204,10 @@ net::awaitable<streamable_http_endpoint::relay_outcome> streamable_http_endpoint
   if (exchange->is_json()) {
     session::mapped m = s->map_backend_message(text, decoder_);
     if (m.completes == upstream_id) {
-      s->forget_request(upstream_id);
       if (is_initialize) {
-        accept_negotiated(*s, m, upstream_id);
+        accept_negotiated(*s, m, upstream_id);  // needs the request's client id: before forget
       }
+      s->forget_request(upstream_id);
       co_await res.send(status / 100 == 2 ? 200 : status, json_type, m.body, sid);
       co_return m.is_error ? relay_outcome::error_response : relay_outcome::completed;
     }
