@@ -22,6 +22,15 @@ namespace {
 
 constexpr auto tuple_awaitable = asio::as_tuple(asio::use_awaitable);
 
+constexpr std::string_view ok_body = R"({"jsonrpc":"2.0","id":1,"result":{}})";
+
+// The fake backends' one answer: 200 with a small JSON-RPC result, keep-alive.
+asio::awaitable<void> write_json_ok(asio::ip::tcp::socket& socket) {
+  std::string response = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " +
+                         std::to_string(ok_body.size()) + "\r\n\r\n" + std::string(ok_body);
+  co_await asio::async_write(socket, asio::buffer(response), tuple_awaitable);
+}
+
 backend_config make_backend(std::uint16_t port, duration timeout, duration connect_timeout) {
   backend_config b;
   b.name = "test";
@@ -112,10 +121,7 @@ asio::awaitable<void> answer_then_close(asio::ip::tcp::acceptor& acceptor, int& 
     if (rec) {
       continue;
     }
-    std::string body = R"({"jsonrpc":"2.0","id":1,"result":{}})";
-    std::string response = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " +
-                           std::to_string(body.size()) + "\r\n\r\n" + body;
-    co_await asio::async_write(socket, asio::buffer(response), tuple_awaitable);
+    co_await write_json_ok(socket);
     boost::system::error_code ignored;
     socket.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
     socket.close(ignored);
@@ -150,7 +156,7 @@ TEST(HttpBackend, SkipsAPooledConnectionTheBackendHasClosed) {
   EXPECT_EQ(first.status, 200u);
   EXPECT_EQ(second.failure, backend_failure::none) << "the stale connection is not an error";
   EXPECT_EQ(second.status, 200u);
-  EXPECT_EQ(second.body, R"({"jsonrpc":"2.0","id":1,"result":{}})");
+  EXPECT_EQ(second.body, ok_body);
   EXPECT_EQ(accepted, 2) << "the second request went on a new connection";
 }
 
@@ -189,11 +195,7 @@ asio::awaitable<void> answer_once_then_die(asio::ip::tcp::acceptor& acceptor, in
     }
     ++requests;
     if (i == 0) {
-      std::string body = R"({"jsonrpc":"2.0","id":1,"result":{}})";
-      std::string response =
-          "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " +
-          std::to_string(body.size()) + "\r\n\r\n" + body;
-      co_await asio::async_write(socket, asio::buffer(response), tuple_awaitable);
+      co_await write_json_ok(socket);
     }
   }
   boost::system::error_code ignored;
