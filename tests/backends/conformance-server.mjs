@@ -36,6 +36,30 @@
 //      [--retry-ms 500] [--strict-version-header] [--verbose]
 // Prints exactly one stdout line, `listening http://<host>:<port>/mcp`, once bound.
 // Non-MCP debug endpoint: GET /debug/sessions -> {"active":[ids],"closed":[{id,how}]}.
+//
+// Stdio mode: node conformance-server.mjs --stdio [--stdio-banner] [--ignore-sigterm] [--verbose]
+// One McpServer (the same per-session factory, same tools/prompts/resources/completions)
+// on the SDK's StdioServerTransport: newline-delimited JSON-RPC on stdin/stdout, one
+// process = one MCP session (that is how a gateway runs a stdio backend). Nothing but
+// JSON-RPC is written to stdout (no `listening` line; diagnostics go to stderr) except
+// where a flag/tool below says so. Server->client requests (sampling, elicitation) and
+// all notifications share the one connection; `via`/--server-requests make no difference.
+// session_info reports sessionId null and transport "stdio"; test_reconnection returns
+// without closing anything (there is no SSE stream). The process exits with code 0 on
+// stdin EOF (after letting in-flight requests finish for up to 500 ms), on SIGTERM/SIGINT,
+// or when stdout is closed (EPIPE). Stdio-only helper tools (not listed in HTTP mode):
+//   pid                         process.pid as a decimal string
+//   env                         [JSON of the sorted env var names, JSON of {cwd}] (two text items)
+//   crash {code?, after_ms?}    after after_ms (default 0) exits with code (default 3), never answers
+//   stdout_garbage {text}       writes the line `this is not json` to stdout, then returns text
+//   stderr_line {text}          writes text + "\n" to stderr, returns "ok"
+//   big {bytes}                 returns one text item of `bytes` 'x' characters (max 256 MiB)
+//   hang {tag?}                 never answers; on cancellation it stops (still no answer, as for
+//                               any cancelled request) and last_cancelled {tag} reports it
+//   --stdio-banner              writes the non-JSON line `banner: starting` to stdout before
+//                               the transport is connected
+//   --ignore-sigterm            SIGTERM is ignored and so is stdin EOF (the process stays alive
+//                               until SIGKILL; exercises a supervisor's escalation)
 
 import http from 'node:http';
 import { randomUUID } from 'node:crypto';
@@ -52,6 +76,7 @@ import {
   McpError,
   McpServer,
   ResourceTemplate,
+  StdioServerTransport,
   StreamableHTTPServerTransport,
   SUPPORTED_PROTOCOL_VERSIONS,
   SubscribeRequestSchema,
@@ -69,9 +94,16 @@ const { values: opts } = parseArgs({
     'retry-ms': { type: 'string', default: '500' },
     'strict-version-header': { type: 'boolean', default: false },
     verbose: { type: 'boolean', default: false },
+    stdio: { type: 'boolean', default: false },
+    'stdio-banner': { type: 'boolean', default: false },
+    'ignore-sigterm': { type: 'boolean', default: false },
   },
   strict: true,
 });
+if (!opts.stdio && (opts['stdio-banner'] || opts['ignore-sigterm'])) {
+  console.error('--stdio-banner and --ignore-sigterm need --stdio');
+  process.exit(2);
+}
 if (!['post', 'get', 'get-nowait'].includes(opts['server-requests'])) {
   console.error(`--server-requests must be post, get or get-nowait, got ${opts['server-requests']}`);
   process.exit(2);
@@ -415,8 +447,9 @@ function buildTools(session) {
       run: async () =>
         text(
           JSON.stringify({
-            sessionId: session.id,
-            protocolVersion: session.protocolVersion,
+            sessionId: session.id ?? null,
+            transport: session.stdio ? 'stdio' : 'http',
+            protocolVersion: session.protocolVersion ?? null,
             clientInfo: server.getClientVersion() ?? null,
             clientCapabilities: server.getClientCapabilities() ?? null,
           }),
@@ -433,7 +466,104 @@ function buildTools(session) {
       run: async () => text(session.remembered ?? ''),
     },
   };
+  if (session.stdio) Object.assign(tools, buildStdioTools(session));
   return tools;
+}
+
+// Helpers that only make sense when the process is the session (stdio mode): they crash,
+// hang or write to the process's stdout/stderr.
+const MAX_BIG_BYTES = 256 * 1024 * 1024;
+
+function intArg(args, name, { def, min, max }) {
+  const v = args[name];
+  if (v === undefined || v === null) return def;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+    throw new McpError(ErrorCode.InvalidParams, `"${name}" must be an integer in [${min}, ${max}]`);
+  }
+  return v;
+}
+
+function buildStdioTools(session) {
+  return {
+    pid: {
+      description: 'Returns the backend process id (decimal string)',
+      inputSchema: EMPTY,
+      run: async () => text(String(process.pid)),
+    },
+    env: {
+      description: 'Returns the sorted environment variable names (JSON array) and, in a second item, {"cwd": ...}',
+      inputSchema: EMPTY,
+      run: async () => ({
+        content: [
+          { type: 'text', text: JSON.stringify(Object.keys(process.env).sort()) },
+          { type: 'text', text: JSON.stringify({ cwd: process.cwd() }) },
+        ],
+      }),
+    },
+    crash: {
+      description: 'Exits the backend process with the given code (default 3) after after_ms (default 0); never answers',
+      inputSchema: {
+        type: 'object',
+        properties: { code: { type: 'integer', minimum: 0, maximum: 255 }, after_ms: { type: 'integer', minimum: 0, maximum: 120000 } },
+      },
+      run: async (args) => {
+        const code = intArg(args, 'code', { def: 3, min: 0, max: 255 });
+        const afterMs = intArg(args, 'after_ms', { def: 0, min: 0, max: 120_000 });
+        log(`crash: exit(${code}) in ${afterMs} ms`);
+        if (afterMs === 0) process.exit(code);
+        setTimeout(() => process.exit(code), afterMs);
+        return new Promise(() => {});
+      },
+    },
+    stdout_garbage: {
+      description: 'Writes the non-JSON line "this is not json" to stdout, then returns its text argument',
+      inputSchema: { type: 'object', properties: { text: { type: 'string' } }, required: ['text'] },
+      run: async (args) => {
+        // The SDK writes every message as one JSON text + "\n" in one write, so stdout is
+        // always at the start of a line here and this is a line of its own.
+        process.stdout.write('this is not json\n');
+        return text(typeof args.text === 'string' ? args.text : '');
+      },
+    },
+    stderr_line: {
+      description: 'Writes its text argument plus a newline to stderr, returns "ok"',
+      inputSchema: { type: 'object', properties: { text: { type: 'string' } }, required: ['text'] },
+      run: async (args) => {
+        process.stderr.write(`${typeof args.text === 'string' ? args.text : ''}\n`);
+        return text('ok');
+      },
+    },
+    big: {
+      description: `Returns one text item of "bytes" 'x' characters (at most ${MAX_BIG_BYTES})`,
+      inputSchema: {
+        type: 'object',
+        properties: { bytes: { type: 'integer', minimum: 0, maximum: MAX_BIG_BYTES } },
+        required: ['bytes'],
+      },
+      run: async (args) => {
+        if (args.bytes === undefined) throw new McpError(ErrorCode.InvalidParams, 'big: "bytes" is required');
+        return text('x'.repeat(intArg(args, 'bytes', { def: 0, min: 0, max: MAX_BIG_BYTES })));
+      },
+    },
+    hang: {
+      description: 'Never answers; stops when cancelled (last_cancelled {tag} reports it)',
+      inputSchema: { type: 'object', properties: { tag: { type: 'string' } } },
+      run: async (args, extra) => {
+        const tag = typeof args.tag === 'string' ? args.tag : undefined;
+        const started = Date.now();
+        const record = (r) => { if (tag !== undefined) cancellations.set(tag, { tag, requestId: extra.requestId, ...r }); };
+        record({ state: 'running' });
+        await new Promise((resolve) => {
+          if (extra.signal.aborted) resolve();
+          else extra.signal.addEventListener('abort', resolve, { once: true });
+        });
+        const note = session.cancelNotes.find((n) => n.requestId === extra.requestId);
+        record({ state: 'cancelled', viaCancelledNotification: note !== undefined, reason: note?.reason ?? null, elapsedMs: Date.now() - started });
+        // The request is aborted: the SDK sends no response for it.
+        return text('cancelled');
+      },
+    },
+  };
 }
 
 async function sendLog(session, extra, level, data, via) {
@@ -450,10 +580,12 @@ async function sendLog(session, extra, level, data, via) {
 }
 
 // ---------------------------------------------------------------------------------------
-// Per-session MCP server.
-function createSession(protocolVersion) {
+// Per-session MCP server (both modes). `stdio` adds the stdio-only tools; the caller
+// connects a transport.
+function createMcpSession(protocolVersion, { stdio = false } = {}) {
   const session = {
     id: undefined,
+    stdio,
     protocolVersion,
     subscriptions: new Set(),
     cancelNotes: [], // { requestId, reason } from notifications/cancelled
@@ -569,7 +701,12 @@ function createSession(protocolVersion) {
     ],
   }));
 
-  // Transport.
+  return session;
+}
+
+// HTTP mode: one McpServer + StreamableHTTPServerTransport per session.
+function createSession(protocolVersion) {
+  const session = createMcpSession(protocolVersion);
   const eventStore = new InMemoryEventStore();
   const transport = new StreamableHTTPServerTransport({
     sessionIdGenerator: () => randomUUID(),
@@ -684,36 +821,102 @@ async function handle(req, res) {
   return jsonRpcError(res, 400, -32000, 'Bad Request: Mcp-Session-Id header is required');
 }
 
-const httpServer = http.createServer((req, res) => {
-  handle(req, res).catch((err) => {
-    console.error('[backend] request failed:', err);
-    jsonRpcError(res, 500, -32603, 'Internal server error');
+// ---------------------------------------------------------------------------------------
+// HTTP mode.
+function runHttp() {
+  const httpServer = http.createServer((req, res) => {
+    handle(req, res).catch((err) => {
+      console.error('[backend] request failed:', err);
+      jsonRpcError(res, 500, -32603, 'Internal server error');
+    });
   });
-});
 
-httpServer.listen(Number(opts.port), opts.host, () => {
-  const { port } = httpServer.address();
-  const hostForUrl = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
-  const names = new Set([hostForUrl, 'localhost', '127.0.0.1', '[::1]']);
-  allowedHosts.push(...[...names].map((h) => `${h}:${port}`));
-  allowedOrigins.push(...[...names].map((h) => `http://${h}:${port}`));
-  process.stdout.write(`listening http://${hostForUrl}:${port}${MCP_PATH}\n`);
-});
+  httpServer.listen(Number(opts.port), opts.host, () => {
+    const { port } = httpServer.address();
+    const hostForUrl = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
+    const names = new Set([hostForUrl, 'localhost', '127.0.0.1', '[::1]']);
+    allowedHosts.push(...[...names].map((h) => `${h}:${port}`));
+    allowedOrigins.push(...[...names].map((h) => `http://${h}:${port}`));
+    process.stdout.write(`listening http://${hostForUrl}:${port}${MCP_PATH}\n`);
+  });
 
-let shuttingDown = false;
-async function shutdown(signal) {
-  if (shuttingDown) return;
-  shuttingDown = true;
-  console.error(`[backend] ${signal} received: closing ${sessions.size} session(s) and exiting`);
-  const hard = setTimeout(() => process.exit(0), 3000);
-  hard.unref();
-  for (const [id, s] of sessions) {
-    closedSessions.push({ id, how: 'shutdown' });
-    await s.transport.close().catch(() => {});
+  let shuttingDown = false;
+  async function shutdown(signal) {
+    if (shuttingDown) return;
+    shuttingDown = true;
+    console.error(`[backend] ${signal} received: closing ${sessions.size} session(s) and exiting`);
+    const hard = setTimeout(() => process.exit(0), 3000);
+    hard.unref();
+    for (const [id, s] of sessions) {
+      closedSessions.push({ id, how: 'shutdown' });
+      await s.transport.close().catch(() => {});
+    }
+    sessions.clear();
+    httpServer.close(() => process.exit(0));
+    httpServer.closeAllConnections?.();
   }
-  sessions.clear();
-  httpServer.close(() => process.exit(0));
-  httpServer.closeAllConnections?.();
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
 }
-process.on('SIGTERM', () => shutdown('SIGTERM'));
-process.on('SIGINT', () => shutdown('SIGINT'));
+
+// ---------------------------------------------------------------------------------------
+// Stdio mode: this process is one MCP session on stdin/stdout.
+async function runStdio() {
+  const ignoreSigterm = opts['ignore-sigterm'];
+  const session = createMcpSession(undefined, { stdio: true });
+  const server = session.mcp.server;
+
+  // Record the negotiated version (the SDK's rule) synchronously, as the SDK records the
+  // client's info/capabilities, so requests pipelined behind initialize see it too.
+  const origInit = server._oninitialize.bind(server);
+  server._oninitialize = (request) => {
+    const requested = request.params?.protocolVersion;
+    session.protocolVersion = SUPPORTED_PROTOCOL_VERSIONS.includes(requested) ? requested : LATEST_PROTOCOL_VERSION;
+    log('initialize, protocol version', session.protocolVersion);
+    return origInit(request);
+  };
+
+  let exiting = false;
+  const exit = async (why, code = 0) => {
+    if (exiting) return;
+    exiting = true;
+    log(`${why}: exiting with code ${code}`);
+    // Let requests already being handled answer (e.g. `printf ... | node this --stdio`).
+    const inFlight = server._requestHandlerAbortControllers;
+    const deadline = Date.now() + 500;
+    while (inFlight instanceof Map && inFlight.size > 0 && Date.now() < deadline) await sleep(10);
+    process.exit(code);
+  };
+
+  // EPIPE etc. on stdout/stderr: the client is gone.
+  process.stdout.on('error', (err) => { if (!ignoreSigterm) { exiting = true; process.exit(0); } else log('stdout error:', err?.message); });
+  process.stderr.on('error', () => {});
+
+  if (ignoreSigterm) {
+    process.on('SIGTERM', () => log('SIGTERM ignored'));
+    setInterval(() => {}, 60_000); // stdin EOF must not end the process either
+  } else {
+    process.stdin.on('end', () => exit('stdin EOF'));
+    process.stdin.on('close', () => exit('stdin closed'));
+    process.on('SIGTERM', () => exit('SIGTERM'));
+  }
+  process.on('SIGINT', () => exit('SIGINT'));
+
+  if (opts['stdio-banner']) process.stdout.write('banner: starting\n');
+
+  const transport = new StdioServerTransport();
+  transport.onerror = (err) => console.error('[backend] stdio transport error:', err?.message ?? err);
+  session.transport = transport;
+  server.onclose = () => { if (!ignoreSigterm) exit('transport closed'); };
+  await session.mcp.connect(transport);
+  log('stdio transport connected, pid', process.pid);
+}
+
+if (opts.stdio) {
+  runStdio().catch((err) => {
+    console.error('[backend] stdio start-up failed:', err);
+    process.exit(1);
+  });
+} else {
+  runHttp();
+}

@@ -7,6 +7,7 @@
 // each module (SDK, zod) in the process.
 export { McpServer, ResourceTemplate } from '@modelcontextprotocol/sdk/server/mcp.js';
 export { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+export { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 export { completable } from '@modelcontextprotocol/sdk/server/completable.js';
 export {
   CallToolRequestSchema,
