@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace mcpgw {
@@ -39,9 +40,26 @@ struct http_backend_config {
   std::size_t max_idle_connections = 64;  // keep-alive pool bound
 };
 
+// A stdio MCP server: one child process per client session, spawned without a shell.
+struct stdio_backend_config {
+  std::vector<std::string> command;  // argv; command[0] is looked up in PATH when it has no '/'
+  // Added to the child's minimal environment (PATH, HOME, LANG from the gateway's), in order.
+  std::vector<std::pair<std::string, std::string>> env;
+  std::string cwd;             // empty: the gateway's working directory
+  std::size_t pool_warm = 1;   // processes kept spawned (and initialized) ahead of sessions
+  std::size_t pool_max = 100;  // processes of this backend, in use and warm
+  duration timeout = std::chrono::seconds(60);  // longest silence while a request is in flight
+  // Each step of stopping a process: stdin closed, then SIGTERM, then SIGKILL.
+  duration shutdown_timeout = std::chrono::seconds(2);
+};
+
+enum class backend_kind { http, stdio };
+
 struct backend_config {
   std::string name;
+  backend_kind kind = backend_kind::http;
   http_backend_config http;
+  stdio_backend_config stdio;
 };
 
 struct route_config {

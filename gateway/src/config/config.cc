@@ -3,6 +3,8 @@
 // single values (durations, sizes, addresses, URLs) lives in config_values.cc.
 #include "mcpgw/config.h"
 
+#include "config/parser.h"
+
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -31,10 +33,6 @@ constexpr std::array<std::string_view, 11> top_level_keys{
 constexpr std::array<std::string_view, 2> tls_keys{"cert", "key"};
 constexpr std::array<std::string_view, 3> session_store_keys{"type", "idle_timeout",
                                                              "max_sessions"};
-constexpr std::array<std::string_view, 2> backend_keys{"name", "http"};
-constexpr std::array<std::string_view, 6> http_keys{
-    "url", "timeout", "connect_timeout", "tls_verify", "ca_file", "max_idle_connections"};
-constexpr std::array<std::string_view, 2> route_keys{"path", "backend"};
 constexpr std::array<std::string_view, 10> limits_keys{"max_body",
                                                        "max_header",
                                                        "max_backend_message",
@@ -46,23 +44,9 @@ constexpr std::array<std::string_view, 10> limits_keys{"max_body",
                                                        "stream_buffer_events",
                                                        "max_connections"};
 
-// A value in the document together with where it is, so that every message can point at it.
-struct field {
-  YAML::Node node;
-  std::string path;  // "backends[0].http.url"; empty for the document itself
-  int line = 0;      // 1-based
-};
+}  // namespace
 
-// The keys of one YAML map, already checked against the keys that map may hold.
-struct map_fields {
-  field self;
-  std::map<std::string, field, std::less<>> by_key;
-
-  const field* get(std::string_view key) const {
-    const auto it = by_key.find(key);
-    return it == by_key.end() ? nullptr : &it->second;
-  }
-};
+namespace config_detail {
 
 int line_of(const YAML::Node& node) {
   const YAML::Mark mark = node.Mark();
@@ -141,64 +125,6 @@ std::string unknown_key_message(std::string_view key, std::span<const std::strin
   }
   return message + "; expected one of " + join(known);
 }
-
-// Some settings mean nothing at zero (a 0-byte body limit, a 0s timeout) and are more likely a
-// slip than a wish; shutdown_grace has a sensible zero (stop at once).
-enum class zero_policy { reject, allow };
-
-class parser {
- public:
-  explicit parser(std::string file) : file_(std::move(file)) {}
-
-  gateway_config parse_document(const field& root);
-
-  void error(int line, std::string key, std::string message) {
-    errors_.push_back(config_error{file_, line, std::move(key), std::move(message)});
-  }
-
-  std::vector<config_error> take_errors() {
-    // Reported in document order, whatever order the checks ran in.
-    std::stable_sort(errors_.begin(), errors_.end(),
-                     [](const config_error& a, const config_error& b) { return a.line < b.line; });
-    return std::move(errors_);
-  }
-
- private:
-  void error(const field& at, std::string message) { error(at.line, at.path, std::move(message)); }
-  void expected(const field& at, std::string_view what) {
-    error(at, "expected " + std::string(what) + ", got " + describe(at.node));
-  }
-  void missing(const map_fields& map, std::string_view key, std::string_view why) {
-    error(map.self.line, child_path(map.self.path, key), "missing; " + std::string(why));
-  }
-
-  std::optional<map_fields> read_map(const field& at, std::span<const std::string_view> known,
-                                     std::string_view what);
-  std::optional<std::vector<field>> read_list(const field& at, std::string_view what);
-  std::optional<std::string> read_scalar(const field& at, std::string_view what);
-  std::optional<std::string> read_value(const field& at, value_kind kind);
-
-  void read_duration(const field& at, duration& out, zero_policy zero);
-  void read_size(const field& at, std::size_t& out, value_kind kind);
-  void read_bool(const field& at, bool& out);
-  void read_file_name(const field& at, std::string& out);
-
-  void read_listeners(const map_fields& top, gateway_config& config);
-  void read_tls(const field& at, gateway_config& config);
-  void read_allowed_hosts(const map_fields& top, gateway_config& config);
-  void read_allowed_origins(const field& at, gateway_config& config);
-  void read_session_store(const field& at, session_store_config& out);
-  void read_backends(const map_fields& top, gateway_config& config);
-  void read_http(const field& at, http_backend_config& out);
-  void read_routes(const map_fields& top, gateway_config& config);
-  void read_limits(const field& at, limits_config& out);
-
-  std::string file_;
-  std::vector<config_error> errors_;
-  std::map<std::string, int, std::less<>> backend_lines_;  // name -> line, for routes
-  // False when a backend name could not be read: routes naming it would only repeat that error.
-  bool backend_names_complete_ = true;
-};
 
 std::optional<map_fields> parser::read_map(const field& at, std::span<const std::string_view> known,
                                            std::string_view what) {
@@ -313,6 +239,16 @@ void parser::read_file_name(const field& at, std::string& out) {
   } else if (text) {
     out = *text;
   }
+}
+
+std::optional<std::size_t> parser::read_count(const field& at) {
+  const auto text = read_value(at, value_kind::count);
+  if (!text) {
+    return std::nullopt;
+  }
+  std::size_t value = 0;
+  std::from_chars(text->data(), text->data() + text->size(), value);
+  return value;
 }
 
 gateway_config parser::parse_document(const field& root) {
@@ -446,127 +382,6 @@ void parser::read_session_store(const field& at, session_store_config& out) {
   }
 }
 
-void parser::read_backends(const map_fields& top, gateway_config& config) {
-  const field* at = top.get("backends");
-  if (at == nullptr) {
-    missing(top, "backends", "at least one backend is required");
-  }
-  const auto items = at == nullptr ? std::nullopt : read_list(*at, "a list of backends");
-  if (!items) {
-    backend_names_complete_ = false;
-    return;
-  }
-  if (items->empty()) {
-    error(*at, "expected at least one backend, got an empty list");
-  }
-  for (const field& item : *items) {
-    const auto backend = read_map(item, backend_keys, "a backend map with name and http");
-    if (!backend) {
-      backend_names_complete_ = false;
-      continue;
-    }
-    backend_config out;
-    const field* name_at = backend->get("name");
-    // Names show up in logs, metrics labels and route references: value_kind::name keeps them
-    // plain.
-    auto name = name_at == nullptr ? std::nullopt : read_value(*name_at, value_kind::name);
-    backend_names_complete_ = backend_names_complete_ && name.has_value();
-    if (name_at == nullptr) {
-      missing(*backend, "name", "every backend needs a unique name");
-    } else if (name) {
-      const auto [first, inserted] = backend_lines_.emplace(*name, name_at->line);
-      if (!inserted) {
-        error(*name_at, "duplicate backend name " + quote_value(*name) + "; the first is on line " +
-                            std::to_string(first->second));
-      }
-      out.name = std::move(*name);
-    }
-    if (const field* http = backend->get("http")) {
-      read_http(*http, out.http);
-    } else {
-      missing(*backend, "http", "expected http: { url: http://host:port/path }");
-    }
-    config.backends.push_back(std::move(out));
-  }
-}
-
-void parser::read_http(const field& at, http_backend_config& out) {
-  const auto http = read_map(at, http_keys, "a map like { url: http://127.0.0.1:3311/mcp }");
-  if (!http) {
-    return;
-  }
-  if (const field* url = http->get("url")) {
-    out.url = read_value(*url, value_kind::http_url).value_or("");
-  } else {
-    missing(*http, "url", "expected " + std::string(value_expectation(value_kind::http_url)));
-  }
-  if (const field* timeout = http->get("timeout")) {
-    read_duration(*timeout, out.timeout, zero_policy::reject);
-  }
-  if (const field* timeout = http->get("connect_timeout")) {
-    read_duration(*timeout, out.connect_timeout, zero_policy::reject);
-  }
-  if (const field* verify = http->get("tls_verify")) {
-    read_bool(*verify, out.tls_verify);
-  }
-  if (const field* ca = http->get("ca_file")) {
-    read_file_name(*ca, out.ca_file);
-  }
-  if (const field* max = http->get("max_idle_connections")) {
-    read_size(*max, out.max_idle_connections, value_kind::count);
-  }
-}
-
-void parser::read_routes(const map_fields& top, gateway_config& config) {
-  const field* at = top.get("routes");
-  if (at == nullptr) {
-    missing(top, "routes", "at least one route is required");
-    return;
-  }
-  const auto items = read_list(*at, "a list of routes");
-  if (!items) {
-    return;
-  }
-  if (items->empty()) {
-    error(*at, "expected at least one route, got an empty list");
-  }
-  std::map<std::string, int, std::less<>> path_lines;
-  for (const field& item : *items) {
-    const auto route = read_map(item, route_keys, "a route map with path and backend");
-    if (!route) {
-      continue;
-    }
-    route_config out;
-    if (const field* path = route->get("path")) {
-      if (const auto text = read_value(*path, value_kind::route_path)) {
-        const auto [first, inserted] = path_lines.emplace(*text, path->line);
-        if (!inserted) {
-          error(*path, "duplicate route path " + quote_value(*text) + "; the first is on line " +
-                           std::to_string(first->second));
-        }
-        out.path = *text;
-      }
-    } else {
-      missing(*route, "path", "expected a path like /mcp");
-    }
-    if (const field* backend = route->get("backend")) {
-      auto name = read_value(*backend, value_kind::name);
-      if (name && backend_names_complete_ && !backend_lines_.contains(*name)) {
-        std::vector<std::string_view> names;
-        for (const auto& entry : backend_lines_) {
-          names.push_back(entry.first);
-        }
-        error(*backend, "expected the name of a backend defined under backends (" + join(names) +
-                            "), got " + quote_value(*name));
-      }
-      out.backend = name.value_or("");
-    } else {
-      missing(*route, "backend", "expected the name of a backend");
-    }
-    config.routes.push_back(std::move(out));
-  }
-}
-
 void parser::read_limits(const field& at, limits_config& out) {
   const auto limits = read_map(at, limits_keys, "a map of limits");
   if (!limits) {
@@ -598,7 +413,11 @@ void parser::read_limits(const field& at, limits_config& out) {
   }
 }
 
-}  // namespace
+}  // namespace config_detail
+
+using config_detail::field;
+using config_detail::line_of;
+using config_detail::parser;
 
 std::string config_error::to_string() const {
   std::string out = file;

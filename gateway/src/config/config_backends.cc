@@ -1,0 +1,324 @@
+// backends[] and routes[] of gateway.yaml: HTTP and stdio backends, and the routes that name
+// them.
+#include "config/parser.h"
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <unistd.h>
+
+namespace mcpgw::config_detail {
+namespace {
+
+constexpr std::array<std::string_view, 3> backend_keys{"name", "http", "stdio"};
+constexpr std::array<std::string_view, 6> stdio_keys{"command", "env",     "cwd",
+                                                     "pool",    "timeout", "shutdown_timeout"};
+constexpr std::array<std::string_view, 2> pool_keys{"warm", "max"};
+
+bool valid_env_name(std::string_view name) {
+  if (name.empty() || std::isdigit(static_cast<unsigned char>(name.front()))) {
+    return false;
+  }
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+  });
+}
+
+bool is_executable(const std::filesystem::path& file) {
+  std::error_code ec;
+  return std::filesystem::is_regular_file(file, ec) && ::access(file.c_str(), X_OK) == 0;
+}
+
+// Where the gateway will find the program: as given when it has a '/', else the first PATH
+// entry that holds it. Empty when there is none.
+std::string locate_program(const std::string& program, const std::string& cwd) {
+  if (program.find('/') != std::string::npos) {
+    std::filesystem::path file(program);
+    if (file.is_relative() && !cwd.empty()) {
+      file = std::filesystem::path(cwd) / file;
+    }
+    return is_executable(file) ? file.string() : std::string();
+  }
+  const char* path = std::getenv("PATH");
+  std::string_view dirs = path != nullptr ? path : "/usr/local/bin:/usr/bin:/bin";
+  while (!dirs.empty()) {
+    std::size_t colon = dirs.find(':');
+    std::string_view dir = dirs.substr(0, colon);
+    dirs = colon == std::string_view::npos ? std::string_view() : dirs.substr(colon + 1);
+    std::filesystem::path file =
+        std::filesystem::path(dir.empty() ? "." : std::string(dir)) / program;
+    if (is_executable(file)) {
+      return file.string();
+    }
+  }
+  return {};
+}
+constexpr std::array<std::string_view, 6> http_keys{
+    "url", "timeout", "connect_timeout", "tls_verify", "ca_file", "max_idle_connections"};
+constexpr std::array<std::string_view, 2> route_keys{"path", "backend"};
+
+}  // namespace
+
+void parser::read_backends(const map_fields& top, gateway_config& config) {
+  const field* at = top.get("backends");
+  if (at == nullptr) {
+    missing(top, "backends", "at least one backend is required");
+  }
+  const auto items = at == nullptr ? std::nullopt : read_list(*at, "a list of backends");
+  if (!items) {
+    backend_names_complete_ = false;
+    return;
+  }
+  if (items->empty()) {
+    error(*at, "expected at least one backend, got an empty list");
+  }
+  for (const field& item : *items) {
+    const auto backend = read_map(item, backend_keys, "a backend map with name and http or stdio");
+    if (!backend) {
+      backend_names_complete_ = false;
+      continue;
+    }
+    backend_config out;
+    const field* name_at = backend->get("name");
+    // Names show up in logs, metrics labels and route references: value_kind::name keeps them
+    // plain.
+    auto name = name_at == nullptr ? std::nullopt : read_value(*name_at, value_kind::name);
+    backend_names_complete_ = backend_names_complete_ && name.has_value();
+    if (name_at == nullptr) {
+      missing(*backend, "name", "every backend needs a unique name");
+    } else if (name) {
+      const auto [first, inserted] = backend_lines_.emplace(*name, name_at->line);
+      if (!inserted) {
+        error(*name_at, "duplicate backend name " + quote_value(*name) + "; the first is on line " +
+                            std::to_string(first->second));
+      }
+      out.name = std::move(*name);
+    }
+    const field* http = backend->get("http");
+    const field* stdio = backend->get("stdio");
+    if (http != nullptr && stdio != nullptr) {
+      error(*stdio, "a backend is either http or stdio, not both; split it into two backends");
+    } else if (http != nullptr) {
+      read_http(*http, out.http);
+    } else if (stdio != nullptr) {
+      out.kind = backend_kind::stdio;
+      read_stdio(*stdio, out.stdio);
+    } else {
+      missing(*backend, "http",
+              "expected http: { url: http://host:port/path } or stdio: { command: [...] }");
+    }
+    config.backends.push_back(std::move(out));
+  }
+}
+
+void parser::read_http(const field& at, http_backend_config& out) {
+  const auto http = read_map(at, http_keys, "a map like { url: http://127.0.0.1:3311/mcp }");
+  if (!http) {
+    return;
+  }
+  if (const field* url = http->get("url")) {
+    out.url = read_value(*url, value_kind::http_url).value_or("");
+  } else {
+    missing(*http, "url", "expected " + std::string(value_expectation(value_kind::http_url)));
+  }
+  if (const field* timeout = http->get("timeout")) {
+    read_duration(*timeout, out.timeout, zero_policy::reject);
+  }
+  if (const field* timeout = http->get("connect_timeout")) {
+    read_duration(*timeout, out.connect_timeout, zero_policy::reject);
+  }
+  if (const field* verify = http->get("tls_verify")) {
+    read_bool(*verify, out.tls_verify);
+  }
+  if (const field* ca = http->get("ca_file")) {
+    read_file_name(*ca, out.ca_file);
+  }
+  if (const field* max = http->get("max_idle_connections")) {
+    read_size(*max, out.max_idle_connections, value_kind::count);
+  }
+}
+
+void parser::read_stdio(const field& at, stdio_backend_config& out) {
+  const auto stdio = read_map(at, stdio_keys, "a map like { command: [node, server.mjs] }");
+  if (!stdio) {
+    return;
+  }
+  // cwd first: a relative command path is found from there.
+  if (const field* cwd = stdio->get("cwd")) {
+    read_file_name(*cwd, out.cwd);
+    std::error_code ec;
+    if (!out.cwd.empty() && !std::filesystem::is_directory(out.cwd, ec)) {
+      error(*cwd, "expected an existing directory, got " + quote_value(out.cwd));
+    }
+  }
+  if (const field* command = stdio->get("command")) {
+    read_stdio_command(*command, out);
+  } else {
+    missing(*stdio, "command", "expected the program and its arguments, like [node, server.mjs]");
+  }
+  if (const field* env = stdio->get("env")) {
+    read_stdio_env(*env, out);
+  }
+  if (const field* pool = stdio->get("pool")) {
+    read_stdio_pool(*pool, out);
+  }
+  if (const field* timeout = stdio->get("timeout")) {
+    read_duration(*timeout, out.timeout, zero_policy::reject);
+  }
+  if (const field* timeout = stdio->get("shutdown_timeout")) {
+    read_duration(*timeout, out.shutdown_timeout, zero_policy::reject);
+  }
+}
+
+void parser::read_stdio_command(const field& at, stdio_backend_config& out) {
+  const auto items =
+      read_list(at, "a list: the program and its arguments, like [node, server.mjs]");
+  if (!items) {
+    return;
+  }
+  if (items->empty()) {
+    error(at, "expected the program and its arguments, got an empty list");
+    return;
+  }
+  for (const field& item : *items) {
+    auto word = read_scalar(item, "a program name or argument");
+    if (!word) {
+      continue;
+    }
+    if (word->find('\0') != std::string::npos) {
+      error(item, "expected an argument without NUL characters, got " + quote_value(*word));
+      continue;
+    }
+    out.command.push_back(std::move(*word));
+  }
+  if (out.command.size() != items->size()) {
+    return;
+  }
+  const field& program = items->front();
+  if (out.command.front().empty()) {
+    error(program, "expected a program name, got an empty string");
+  } else if (locate_program(out.command.front(), out.cwd).empty()) {
+    error(program,
+          "program " + quote_value(out.command.front()) +
+              (out.command.front().find('/') != std::string::npos ? " is not an executable file"
+                                                                  : " is not found in PATH") +
+              "; give its full path or fix PATH");
+  }
+}
+
+void parser::read_stdio_env(const field& at, stdio_backend_config& out) {
+  if (!at.node.IsMap()) {
+    expected(at, "a map of environment variables, like { LOG_LEVEL: debug }");
+    return;
+  }
+  for (auto it = at.node.begin(); it != at.node.end(); ++it) {
+    const YAML::Node key = it->first;
+    const YAML::Node value = it->second;
+    const field name_at{key, at.path, line_of(key)};
+    if (!key.IsScalar() || !valid_env_name(key.Scalar())) {
+      error(name_at,
+            "expected an environment variable name (letters, digits and '_', not "
+            "starting with a digit), got " +
+                describe(key));
+      continue;
+    }
+    const std::string& name = key.Scalar();
+    const field value_at{value, child_path(at.path, name), line_of(key)};
+    auto text = read_scalar(value_at, "a string value");
+    if (!text) {
+      continue;
+    }
+    if (text->find('\0') != std::string::npos) {
+      error(value_at, "expected a value without NUL characters");
+      continue;
+    }
+    auto same = [&](const auto& entry) { return entry.first == name; };
+    if (std::any_of(out.env.begin(), out.env.end(), same)) {
+      error(value_at, "duplicate variable " + quote_value(name));
+      continue;
+    }
+    out.env.emplace_back(name, std::move(*text));
+  }
+}
+
+void parser::read_stdio_pool(const field& at, stdio_backend_config& out) {
+  const auto pool = read_map(at, pool_keys, "a map like { warm: 2, max: 200 }");
+  if (!pool) {
+    return;
+  }
+  const field* warm = pool->get("warm");
+  const field* max = pool->get("max");
+  if (warm != nullptr) {
+    out.pool_warm = read_count(*warm).value_or(out.pool_warm);
+  }
+  if (max != nullptr) {
+    if (const auto value = read_count(*max)) {
+      if (*value == 0) {
+        error(*max, "expected a number greater than zero, got \"0\"");
+      } else {
+        out.pool_max = *value;
+      }
+    }
+  }
+  if (out.pool_warm > out.pool_max) {
+    error(warm != nullptr ? *warm : *max,
+          "warm (" + std::to_string(out.pool_warm) + ") must not exceed max (" +
+              std::to_string(out.pool_max) + "): warm processes count against max");
+  }
+}
+
+void parser::read_routes(const map_fields& top, gateway_config& config) {
+  const field* at = top.get("routes");
+  if (at == nullptr) {
+    missing(top, "routes", "at least one route is required");
+    return;
+  }
+  const auto items = read_list(*at, "a list of routes");
+  if (!items) {
+    return;
+  }
+  if (items->empty()) {
+    error(*at, "expected at least one route, got an empty list");
+  }
+  std::map<std::string, int, std::less<>> path_lines;
+  for (const field& item : *items) {
+    const auto route = read_map(item, route_keys, "a route map with path and backend");
+    if (!route) {
+      continue;
+    }
+    route_config out;
+    if (const field* path = route->get("path")) {
+      if (const auto text = read_value(*path, value_kind::route_path)) {
+        const auto [first, inserted] = path_lines.emplace(*text, path->line);
+        if (!inserted) {
+          error(*path, "duplicate route path " + quote_value(*text) + "; the first is on line " +
+                           std::to_string(first->second));
+        }
+        out.path = *text;
+      }
+    } else {
+      missing(*route, "path", "expected a path like /mcp");
+    }
+    if (const field* backend = route->get("backend")) {
+      auto name = read_value(*backend, value_kind::name);
+      if (name && backend_names_complete_ && !backend_lines_.contains(*name)) {
+        std::vector<std::string_view> names;
+        for (const auto& entry : backend_lines_) {
+          names.push_back(entry.first);
+        }
+        error(*backend, "expected the name of a backend defined under backends (" + join(names) +
+                            "), got " + quote_value(*name));
+      }
+      out.backend = name.value_or("");
+    } else {
+      missing(*route, "backend", "expected the name of a backend");
+    }
+    config.routes.push_back(std::move(out));
+  }
+}
+
+}  // namespace mcpgw::config_detail
