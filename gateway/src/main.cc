@@ -7,6 +7,7 @@
 
 #include <boost/asio/signal_set.hpp>
 
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <iostream>
@@ -86,6 +87,10 @@ int main(int argc, char** argv) {
     return 1;
   }
   mcpgw::logger log(level);
+
+  // A stdio backend that dies makes writes to its stdin fail with EPIPE; without this they
+  // would kill the gateway. (Sockets already write with MSG_NOSIGNAL.)
+  std::signal(SIGPIPE, SIG_IGN);
 
   try {
     // One thread runs the io_context, so its reactor needs no locks. The scheduler keeps

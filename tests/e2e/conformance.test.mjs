@@ -25,7 +25,7 @@ const KEEP = process.env.E2E_KEEP_OUTPUT === '1';
 
 const T = useTarget();
 // direct + gateway suite runs, each capped at RUN_TIMEOUT_MS, plus start-up and slack.
-setHardTimeout(2 * RUNS * (RUN_TIMEOUT_MS + 10_000) + 60_000);
+setHardTimeout(3 * RUNS * (RUN_TIMEOUT_MS + 10_000) + 60_000);
 
 function runCli(args, timeoutMs) {
   return new Promise((resolve) => {
@@ -97,29 +97,34 @@ async function runSuite(url, names, label) {
 
 const fmt = (r) => (r ? `${r.fail ? 'FAIL' : 'ok'} ${r.pass}/${r.fail}/${r.warn}` : '-');
 
-test('conformance suite: the gateway introduces no failures', { timeout: (RUN_TIMEOUT_MS + 30_000) * RUNS * 2 + 60_000 }, async (t) => {
+test('conformance suite: the gateway introduces no failures', { timeout: (RUN_TIMEOUT_MS + 30_000) * RUNS * 3 + 60_000 }, async (t) => {
   const names = await listScenarios();
   assert.equal(names.length, EXPECTED_SCENARIO_COUNT, `expected ${EXPECTED_SCENARIO_COUNT} server scenarios, got ${names.join(', ')}`);
 
   const direct = await runSuite(T.backendUrl, names, 'direct');
   const gateway = T.mode === 'gateway' ? await runSuite(T.url, names, 'gateway') : undefined;
+  // The same backend as a stdio process behind the gateway (one process per session).
+  const stdio = T.mode === 'gateway' ? await runSuite(T.gateway.stdioUrl, names, 'stdio') : undefined;
 
   // Comparison table (pass/fail/warn check counts summed over runs).
   const w = Math.max(...names.map((n) => n.length));
   const lines = [
     `conformance 0.1.16, ${RUNS} run(s) per target; cells: status pass/fail/warn checks`,
-    `${'scenario'.padEnd(w)}  ${'direct'.padEnd(14)}  ${'gateway'.padEnd(14)}  verdict`,
+    `${'scenario'.padEnd(w)}  ${'direct'.padEnd(14)}  ${'gateway'.padEnd(14)}  ${'stdio'.padEnd(14)}  verdict`,
   ];
   const regressions = [];
+  const stdioRegressions = [];
   for (const n of names) {
     const d = direct.results.get(n);
     const g = gateway?.results.get(n);
+    const s = stdio?.results.get(n);
     let verdict = d.fail ? 'backend fails' : 'ok';
     if (g && !d.fail && g.fail) { verdict = 'REGRESSION'; regressions.push(n); }
     else if (g && !d.fail && g.warn > d.warn) verdict = 'ok (more warnings)';
-    lines.push(`${n.padEnd(w)}  ${fmt(d).padEnd(14)}  ${fmt(g).padEnd(14)}  ${verdict}`);
+    if (s && !d.fail && s.fail) { verdict += ', STDIO REGRESSION'; stdioRegressions.push(n); }
+    lines.push(`${n.padEnd(w)}  ${fmt(d).padEnd(14)}  ${fmt(g).padEnd(14)}  ${fmt(s).padEnd(14)}  ${verdict}`);
   }
-  for (const [label, suite] of [['direct', direct], ['gateway', gateway]]) {
+  for (const [label, suite] of [['direct', direct], ['gateway', gateway], ['stdio', stdio]]) {
     if (!suite) continue;
     for (const l of suite.logs) lines.push(`${label} run ${l.run}: exit=${l.code}${l.signal ? ` signal=${l.signal}` : ''} ${l.ms} ms${l.timedOut ? ' TIMED OUT' : ''}`);
     for (const [n, r] of suite.results) {
@@ -147,9 +152,15 @@ test('conformance suite: the gateway introduces no failures', { timeout: (RUN_TI
         });
       }
     }
+    if (stdio) {
+      await t.test('through the gateway to a stdio process: no scenario that passes directly fails', () => {
+        assert.deepEqual(stdioRegressions, [],
+          stdioRegressions.map((n) => `${n}: ${stdio.results.get(n).failures.join('; ')}`).join('\n') + `\n${T.diagnostics()}`);
+      });
+    }
   } finally {
-    const failed = regressions.length > 0 || names.some((n) => direct.results.get(n).fail && !KNOWN_DIRECT_FAILURES.has(n));
-    const dirs = [...direct.dirs, ...(gateway?.dirs ?? [])];
+    const failed = regressions.length > 0 || stdioRegressions.length > 0 || names.some((n) => direct.results.get(n).fail && !KNOWN_DIRECT_FAILURES.has(n));
+    const dirs = [...direct.dirs, ...(gateway?.dirs ?? []), ...(stdio?.dirs ?? [])];
     if (KEEP || failed) t.diagnostic(`conformance output kept in: ${dirs.join(' ')}`);
     else for (const d of dirs) rmSync(d, { recursive: true, force: true });
   }

@@ -63,6 +63,24 @@ inline int failure_code(backend_failure f) {
   return jsonrpc::backend_unavailable;
 }
 
+// An initialize result: the version the backend chose becomes the session's, if the gateway
+// speaks it; otherwise the result is replaced by an error (m.body) and false is returned.
+inline bool accept_negotiated(session& s, session::mapped& m, std::int64_t upstream_id) {
+  if (m.is_error) {
+    return true;
+  }
+  if (http_headers::is_supported_protocol_version(m.protocol_version)) {
+    s.set_protocol_version(m.protocol_version);
+    return true;
+  }
+  m.body = jsonrpc::make_error(s.client_id_of(upstream_id), jsonrpc::backend_protocol_error,
+                               "backend '" + s.backend_name() + "' negotiated protocol version '" +
+                                   m.protocol_version.substr(0, 40) +
+                                   "', which the gateway does not support");
+  m.is_error = true;
+  return false;
+}
+
 // Counts a request in flight on a session for as long as it lives.
 class active_request {
  public:

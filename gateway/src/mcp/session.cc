@@ -98,7 +98,9 @@ std::string session::map_client_request(std::string_view body, const jsonrpc::en
                                         std::int64_t& upstream_id) {
   upstream_id = next_upstream_id_++;
   std::string up = std::to_string(upstream_id);
-  in_flight entry{std::string(env.id.in(body)), std::string(env.progress_token.in(body))};
+  in_flight entry;
+  entry.client_id = env.id.in(body);
+  entry.progress_token = env.progress_token.in(body);
   upstream_by_client_id_[entry.client_id] = upstream_id;
   in_flight_.emplace(upstream_id, std::move(entry));
   // The progress token becomes the upstream id too: unique in the upstream session.
@@ -209,6 +211,7 @@ session::mapped session::map_backend_message(std::string_view body, jsonrpc::dec
           return out;  // progress for a request that is over: nobody to tell
         }
         out.body = jsonrpc::splice(body, env.progress_token, it->second.progress_token);
+        out.related = up;
         return out;
       }
       if (method == "notifications/cancelled" && env.request_id.present()) {
@@ -279,6 +282,82 @@ void session::close() {
       request.exchange->cancel();
       request.exchange = nullptr;
     }
+    if (request.sink) {
+      request.sink->finish();
+    }
+    if (request.watchdog) {
+      request.watchdog->cancel();
+    }
+  }
+  if (process_) {
+    process_->stop();
+  }
+}
+
+void session::set_sink(std::int64_t upstream_id, std::shared_ptr<event_stream> sink,
+                       net::steady_timer* watchdog, bool is_initialize) {
+  auto it = in_flight_.find(upstream_id);
+  if (it != in_flight_.end()) {
+    it->second.sink = std::move(sink);
+    it->second.watchdog = watchdog;
+    it->second.is_initialize = is_initialize;
+  }
+}
+
+void session::clear_sink(std::int64_t upstream_id) {
+  auto it = in_flight_.find(upstream_id);
+  if (it != in_flight_.end()) {
+    it->second.sink.reset();
+    it->second.watchdog = nullptr;
+  }
+}
+
+session::sink_view session::sink_of(std::int64_t upstream_id) {
+  auto it = in_flight_.find(upstream_id);
+  if (it == in_flight_.end() || !it->second.sink) {
+    return {};
+  }
+  return {it->second.sink, it->second.is_initialize};
+}
+
+void session::poke(std::int64_t upstream_id) {
+  auto it = in_flight_.find(upstream_id);
+  if (it != in_flight_.end() && it->second.watchdog) {
+    it->second.watchdog->cancel();
+  }
+}
+
+std::shared_ptr<event_stream> session::newest_open_sink() const {
+  std::int64_t newest = -1;
+  std::shared_ptr<event_stream> out;
+  for (const auto& [id, request] : in_flight_) {
+    if (request.sink && !request.sink->finished() && !request.answered && id > newest) {
+      newest = id;
+      out = request.sink;
+    }
+  }
+  return out;
+}
+
+std::vector<std::int64_t> session::unanswered() const {
+  std::vector<std::int64_t> out;
+  for (const auto& [id, request] : in_flight_) {
+    if (request.sink && !request.answered) {
+      out.push_back(id);
+    }
+  }
+  return out;
+}
+
+bool session::answered(std::int64_t upstream_id) const {
+  auto it = in_flight_.find(upstream_id);
+  return it != in_flight_.end() && it->second.answered;
+}
+
+void session::mark_answered(std::int64_t upstream_id) {
+  auto it = in_flight_.find(upstream_id);
+  if (it != in_flight_.end()) {
+    it->second.answered = true;
   }
 }
 

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "backend/http_backend.h"
+#include "backend/stdio_backend.h"
 #include "mcpgw/config.h"
 #include "mcpgw/jsonrpc.h"
 
@@ -17,6 +18,7 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 namespace mcpgw {
 
@@ -98,9 +100,12 @@ class event_stream {
 // Parses "<stream>_<seq>"; false when malformed.
 bool parse_event_id(std::string_view id, std::uint64_t& stream, std::uint64_t& seq);
 
+// A route and the backend behind it: a Streamable HTTP backend or a stdio backend.
 struct route_binding {
   std::string path;
   http_backend* backend = nullptr;
+  stdio_backend* stdio = nullptr;
+  const std::string& backend_name() const { return stdio ? stdio->name() : backend->name(); }
 };
 
 class session : public std::enable_shared_from_this<session> {
@@ -113,6 +118,8 @@ class session : public std::enable_shared_from_this<session> {
 
   const std::string& id() const { return id_; }
   http_backend& backend() const { return *route_.backend; }
+  const std::string& backend_name() const { return route_.backend_name(); }
+  bool is_stdio() const { return route_.stdio != nullptr; }
   const route_binding& route() const { return route_; }
   net::any_io_executor executor() const { return ex_; }
 
@@ -157,6 +164,7 @@ class session : public std::enable_shared_from_this<session> {
   struct mapped {
     std::string body;              // in the client's ids; empty to drop
     std::int64_t completes = -1;   // upstream id of the request this response completes
+    std::int64_t related = -1;     // upstream id of the request a progress notification is for
     bool is_error = false;         // the response is a JSON-RPC error
     std::string protocol_version;  // result.protocolVersion (an initialize result)
   };
@@ -174,8 +182,37 @@ class session : public std::enable_shared_from_this<session> {
       tracked_ = nullptr;
     }
   }
-  // Ends everything: streams finish, the backend GET stream is aborted.
+  // Ends everything: streams finish, the backend GET stream is aborted, a stdio process stops.
   void close();
+
+  // --- stdio sessions: one process, every message on its stdout -------------------------
+  void set_process(std::shared_ptr<stdio_process> p) { process_ = std::move(p); }
+  stdio_process* process() const { return process_.get(); }
+  // The stream that receives what the process says about an in-flight request, and the timer
+  // its relay waits on (poked whenever the request makes progress).
+  void set_sink(std::int64_t upstream_id, std::shared_ptr<event_stream> sink,
+                net::steady_timer* watchdog, bool is_initialize);
+  void clear_sink(std::int64_t upstream_id);
+  struct sink_view {
+    std::shared_ptr<event_stream> stream;
+    bool is_initialize = false;
+  };
+  sink_view sink_of(std::int64_t upstream_id);
+  // Pokes the watchdog of the request: it made progress or is over.
+  void poke(std::int64_t upstream_id);
+  // The newest in-flight request's stream that is still open, or null: where a server message
+  // that names no request goes when no GET stream is attached.
+  std::shared_ptr<event_stream> newest_open_sink() const;
+  // Upstream ids of the requests still waiting for an answer.
+  std::vector<std::int64_t> unanswered() const;
+  void mark_answered(std::int64_t upstream_id);
+  bool answered(std::int64_t upstream_id) const;
+  // A warm stdio process got the pool's notifications/initialized; the client's is absorbed.
+  bool absorb_initialized() const { return absorb_initialized_; }
+  void set_absorb_initialized(bool v) { absorb_initialized_ = v; }
+  // Why the session ended, for requests that were still waiting ("" when not recorded).
+  const std::string& end_reason() const { return end_reason_; }
+  void set_end_reason(std::string why) { end_reason_ = std::move(why); }
 
  private:
   struct in_flight {
@@ -183,6 +220,11 @@ class session : public std::enable_shared_from_this<session> {
     std::string progress_token;  // raw JSON token; empty when none
     backend_exchange* exchange = nullptr;
     bool cancelled = false;
+    // stdio sessions
+    std::shared_ptr<event_stream> sink;
+    net::steady_timer* watchdog = nullptr;
+    bool answered = false;
+    bool is_initialize = false;
   };
 
   net::any_io_executor ex_;
@@ -208,6 +250,9 @@ class session : public std::enable_shared_from_this<session> {
   std::shared_ptr<event_stream> get_stream_;
   std::map<std::uint64_t, std::shared_ptr<event_stream>> post_streams_;
   backend_exchange* tracked_ = nullptr;
+  std::shared_ptr<stdio_process> process_;
+  bool absorb_initialized_ = false;
+  std::string end_reason_;
 };
 
 }  // namespace mcpgw

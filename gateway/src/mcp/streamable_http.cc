@@ -182,12 +182,20 @@ net::awaitable<void> streamable_http_endpoint::handle_post(client_request& req, 
                               s->protocol_version());
       co_return;
     }
-    co_await forward_batch(s, body, decoded, res);
+    if (s->is_stdio()) {
+      co_await forward_batch_stdio(s, body, decoded, res);
+    } else {
+      co_await forward_batch(s, body, decoded, res);
+    }
     co_return;
   }
   switch (env.kind) {
     case jsonrpc::message_kind::request:
-      co_await forward_request(s, body, env, res);
+      if (s->is_stdio()) {
+        co_await send_stdio_request(s, body, env, s->protocol_version(), res, false);
+      } else {
+        co_await forward_request(s, body, env, res);
+      }
       break;
     case jsonrpc::message_kind::notification: {
       std::int64_t cancels = -1;
@@ -196,7 +204,11 @@ net::awaitable<void> streamable_http_endpoint::handle_post(client_request& req, 
         co_await res.send_empty(202);  // cancels a request that already finished
         co_return;
       }
-      co_await forward_message(s, std::move(*mapped), env, res, cancels);
+      if (s->is_stdio()) {
+        co_await forward_message_stdio(s, std::move(*mapped), env, res, cancels);
+      } else {
+        co_await forward_message(s, std::move(*mapped), env, res, cancels);
+      }
       break;
     }
     case jsonrpc::message_kind::result:
@@ -208,7 +220,11 @@ net::awaitable<void> streamable_http_endpoint::handle_post(client_request& req, 
                                 " is pending in this session");
         co_return;
       }
-      co_await forward_message(s, std::move(*mapped), env, res, -1);
+      if (s->is_stdio()) {
+        co_await forward_message_stdio(s, std::move(*mapped), env, res, -1);
+      } else {
+        co_await forward_message(s, std::move(*mapped), env, res, -1);
+      }
       break;
     }
     case jsonrpc::message_kind::invalid:
@@ -232,6 +248,10 @@ net::awaitable<void> streamable_http_endpoint::initialize(client_request& req, r
                             std::to_string(config_.session_store.max_sessions) +
                             "); retry later or raise the limit",
                         client_id);
+    co_return;
+  }
+  if (route.stdio) {
+    co_await initialize_stdio(req, res, route, env);
     co_return;
   }
   auto s = std::make_shared<session>(ex_, mint_session_id(), route, config_.limits);
@@ -584,7 +604,7 @@ net::awaitable<void> streamable_http_endpoint::sweep() {
       }
     }
     for (const auto& s : expired) {
-      log_.info("session expired", {{"session", s->id()}, {"backend", s->backend().name()}});
+      log_.info("session expired", {{"session", s->id()}, {"backend", s->backend_name()}});
       end_session(s, true);
     }
   }

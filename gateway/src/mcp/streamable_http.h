@@ -76,6 +76,27 @@ class streamable_http_endpoint {
   net::awaitable<void> run_backend_stream(std::shared_ptr<session> s,
                                           std::unique_ptr<backend_exchange> exchange);
   net::awaitable<void> delete_upstream(std::shared_ptr<session> s, bool background);
+
+  // stdio sessions (streamable_http_stdio.cc)
+  class stdio_link;
+  net::awaitable<void> initialize_stdio(client_request& req, responder& res,
+                                        const route_binding& route, const jsonrpc::envelope& env);
+  // Sends a request to the session's process and relays what it says about it to the client.
+  net::awaitable<relay_outcome> send_stdio_request(std::shared_ptr<session> s,
+                                                   std::string_view body,
+                                                   const jsonrpc::envelope& env,
+                                                   std::string_view client_version, responder& res,
+                                                   bool is_initialize);
+  net::awaitable<void> forward_message_stdio(std::shared_ptr<session> s, std::string mapped,
+                                             const jsonrpc::envelope& env, responder& res,
+                                             std::int64_t cancels);
+  net::awaitable<void> forward_batch_stdio(std::shared_ptr<session> s, std::string_view body,
+                                           const jsonrpc::decoded_body& decoded, responder& res);
+  // One message from a session's process, put on the stream it belongs to.
+  net::awaitable<void> deliver(std::shared_ptr<session> s, std::string message);
+  void oversize(const std::shared_ptr<session>& s, std::string_view id, std::size_t size);
+  void process_exited(const std::shared_ptr<session>& s, const std::string& why);
+  std::string stdio_failure(const session& s, std::string_view what) const;
   net::awaitable<void> sweep();
 
   // Looks up the session of a request; answers 400/404 itself and returns null when absent.

@@ -42,24 +42,6 @@ class track_guard {
   session& s_;
 };
 
-// An initialize result: the version the backend chose becomes the session's, if the gateway
-// speaks it; otherwise the result is replaced by an error (m.body) and false is returned.
-bool accept_negotiated(session& s, session::mapped& m, std::int64_t upstream_id) {
-  if (m.is_error) {
-    return true;
-  }
-  if (http_headers::is_supported_protocol_version(m.protocol_version)) {
-    s.set_protocol_version(m.protocol_version);
-    return true;
-  }
-  m.body = jsonrpc::make_error(
-      s.client_id_of(upstream_id), jsonrpc::backend_protocol_error,
-      "backend '" + s.backend().name() + "' negotiated protocol version '" +
-          m.protocol_version.substr(0, 40) + "', which the gateway does not support");
-  m.is_error = true;
-  return false;
-}
-
 }  // namespace
 
 net::awaitable<streamable_http_endpoint::relay_outcome> streamable_http_endpoint::relay_response(
@@ -237,7 +219,7 @@ net::awaitable<void> streamable_http_endpoint::open_backend_stream(std::shared_p
   if (failure != backend_failure::none) {
     log_.warn("backend GET stream failed to open",
               {{"session", s->id()},
-               {"backend", s->backend().name()},
+               {"backend", s->backend_name()},
                {"error", failure_message(s->backend(), failure)}});
     co_return;
   }
@@ -312,7 +294,7 @@ net::awaitable<void> streamable_http_endpoint::run_backend_stream(
     }
     if (next->status() == 404) {
       log_.warn("backend session expired",
-                {{"session", s->id()}, {"backend", s->backend().name()}});
+                {{"session", s->id()}, {"backend", s->backend_name()}});
       end_session(s, false);
       break;
     }

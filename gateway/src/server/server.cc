@@ -46,15 +46,34 @@ gateway_server::gateway_server(net::io_context& ioc, const gateway_config& confi
     }
   }
   for (const auto& b : config_.backends) {
-    backends_.push_back(std::make_unique<http_backend>(ioc.get_executor(), b, config_.limits, log));
+    if (b.kind == backend_kind::stdio) {
+      stdio_backends_.push_back(
+          std::make_unique<stdio_backend>(ioc.get_executor(), b, config_.limits, log));
+    } else {
+      backends_.push_back(
+          std::make_unique<http_backend>(ioc.get_executor(), b, config_.limits, log));
+    }
   }
   for (const auto& r : config_.routes) {
     for (const auto& b : backends_) {
       if (b->name() == r.backend) {
-        routes_.push_back(route_binding{r.path, b.get()});
+        routes_.push_back(route_binding{r.path, b.get(), nullptr});
+      }
+    }
+    for (const auto& b : stdio_backends_) {
+      if (b->name() == r.backend) {
+        routes_.push_back(route_binding{r.path, nullptr, b.get()});
       }
     }
   }
+}
+
+std::size_t gateway_server::stdio_processes() const {
+  std::size_t n = 0;
+  for (const auto& b : stdio_backends_) {
+    n += b->running();
+  }
+  return n;
 }
 
 gateway_server::~gateway_server() = default;
@@ -98,6 +117,9 @@ void gateway_server::start() {
   net::co_spawn(ioc_, accept_loop(*acceptor_, false), net::detached);
   net::co_spawn(ioc_, accept_loop(*admin_acceptor_, true), net::detached);
   endpoint_.start();
+  for (const auto& b : stdio_backends_) {
+    b->start();
+  }
   std::string listen = format_endpoint(listen_endpoint_);
   std::string admin_text = format_endpoint(admin_endpoint_);
   log_.info("listening",
@@ -115,6 +137,9 @@ void gateway_server::stop() {
     acceptor_->close(ignored);
   }
   endpoint_.begin_shutdown();
+  for (const auto& b : stdio_backends_) {
+    b->shutdown();
+  }
   // Idle keep-alive connections and long-lived streams end now; requests in flight finish.
   for (auto& c : connections_) {
     if (c.state == connection_state::idle) {
@@ -148,9 +173,19 @@ net::awaitable<void> gateway_server::drain() {
   // Stage 2: the remaining sessions end, and their backend sessions are deleted.
   endpoint_.finish_shutdown();
   deadline = std::max(deadline, std::chrono::steady_clock::now() + std::chrono::seconds(1));
-  co_await wait_until([&] { return endpoint_.background_tasks() == 0; });
+  // stdio processes get their whole shutdown sequence (stdin, SIGTERM, SIGKILL) on top.
+  if (!stdio_backends_.empty()) {
+    duration longest{0};
+    for (const auto& b : stdio_backends_) {
+      longest = std::max(longest, b->config().stdio.shutdown_timeout);
+    }
+    deadline = std::max(deadline,
+                        std::chrono::steady_clock::now() + 2 * longest + std::chrono::seconds(1));
+  }
+  co_await wait_until([&] { return endpoint_.background_tasks() == 0 && stdio_processes() == 0; });
   log_.info("stopped", {{"open_connections", std::to_string(connections_.size())},
-                        {"sessions", std::to_string(endpoint_.session_count())}});
+                        {"sessions", std::to_string(endpoint_.session_count())},
+                        {"stdio_processes", std::to_string(stdio_processes())}});
   boost::system::error_code ignored;
   if (admin_acceptor_) {
     admin_acceptor_->close(ignored);

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "backend/http_backend.h"
+#include "backend/stdio_backend.h"
 #include "http/responder.h"
 #include "mcp/streamable_http.h"
 #include "mcpgw/config.h"
@@ -50,6 +51,8 @@ class gateway_server {
   net::awaitable<void> reject_request(any_stream& stream, connection_entry& entry,
                                       boost::system::error_code ec);
   net::awaitable<void> drain();
+  // stdio processes still running (warm, leased or stopping).
+  std::size_t stdio_processes() const;
   net::ip::tcp::acceptor bind(const host_port& where, const char* what);
 
   net::io_context& ioc_;
@@ -57,6 +60,7 @@ class gateway_server {
   logger& log_;
   std::optional<net::ssl::context> tls_;
   std::vector<std::unique_ptr<http_backend>> backends_;
+  std::vector<std::unique_ptr<stdio_backend>> stdio_backends_;
   std::vector<route_binding> routes_;
   streamable_http_endpoint endpoint_;
   std::optional<net::ip::tcp::acceptor> acceptor_;

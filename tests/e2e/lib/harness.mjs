@@ -222,12 +222,21 @@ export function deepMerge(base, extra) {
   return extra;
 }
 
+// The route on which the gateway runs the same backend as a stdio process (one per session).
+export const STDIO_ROUTE = '/mcp-stdio';
+
 export function gatewayConfig(backendUrl, extraConfig) {
   const base = {
     listen: '127.0.0.1:0',
     admin_listen: '127.0.0.1:0',
-    backends: [{ name: 'conf', http: { url: backendUrl, timeout: '60s' } }],
-    routes: [{ path: '/mcp', backend: 'conf' }],
+    backends: [
+      { name: 'conf', http: { url: backendUrl, timeout: '60s' } },
+      {
+        name: 'conf-stdio',
+        stdio: { command: [process.execPath, BACKEND_SCRIPT, '--stdio'], pool: { warm: 2, max: 200 }, timeout: '60s' },
+      },
+    ],
+    routes: [{ path: '/mcp', backend: 'conf' }, { path: STDIO_ROUTE, backend: 'conf-stdio' }],
   };
   return deepMerge(base, extraConfig);
 }
@@ -275,6 +284,7 @@ export async function startGateway({ backendUrl, extraConfig, extraYaml, timeout
   const adminPort = typeof listening.admin === 'string' ? Number(listening.admin.slice(listening.admin.lastIndexOf(':') + 1)) : undefined;
   return {
     url: `http://127.0.0.1:${port}/mcp`,
+    stdioUrl: `http://127.0.0.1:${port}${STDIO_ROUTE}`,
     adminUrl: adminPort ? `http://127.0.0.1:${adminPort}` : undefined,
     configPath,
     proc: entry,

@@ -1,0 +1,191 @@
+// child_process with real programs: spawning, exec failures, exit reporting and the stdio
+// shutdown sequence (stdin closed, SIGTERM, SIGKILL).
+#include "backend/child_process.h"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/use_future.hpp>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <signal.h>
+#include <string>
+#include <vector>
+
+namespace mcpgw {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Runs a coroutine to completion on a fresh io_context and returns its result.
+template <typename T>
+T run(net::io_context& ioc, net::awaitable<T> task) {
+  auto future = net::co_spawn(ioc, std::move(task), net::use_future);
+  ioc.run();
+  ioc.restart();
+  return future.get();
+}
+
+spawn_spec program(std::vector<std::string> argv, std::string cwd = {}) {
+  return spawn_spec{std::move(argv), minimal_environment({}), std::move(cwd)};
+}
+
+spawn_spec sh(std::string script) { return program({"sh", "-c", std::move(script)}); }
+
+bool alive(pid_t pid) {
+  // A zombie still answers kill(0); read its state instead.
+  std::string stat = "/proc/" + std::to_string(pid) + "/stat";
+  FILE* f = std::fopen(stat.c_str(), "r");
+  if (f == nullptr) {
+    return false;
+  }
+  int ignored = 0;
+  char state = 0;
+  char name[256] = {};
+  int n = std::fscanf(f, "%d (%255[^)]) %c", &ignored, name, &state);
+  std::fclose(f);
+  return n == 3 && state != 'Z';
+}
+
+TEST(ChildProcess, RunsAProgramAndReportsItsExitCode) {
+  net::io_context ioc;
+  auto code = run(ioc, [&]() -> net::awaitable<std::string> {
+    std::string error;
+    auto child = co_await child_process::spawn(ioc.get_executor(), sh("echo hello; exit 7"), error);
+    EXPECT_TRUE(child) << error;
+    if (!child) {
+      co_return error;
+    }
+    std::string out(5, '\0');
+    co_await net::async_read(child->stdout_pipe(), net::buffer(out), net::use_awaitable);
+    EXPECT_EQ(out, "hello");
+    co_await child->wait_exit();
+    co_return child->exit_description();
+  }());
+  EXPECT_EQ(code, "exit code 7");
+}
+
+TEST(ChildProcess, MissingProgramIsAnErrorNotAChild) {
+  net::io_context ioc;
+  const spawn_spec missing = program({"mcpgw-no-such-program"});
+  auto error = run(ioc, [&]() -> net::awaitable<std::string> {
+    std::string why;
+    auto child = co_await child_process::spawn(ioc.get_executor(), missing, why);
+    EXPECT_FALSE(child);
+    co_return why;
+  }());
+  EXPECT_NE(error.find("'mcpgw-no-such-program' not found"), std::string::npos) << error;
+}
+
+TEST(ChildProcess, ExecAndChdirFailuresComeBackFromTheChild) {
+  net::io_context ioc;
+  const spawn_spec data_file = program({"/etc/hostname"});
+  const spawn_spec no_dir = program({"/bin/sh"}, "/nonexistent/dir");
+  auto errors = run(ioc, [&]() -> net::awaitable<std::pair<std::string, std::string>> {
+    std::string not_exec;
+    auto a = co_await child_process::spawn(ioc.get_executor(), data_file, not_exec);
+    EXPECT_FALSE(a);
+    std::string bad_cwd;
+    auto b = co_await child_process::spawn(ioc.get_executor(), no_dir, bad_cwd);
+    EXPECT_FALSE(b);
+    co_return std::pair{not_exec, bad_cwd};
+  }());
+  EXPECT_NE(errors.first.find("cannot execute '/etc/hostname': "), std::string::npos)
+      << errors.first;
+  EXPECT_NE(errors.second.find("cannot change to directory '/nonexistent/dir'"), std::string::npos)
+      << errors.second;
+}
+
+TEST(ChildProcess, GetsOnlyTheMinimalEnvironment) {
+  ::setenv("MCPGW_TEST_SECRET", "s3cret", 1);
+  auto env = minimal_environment({{"FOO", "bar"}, {"LANG", "C"}});
+  ::unsetenv("MCPGW_TEST_SECRET");
+  for (const auto& e : env) {
+    EXPECT_EQ(e.find("MCPGW_TEST_SECRET"), std::string::npos);
+  }
+  EXPECT_NE(std::find(env.begin(), env.end(), "FOO=bar"), env.end());
+  EXPECT_NE(std::find(env.begin(), env.end(), "LANG=C"), env.end());  // configured wins
+  EXPECT_EQ(std::count_if(env.begin(), env.end(), [](auto& e) { return e.starts_with("LANG="); }),
+            1);
+}
+
+TEST(ChildProcess, ClosingStdinIsEnoughForAWellBehavedServer) {
+  net::io_context ioc;
+  auto result = run(ioc, [&]() -> net::awaitable<std::string> {
+    std::string error;
+    auto child = co_await child_process::spawn(ioc.get_executor(), sh("exec cat"), error);
+    EXPECT_TRUE(child) << error;
+    auto started = std::chrono::steady_clock::now();
+    co_await child->terminate(5s);
+    EXPECT_LT(std::chrono::steady_clock::now() - started, 2s);
+    co_return child->exit_description();
+  }());
+  EXPECT_EQ(result, "exit code 0");
+}
+
+TEST(ChildProcess, TerminateEscalatesToSigkill) {
+  net::io_context ioc;
+  pid_t pid = 0;
+  auto result = run(ioc, [&]() -> net::awaitable<std::string> {
+    std::string error;
+    // Ignores SIGTERM and does not read stdin: only SIGKILL ends it.
+    auto child = co_await child_process::spawn(
+        ioc.get_executor(), sh("trap '' TERM; while true; do sleep 0.05; done"), error);
+    EXPECT_TRUE(child) << error;
+    pid = child->pid();
+    auto started = std::chrono::steady_clock::now();
+    co_await child->terminate(200ms);
+    auto took = std::chrono::steady_clock::now() - started;
+    EXPECT_GE(took, 400ms);  // both steps waited
+    EXPECT_LT(took, 3s);
+    co_return child->exit_description();
+  }());
+  EXPECT_EQ(result, "killed by signal 9 (SIGKILL)");
+  EXPECT_FALSE(alive(pid));
+}
+
+TEST(ChildProcess, TheWholeProcessGroupGoes) {
+  net::io_context ioc;
+  pid_t grandchild = 0;
+  run(ioc, [&]() -> net::awaitable<int> {
+    std::string error;
+    auto child =
+        co_await child_process::spawn(ioc.get_executor(), sh("sleep 30 & echo $!; wait"), error);
+    EXPECT_TRUE(child) << error;
+    std::string line;
+    char c = 0;
+    while (co_await net::async_read(child->stdout_pipe(), net::buffer(&c, 1), net::use_awaitable) ==
+               1 &&
+           c != '\n') {
+      line.push_back(c);
+    }
+    grandchild = std::atoi(line.c_str());
+    EXPECT_TRUE(alive(grandchild));
+    co_await child->terminate(200ms);
+    co_return 0;
+  }());
+  ASSERT_GT(grandchild, 0);
+  for (int i = 0; i < 100 && alive(grandchild); ++i) {
+    ::usleep(10000);
+  }
+  EXPECT_FALSE(alive(grandchild));
+}
+
+TEST(ChildProcess, DestroyingARunningChildKillsAndReapsIt) {
+  net::io_context ioc;
+  pid_t pid = run(ioc, [&]() -> net::awaitable<pid_t> {
+    std::string error;
+    auto child = co_await child_process::spawn(ioc.get_executor(), sh("sleep 30"), error);
+    EXPECT_TRUE(child) << error;
+    co_return child ? child->pid() : 0;
+  }());
+  ASSERT_GT(pid, 0);
+  EXPECT_FALSE(alive(pid));
+  EXPECT_NE(::kill(pid, 0), 0);  // reaped, not a zombie
+}
+
+}  // namespace
+}  // namespace mcpgw
