@@ -364,10 +364,7 @@ describe('server→client requests (sampling/createMessage during test_sampling;
     jsonrpc: '2.0', id, result: { role: 'assistant', content: { type: 'text', text: 'hi from the client' }, model: 'test-model', stopReason: 'endTurn' },
   });
 
-  test('without a GET stream: the request arrives at once on the POST stream; the answer → 202; the tool result follows', {
-    todo: 'gateway bug: a server→client request routed to the newest open POST stream is not relayed until the stdio.timeout '
-      + 'silence timer fires (the relay is not woken), so it arrives after stdio.timeout (60 s by default) instead of at once',
-  }, async () => {
+  test('without a GET stream: the request arrives at once on the POST stream; the answer → 202; the tool result follows', async () => {
     const s = await samplingSession();
     const id = 41;
     let answered;
@@ -539,10 +536,7 @@ describe('warm pool size (sh stub)', () => {
   }, { timeout: 20_000 });
   after(() => gw?.stop());
 
-  test('warm 1: once the first session taught the pool its initialize, 1 session + 1 warm process run (not 2 warm)', {
-    todo: 'gateway bug: stdio_backend::learn() takes the uninitialized warm process out of warm_ while it warms it up, and the '
-      + 'refill it starts sees an empty pool and spawns another, so warm: 1 ends up with 2 warm processes',
-  }, async () => {
+  test('warm 1: once the first session taught the pool its initialize, 1 session + 1 warm process run (not 2 warm)', async () => {
     await waitUntil(() => childPids(gw.proc.pid).length === 1, 5000, 'the warm process');
     const s = await initialize(gw.url);
     const pid = Number((await sessionLog(gw, s)).pid);

@@ -394,7 +394,7 @@ void stdio_backend::ensure_refill() {
 }
 
 net::awaitable<void> stdio_backend::refill() {
-  while (!shut_down_ && warm_.size() < config_.stdio.pool_warm &&
+  while (!shut_down_ && warm_.size() + warming_ < config_.stdio.pool_warm &&
          active_ < config_.stdio.pool_max) {
     if (backoff_ > duration::zero()) {
       refill_timer_.expires_after(backoff_);
@@ -493,7 +493,10 @@ void stdio_backend::learn(std::string init_request) {
               co_return;
             }
             warm_.erase(it);  // still counted: it is ours while it initializes
-            if (co_await warm_up(p) && !shut_down_ && !p->exited_) {
+            ++warming_;
+            bool ok = co_await warm_up(p);
+            --warming_;
+            if (ok && !shut_down_ && !p->exited_) {
               warm_.push_back(p);
             } else {
               p->stop();

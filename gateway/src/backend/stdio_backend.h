@@ -171,6 +171,7 @@ class stdio_backend {
   std::string template_;  // the initialize warm processes get; empty until a session taught it
   std::size_t active_ = 0;
   std::size_t running_ = 0;
+  std::size_t warming_ = 0;  // taken out of warm_ to be initialized with a new template
   bool refilling_ = false;
   bool shut_down_ = false;
   duration backoff_{0};

@@ -327,8 +327,8 @@ void session::poke(std::int64_t upstream_id) {
   }
 }
 
-std::shared_ptr<event_stream> session::newest_open_sink() const {
-  std::int64_t newest = -1;
+std::shared_ptr<event_stream> session::newest_open_sink(std::int64_t& newest) const {
+  newest = -1;
   std::shared_ptr<event_stream> out;
   for (const auto& [id, request] : in_flight_) {
     if (request.sink && !request.sink->finished() && !request.answered && id > newest) {

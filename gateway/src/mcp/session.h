@@ -76,6 +76,10 @@ class event_stream {
   net::awaitable<bool> wait_change(duration timeout);
   void notify() { change_.cancel(); }
 
+  // A 2024-11-05 HTTP+SSE stream: events carry no ids (there is no resumption).
+  bool legacy() const { return legacy_; }
+  void set_legacy() { legacy_ = true; }
+
   std::string event_id(std::uint64_t seq) const {
     return std::to_string(number_) + "_" + std::to_string(seq);
   }
@@ -86,6 +90,7 @@ class event_stream {
   std::uint64_t number_;
   std::size_t capacity_;
   bool is_get_;
+  bool legacy_ = false;
   std::deque<entry> events_;
   std::uint64_t next_seq_ = 1;
   std::uint64_t delivered_ = 0;
@@ -120,6 +125,15 @@ class session : public std::enable_shared_from_this<session> {
   http_backend& backend() const { return *route_.backend; }
   const std::string& backend_name() const { return route_.backend_name(); }
   bool is_stdio() const { return route_.stdio != nullptr; }
+  // A 2024-11-05 HTTP+SSE session: every message to the client goes on its one SSE stream,
+  // and the session lives as long as that stream.
+  bool is_legacy() const { return legacy_; }
+  void set_legacy() {
+    legacy_ = true;
+    get_stream_->set_legacy();
+  }
+  bool initialized() const { return initialized_; }
+  void set_initialized() { initialized_ = true; }
   const route_binding& route() const { return route_; }
   net::any_io_executor executor() const { return ex_; }
 
@@ -202,7 +216,8 @@ class session : public std::enable_shared_from_this<session> {
   void poke(std::int64_t upstream_id);
   // The newest in-flight request's stream that is still open, or null: where a server message
   // that names no request goes when no GET stream is attached.
-  std::shared_ptr<event_stream> newest_open_sink() const;
+  // `upstream_id` is set to its request (to poke it).
+  std::shared_ptr<event_stream> newest_open_sink(std::int64_t& upstream_id) const;
   // Upstream ids of the requests still waiting for an answer.
   std::vector<std::int64_t> unanswered() const;
   void mark_answered(std::int64_t upstream_id);
@@ -252,6 +267,8 @@ class session : public std::enable_shared_from_this<session> {
   backend_exchange* tracked_ = nullptr;
   std::shared_ptr<stdio_process> process_;
   bool absorb_initialized_ = false;
+  bool legacy_ = false;
+  bool initialized_ = false;
   std::string end_reason_;
 };
 

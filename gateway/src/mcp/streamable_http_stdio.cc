@@ -35,6 +35,13 @@ class sink_guard {
   std::int64_t upstream_id_;
 };
 
+// A request's stream ends with its answer; a legacy session's one stream goes on.
+void end_sink(const session& s, event_stream& stream) {
+  if (!s.is_legacy()) {
+    stream.finish();
+  }
+}
+
 std::string cancel_notification(std::int64_t upstream_id, std::string_view reason) {
   return R"({"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":)" +
          std::to_string(upstream_id) + R"(,"reason":)" + jsonrpc::quote(reason) + "}}";
@@ -69,6 +76,11 @@ class streamable_http_endpoint::stdio_link final : public stdio_listener {
   std::weak_ptr<session> session_;
 };
 
+std::shared_ptr<stdio_listener> streamable_http_endpoint::make_stdio_link(
+    const std::shared_ptr<session>& s) {
+  return std::make_shared<stdio_link>(*this, s);
+}
+
 std::string streamable_http_endpoint::stdio_failure(const session& s, std::string_view what) const {
   return "backend '" + s.backend_name() + "' " + std::string(what);
 }
@@ -97,7 +109,7 @@ net::awaitable<void> streamable_http_endpoint::deliver(std::shared_ptr<session> 
     s->mark_answered(m.completes);
     co_await sink.stream->wait_for_room();
     sink.stream->push(std::move(m.body));
-    sink.stream->finish();
+    end_sink(*s, *sink.stream);
     s->poke(m.completes);
     co_return;
   }
@@ -107,7 +119,11 @@ net::awaitable<void> streamable_http_endpoint::deliver(std::shared_ptr<session> 
     s->poke(m.related);
   }
   if (!target || target->finished()) {
-    target = s->get_stream().attached() ? s->find_stream(0) : s->newest_open_sink();
+    std::int64_t request = -1;
+    target = s->get_stream().attached() ? s->find_stream(0) : s->newest_open_sink(request);
+    if (request >= 0) {
+      s->poke(request);  // its relay turns the response into a stream now
+    }
   }
   if (!target) {
     target = s->find_stream(0);  // held until the client opens its GET stream
@@ -135,7 +151,7 @@ void streamable_http_endpoint::oversize(const std::shared_ptr<session>& s, std::
       stdio_failure(*s, "answered with a message of " + std::to_string(size) +
                             " bytes, over limits.max_backend_message (" +
                             std::to_string(config_.limits.max_backend_message) + ")")));
-  sink.stream->finish();
+  end_sink(*s, *sink.stream);
   s->poke(upstream_id);
 }
 
@@ -196,7 +212,7 @@ net::awaitable<void> streamable_http_endpoint::initialize_stdio(client_request& 
     co_return;
   }
   s->set_process(lease.process);
-  lease.process->attach(std::make_shared<stdio_link>(*this, s), s->id());
+  lease.process->attach(make_stdio_link(s), s->id());
   sessions_.emplace(s->id(), s);
   session_header sid{{{"Mcp-Session-Id", s->id()}}};
 
@@ -394,7 +410,7 @@ net::awaitable<void> streamable_http_endpoint::forward_message_stdio(std::shared
     // The process stops working on it and sends no answer: its relay ends now.
     s->abort_request(cancels);
     if (session::sink_view sink = s->sink_of(cancels); sink.stream) {
-      sink.stream->finish();
+      end_sink(*s, *sink.stream);
     }
     s->poke(cancels);
   }
