@@ -19,6 +19,8 @@ namespace mcpgw::endpoint_detail {
 inline constexpr std::string_view json_type = "application/json";
 inline constexpr unsigned priming_retry_ms = 1000;
 inline constexpr int max_backend_resumptions = 5;
+// The HTTP+SSE transport's protocol version; sessions on the legacy endpoints may negotiate it.
+inline constexpr std::string_view legacy_protocol_version = "2024-11-05";
 
 // Error codes the TypeScript SDK server uses for transport-level failures, kept for clients
 // that match on them.
@@ -46,7 +48,7 @@ inline std::string format_event(const event_stream& stream, std::uint64_t seq,
                                 std::string_view data) {
   std::string out;
   out.reserve(data.size() + 48);
-  sse::append_event(out, stream.event_id(seq), data);
+  sse::append_event(out, stream.legacy() ? std::string() : stream.event_id(seq), data);
   return out;
 }
 
@@ -69,7 +71,8 @@ inline bool accept_negotiated(session& s, session::mapped& m, std::int64_t upstr
   if (m.is_error) {
     return true;
   }
-  if (http_headers::is_supported_protocol_version(m.protocol_version)) {
+  if (http_headers::is_supported_protocol_version(m.protocol_version) ||
+      (s.is_legacy() && m.protocol_version == legacy_protocol_version)) {
     s.set_protocol_version(m.protocol_version);
     return true;
   }

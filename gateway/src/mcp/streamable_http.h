@@ -28,6 +28,12 @@ class streamable_http_endpoint {
 
   net::awaitable<void> handle(client_request& req, responder& res, const route_binding& route);
 
+  // The 2024-11-05 HTTP+SSE transport: GET <route>/sse and POST <route>/message?sessionId=.
+  enum class legacy_kind { sse, message };
+  static std::string legacy_path(const route_binding& route, legacy_kind kind);
+  net::awaitable<void> handle_legacy(client_request& req, responder& res,
+                                     const route_binding& route, legacy_kind kind);
+
   // Starts the idle-session sweeper.
   void start();
   // First stage of shutdown: no new sessions, idle sessions end, GET streams close; sessions
@@ -79,6 +85,7 @@ class streamable_http_endpoint {
 
   // stdio sessions (streamable_http_stdio.cc)
   class stdio_link;
+  std::shared_ptr<stdio_listener> make_stdio_link(const std::shared_ptr<session>& s);
   net::awaitable<void> initialize_stdio(client_request& req, responder& res,
                                         const route_binding& route, const jsonrpc::envelope& env);
   // Sends a request to the session's process and relays what it says about it to the client.
@@ -97,6 +104,24 @@ class streamable_http_endpoint {
   void oversize(const std::shared_ptr<session>& s, std::string_view id, std::size_t size);
   void process_exited(const std::shared_ptr<session>& s, const std::string& why);
   std::string stdio_failure(const session& s, std::string_view what) const;
+
+  // HTTP+SSE sessions (legacy_sse.cc)
+  net::awaitable<void> legacy_open(client_request& req, responder& res,
+                                   const route_binding& route);
+  net::awaitable<void> legacy_post(client_request& req, responder& res,
+                                   const route_binding& route);
+  // Forwards what one POST carried, after the POST was answered 202.
+  net::awaitable<void> legacy_process(std::shared_ptr<session> s, std::string body);
+  // Back-pressure: waits while the session's stream is full (its client is not reading).
+  net::awaitable<void> legacy_room(std::shared_ptr<session> s);
+  void legacy_push(session& s, std::string message);
+  net::awaitable<void> legacy_request(std::shared_ptr<session> s, std::string_view text,
+                                      const jsonrpc::envelope& env);
+  // True when the process answered (for initialize: with a version the gateway speaks).
+  net::awaitable<bool> legacy_stdio_request(std::shared_ptr<session> s, std::string_view text,
+                                            const jsonrpc::envelope& env, bool is_initialize);
+  net::awaitable<void> legacy_forward(std::shared_ptr<session> s, std::string mapped,
+                                      const jsonrpc::envelope& env, std::int64_t cancels);
   net::awaitable<void> sweep();
 
   // Looks up the session of a request; answers 400/404 itself and returns null when absent.

@@ -299,14 +299,25 @@ net::awaitable<void> gateway_server::serve(any_stream& stream, bool admin,
     if (admin) {
       co_await handle_admin(req, response);
     } else {
+      using legacy_kind = streamable_http_endpoint::legacy_kind;
       const route_binding* route = nullptr;
+      const route_binding* legacy_route = nullptr;
+      legacy_kind legacy = legacy_kind::sse;
       for (const auto& r : routes_) {
         if (r.path == path) {
           route = &r;
+        } else if (path == streamable_http_endpoint::legacy_path(r, legacy_kind::sse)) {
+          legacy_route = &r;
+          legacy = legacy_kind::sse;
+        } else if (path == streamable_http_endpoint::legacy_path(r, legacy_kind::message)) {
+          legacy_route = &r;
+          legacy = legacy_kind::message;
         }
       }
       if (route) {
         co_await endpoint_.handle(req, response, *route);
+      } else if (legacy_route) {
+        co_await endpoint_.handle_legacy(req, response, *legacy_route, legacy);
       } else {
         co_await response.send(404, "application/json",
                                jsonrpc::make_error({}, jsonrpc::invalid_request,
