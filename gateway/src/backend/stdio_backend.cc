@@ -15,7 +15,6 @@ namespace mcpgw {
 namespace {
 
 constexpr auto tuple_awaitable = net::as_tuple(net::use_awaitable);
-constexpr std::size_t inbox_limit = 1024;        // messages waiting for the session
 constexpr std::size_t stderr_line_limit = 4096;  // longer stderr lines are cut in the log
 constexpr std::size_t oversize_tail = 96;        // kept of a discarded line, to find its id
 constexpr auto max_backoff = std::chrono::seconds(30);
@@ -54,34 +53,33 @@ bool looks_like_json(std::string_view line) {
 // stdio_process
 
 stdio_process::stdio_process(stdio_backend& backend, std::unique_ptr<child_process> child)
-    : backend_(backend),
+    : message_channel(backend.executor()),
+      backend_(backend),
       child_(std::move(child)),
       pid_(child_->pid()),
-      wake_(backend.executor(), net::steady_timer::time_point::max()),
       warm_signal_(backend.executor(), net::steady_timer::time_point::max()) {}
 
 stdio_process::~stdio_process() = default;
 
 void stdio_process::start() {
-  auto self = shared_from_this();
+  auto me = self();
   net::co_spawn(
-      backend_.executor(), [self]() { return self->read_stdout(); }, net::detached);
+      backend_.executor(), [me]() { return me->read_stdout(); }, net::detached);
   net::co_spawn(
-      backend_.executor(), [self]() { return self->read_stderr(); }, net::detached);
+      backend_.executor(), [me]() { return me->read_stderr(); }, net::detached);
   net::co_spawn(
-      backend_.executor(), [self]() { return self->watch_exit(); }, net::detached);
-  net::co_spawn(
-      backend_.executor(), [self]() { return self->dispatch(); }, net::detached);
+      backend_.executor(), [me]() { return me->watch_exit(); }, net::detached);
+  start_delivery();
 }
 
 bool stdio_process::send(std::string_view message) {
-  if (ended_ || exited_ || stopping_ || !child_->stdin_pipe().is_open()) {
+  if (ended() || exited_ || stopping_ || !child_->stdin_pipe().is_open()) {
     return false;
   }
   if (outbox_bytes_ + message.size() + 1 > backend_.limits().max_backend_message) {
     backend_.log().warn("stdio backend is not reading its input; message refused",
                         {{"backend", backend_.name()},
-                         {"session", session_id_},
+                         {"session", session_id()},
                          {"queued_bytes", std::to_string(outbox_bytes_)}});
     return false;
   }
@@ -95,9 +93,9 @@ bool stdio_process::send(std::string_view message) {
   outbox_.push_back(std::move(line));
   if (!writing_) {
     writing_ = true;
-    auto self = shared_from_this();
+    auto me = self();
     net::co_spawn(
-        backend_.executor(), [self]() { return self->write_loop(); }, net::detached);
+        backend_.executor(), [me]() { return me->write_loop(); }, net::detached);
   }
   return true;
 }
@@ -119,26 +117,18 @@ net::awaitable<void> stdio_process::write_loop() {
   writing_ = false;
 }
 
-void stdio_process::attach(std::shared_ptr<stdio_listener> listener, std::string session_id) {
-  listener_ = std::move(listener);
-  session_id_ = std::move(session_id);
-  wake();
-}
-
 void stdio_process::stop() {
   if (stopping_) {
     return;
   }
   stopping_ = true;
-  listener_.reset();
-  inbox_.clear();
+  detach_listener();
   warm_signal_.cancel();
   backend_.uncount(*this);
-  wake();
   if (!exited_) {
-    auto self = shared_from_this();
+    auto me = self();
     net::co_spawn(
-        backend_.executor(), [self]() { return self->run_shutdown(); }, net::detached);
+        backend_.executor(), [me]() { return me->run_shutdown(); }, net::detached);
   }
 }
 
@@ -183,14 +173,10 @@ net::awaitable<void> stdio_process::read_stdout() {
       if (discarding > 0) {
         backend_.log().warn("stdio backend message over limits.max_backend_message discarded",
                             {{"backend", backend_.name()},
-                             {"session", session_id_},
+                             {"session", session_id()},
                              {"bytes", std::to_string(discarding)},
                              {"limit", std::to_string(limit)}});
-        while (inbox_.size() >= inbox_limit && !stopping_) {
-          co_await wake_.async_wait(tuple_awaitable);
-        }
-        inbox_.push_back(inbound{id_near_end(tail), discarding});
-        wake();
+        co_await queue(id_near_end(tail), discarding);
         discarding = 0;
         tail.clear();
         continue;
@@ -203,7 +189,7 @@ net::awaitable<void> stdio_process::read_stdout() {
     }
   }
   reader_done_ = true;
-  wake();
+  finish_if_done();
 }
 
 net::awaitable<void> stdio_process::take_line(std::string_view line) {
@@ -214,7 +200,7 @@ net::awaitable<void> stdio_process::take_line(std::string_view line) {
     // Servers that print banners or debug output on stdout: not fatal, but worth knowing.
     backend_.log().warn("stdio backend wrote a non-JSON line on stdout; skipped",
                         {{"backend", backend_.name()},
-                         {"session", session_id_},
+                         {"session", session_id()},
                          {"pid", std::to_string(pid_)},
                          {"line", line.substr(0, 200)}});
     co_return;
@@ -229,16 +215,7 @@ net::awaitable<void> stdio_process::take_line(std::string_view line) {
       co_return;
     }
   }
-  // Back-pressure: a session that does not take messages stops the reading, and so the
-  // process, instead of letting the inbox grow.
-  while (inbox_.size() >= inbox_limit && !stopping_) {
-    co_await wake_.async_wait(tuple_awaitable);
-  }
-  if (stopping_) {
-    co_return;
-  }
-  inbox_.push_back(inbound{std::string(line), 0});
-  wake();
+  co_await queue(std::string(line));
 }
 
 net::awaitable<void> stdio_process::read_stderr() {
@@ -248,7 +225,7 @@ net::awaitable<void> stdio_process::read_stderr() {
   auto flush = [&] {
     if (!line.empty() || cut) {
       backend_.log().info("backend stderr", {{"backend", backend_.name()},
-                                             {"session", session_id_},
+                                             {"session", session_id()},
                                              {"pid", std::to_string(pid_)},
                                              {"line", line},
                                              {"cut", cut ? "true" : "false"}});
@@ -281,47 +258,27 @@ net::awaitable<void> stdio_process::read_stderr() {
 net::awaitable<void> stdio_process::watch_exit() {
   co_await child_->wait_exit();
   exited_ = true;
-  exit_reason_ = child_->exit_description();
+  status_ = child_->exit_description();
   warm_signal_.cancel();
   (stopping_ ? backend_.log().debug("stdio process ended", {{"backend", backend_.name()},
-                                                            {"session", session_id_},
+                                                            {"session", session_id()},
                                                             {"pid", std::to_string(pid_)},
-                                                            {"status", exit_reason_}})
+                                                            {"status", status_}})
              : backend_.log().warn("stdio process exited", {{"backend", backend_.name()},
-                                                            {"session", session_id_},
+                                                            {"session", session_id()},
                                                             {"pid", std::to_string(pid_)},
-                                                            {"status", exit_reason_}}));
-  wake();
+                                                            {"status", status_}}));
+  finish_if_done();
 }
 
-net::awaitable<void> stdio_process::dispatch() {
-  auto self = shared_from_this();
-  while (true) {
-    if (listener_ && !inbox_.empty()) {
-      inbound next = std::move(inbox_.front());
-      inbox_.pop_front();
-      wake();  // room for the reader
-      auto listener = listener_;
-      if (next.oversize > 0) {
-        listener->on_oversize(next.text, next.oversize);
-      } else {
-        co_await listener->on_message(std::move(next.text));
-      }
-      continue;
-    }
-    // Done once the process has exited and its last output is delivered (or nobody will
-    // take it).
-    if (exited_ && reader_done_ && (inbox_.empty() || !listener_)) {
-      break;
-    }
-    co_await wake_.async_wait(tuple_awaitable);
+void stdio_process::finish_if_done() {
+  // The last messages may still be in the pipe when the exit is seen: both must be over.
+  if (exited_ && reader_done_) {
+    source_done("process exited (" + status_ + ")");
   }
-  ended_ = true;
-  if (auto listener = std::exchange(listener_, nullptr)) {
-    listener->on_exit(exit_reason_);
-  }
-  backend_.process_ended(*this);
 }
+
+void stdio_process::on_ended() { backend_.process_ended(*this); }
 
 // ---------------------------------------------------------------------------------------------
 // stdio_backend
@@ -373,7 +330,7 @@ net::awaitable<bool> stdio_backend::warm_up(const std::shared_ptr<stdio_process>
     log_.warn("stdio warm-up initialize failed",
               {{"backend", name()},
                {"pid", std::to_string(p->pid())},
-               {"status", p->exit_reason_.empty() ? "no answer in time" : p->exit_reason_}});
+               {"status", p->status_.empty() ? "no answer in time" : p->status_}});
     co_return false;
   }
   jsonrpc::envelope env = decoder_.decode(p->init_response_);

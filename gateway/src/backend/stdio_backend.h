@@ -6,6 +6,7 @@
 #pragma once
 
 #include "backend/child_process.h"
+#include "backend/message_channel.h"
 #include "mcpgw/config.h"
 #include "mcpgw/jsonrpc.h"
 #include "mcpgw/log.h"
@@ -21,90 +22,57 @@
 
 namespace mcpgw {
 
-// What a process says to the session that leased it. Implemented by the session layer.
-class stdio_listener {
- public:
-  virtual ~stdio_listener() = default;
-  // One line the process wrote on stdout that looks like JSON (not validated here).
-  virtual net::awaitable<void> on_message(std::string message) = 0;
-  // A line longer than limits.max_backend_message was discarded; `id` is the raw JSON-RPC id
-  // found near its end ("" when none), so the request it answered can fail at once.
-  virtual void on_oversize(std::string_view id, std::size_t size) = 0;
-  // The process is gone (crashed, exited or stopped), after its last message was delivered.
-  virtual void on_exit(const std::string& why) = 0;
-};
-
 class stdio_backend;
 
-class stdio_process : public std::enable_shared_from_this<stdio_process> {
+class stdio_process final : public message_channel {
  public:
   stdio_process(stdio_backend& backend, std::unique_ptr<child_process> child);
-  ~stdio_process();
-  stdio_process(const stdio_process&) = delete;
-  stdio_process& operator=(const stdio_process&) = delete;
+  ~stdio_process() override;
 
   // Starts the stdout, stderr, exit and delivery loops.
   void start();
   pid_t pid() const { return pid_; }
-  bool ended() const { return ended_; }
-  // Why the process ended ("exit code 3"), empty while it runs.
-  const std::string& exit_reason() const { return exit_reason_; }
 
   // Queues one JSON-RPC message for stdin (newlines inside are turned into spaces, which JSON
   // allows outside strings and forbids raw inside them). False when the process is gone or
   // stopping, or its input queue is over limits.max_backend_message (it stopped reading).
-  bool send(std::string_view message);
-  // Gives the process to a session: messages buffered so far are delivered first, in order.
-  void attach(std::shared_ptr<stdio_listener> listener, std::string session_id);
-  // Ends the process in the background (the stdio shutdown sequence); the listener hears no
-  // more. Safe to call more than once.
-  void stop();
-
-  // The initialize message the process was warmed with, and its response; empty when the
-  // process has not been initialized by the pool.
-  const std::string& init_request() const { return init_request_; }
-  const std::string& init_response() const { return init_response_; }
+  bool send(std::string_view message) override;
+  // The stdio shutdown sequence, in the background.
+  void stop() override;
+  std::string describe() const override { return "pid " + std::to_string(pid_); }
+  // The child's exit ("exit code 3"), empty while it runs.
+  const std::string& status() const { return status_; }
 
  private:
   friend class stdio_backend;
-  struct inbound {
-    std::string text;
-    std::size_t oversize = 0;  // > 0: a discarded line of this size; text is its id
-  };
 
+  std::shared_ptr<stdio_process> self() {
+    return std::static_pointer_cast<stdio_process>(shared_from_this());
+  }
   net::awaitable<void> read_stdout();
   net::awaitable<void> read_stderr();
   net::awaitable<void> watch_exit();
-  net::awaitable<void> dispatch();
   net::awaitable<void> write_loop();
   net::awaitable<void> run_shutdown();
   // A complete stdout line: skipped, a warm-up answer, or queued for the session.
   net::awaitable<void> take_line(std::string_view line);
-  void wake() { wake_.cancel(); }
   void finish_if_done();
+  void on_ended() override;
 
   stdio_backend& backend_;
   std::unique_ptr<child_process> child_;
   pid_t pid_;
-  std::shared_ptr<stdio_listener> listener_;
-  std::string session_id_;
-
-  std::deque<inbound> inbox_;
   std::deque<std::string> outbox_;
   std::size_t outbox_bytes_ = 0;
   bool writing_ = false;
   bool reader_done_ = false;
   bool exited_ = false;
-  bool ended_ = false;
   bool stopping_ = false;
   bool counted_ = true;  // counts against stdio.pool.max (until it stops or ends)
-  std::string exit_reason_;
-  net::steady_timer wake_;  // inbox, listener or exit changed
+  std::string status_;
 
   // Warm-up: the pool's initialize in flight, answered through take_line.
   std::string warmup_id_;  // raw id of the pool's initialize; empty when none is pending
-  std::string init_request_;
-  std::string init_response_;
   net::steady_timer warm_signal_;
 };
 

@@ -253,7 +253,7 @@ net::awaitable<void> streamable_http_endpoint::legacy_request(std::shared_ptr<se
       stdio_backend::lease lease = co_await s->route().stdio->acquire(warm_request);
       if (lease.process && lease.process->ended()) {
         lease.error =
-            stdio_failure(*s, "process exited at start (" + lease.process->exit_reason() + ")");
+            stdio_failure(*s, "process exited at start (" + lease.process->status() + ")");
         lease.process.reset();
       }
       if (!lease.process || s->closed()) {
@@ -264,7 +264,7 @@ net::awaitable<void> streamable_http_endpoint::legacy_request(std::shared_ptr<se
         legacy_push(*s, jsonrpc::make_error(client_id, jsonrpc::backend_unavailable, lease.error));
         co_return;
       }
-      s->set_process(lease.process);
+      s->set_channel(lease.process);
       lease.process->attach(make_stdio_link(s), s->id());
       if (lease.initialized) {
         const std::string& answer = lease.process->init_response();
@@ -396,7 +396,7 @@ net::awaitable<bool> streamable_http_endpoint::legacy_stdio_request(std::shared_
   net::steady_timer watchdog(ex_);
   // Answers go straight onto the session's one stream (which they do not end).
   s->set_sink(upstream_id, s->find_stream(0), &watchdog, is_initialize);
-  if (!s->process()->send(upstream_body)) {
+  if (!s->channel()->send(upstream_body)) {
     s->forget_request(upstream_id);
     co_await legacy_room(s);
     legacy_push(*s, jsonrpc::make_error(env.id.in(text), jsonrpc::backend_unavailable,
@@ -409,7 +409,7 @@ net::awaitable<bool> streamable_http_endpoint::legacy_stdio_request(std::shared_
     auto [ec] = co_await watchdog.async_wait(tuple_awaitable);
     if (!ec && !s->answered(upstream_id) && !s->closed()) {
       s->mark_answered(upstream_id);  // a late answer is dropped
-      s->process()->send(
+      s->channel()->send(
           R"({"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":)" +
           std::to_string(upstream_id) + R"(,"reason":"the gateway's deadline passed"}})");
       co_await legacy_room(s);
@@ -438,13 +438,13 @@ net::awaitable<void> streamable_http_endpoint::legacy_forward(std::shared_ptr<se
   bool initialized = env.kind == jsonrpc::message_kind::notification &&
                      env.method.str() == "notifications/initialized";
   if (s->is_stdio()) {
-    if (!s->process()) {
+    if (!s->channel()) {
       co_return;  // nothing was initialized: nobody to tell
     }
     if (initialized && s->absorb_initialized()) {
       s->set_absorb_initialized(false);
     } else {
-      s->process()->send(mapped);
+      s->channel()->send(mapped);
     }
     if (cancels >= 0) {
       s->abort_request(cancels);

@@ -289,8 +289,8 @@ void session::close() {
       request.watchdog->cancel();
     }
   }
-  if (process_) {
-    process_->stop();
+  if (channel_) {
+    channel_->stop();
   }
 }
 

@@ -199,9 +199,9 @@ class session : public std::enable_shared_from_this<session> {
   // Ends everything: streams finish, the backend GET stream is aborted, a stdio process stops.
   void close();
 
-  // --- stdio sessions: one process, every message on its stdout -------------------------
-  void set_process(std::shared_ptr<stdio_process> p) { process_ = std::move(p); }
-  stdio_process* process() const { return process_.get(); }
+  // --- channel sessions (stdio, legacy SSE backend): every message on one channel ---------
+  void set_channel(std::shared_ptr<message_channel> c) { channel_ = std::move(c); }
+  message_channel* channel() const { return channel_.get(); }
   // The stream that receives what the process says about an in-flight request, and the timer
   // its relay waits on (poked whenever the request makes progress).
   void set_sink(std::int64_t upstream_id, std::shared_ptr<event_stream> sink,
@@ -265,7 +265,7 @@ class session : public std::enable_shared_from_this<session> {
   std::shared_ptr<event_stream> get_stream_;
   std::map<std::uint64_t, std::shared_ptr<event_stream>> post_streams_;
   backend_exchange* tracked_ = nullptr;
-  std::shared_ptr<stdio_process> process_;
+  std::shared_ptr<message_channel> channel_;
   bool absorb_initialized_ = false;
   bool legacy_ = false;
   bool initialized_ = false;

@@ -85,7 +85,7 @@ class streamable_http_endpoint {
 
   // stdio sessions (streamable_http_stdio.cc)
   class stdio_link;
-  std::shared_ptr<stdio_listener> make_stdio_link(const std::shared_ptr<session>& s);
+  std::shared_ptr<channel_listener> make_stdio_link(const std::shared_ptr<session>& s);
   net::awaitable<void> initialize_stdio(client_request& req, responder& res,
                                         const route_binding& route, const jsonrpc::envelope& env);
   // Sends a request to the session's process and relays what it says about it to the client.
@@ -106,10 +106,8 @@ class streamable_http_endpoint {
   std::string stdio_failure(const session& s, std::string_view what) const;
 
   // HTTP+SSE sessions (legacy_sse.cc)
-  net::awaitable<void> legacy_open(client_request& req, responder& res,
-                                   const route_binding& route);
-  net::awaitable<void> legacy_post(client_request& req, responder& res,
-                                   const route_binding& route);
+  net::awaitable<void> legacy_open(client_request& req, responder& res, const route_binding& route);
+  net::awaitable<void> legacy_post(client_request& req, responder& res, const route_binding& route);
   // Forwards what one POST carried, after the POST was answered 202.
   net::awaitable<void> legacy_process(std::shared_ptr<session> s, std::string body);
   // Back-pressure: waits while the session's stream is full (its client is not reading).

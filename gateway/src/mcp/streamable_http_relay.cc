@@ -293,8 +293,7 @@ net::awaitable<void> streamable_http_endpoint::run_backend_stream(
       continue;
     }
     if (next->status() == 404) {
-      log_.warn("backend session expired",
-                {{"session", s->id()}, {"backend", s->backend_name()}});
+      log_.warn("backend session expired", {{"session", s->id()}, {"backend", s->backend_name()}});
       end_session(s, false);
       break;
     }

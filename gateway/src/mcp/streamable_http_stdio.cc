@@ -50,7 +50,7 @@ std::string cancel_notification(std::int64_t upstream_id, std::string_view reaso
 }  // namespace
 
 // What a session's process says, handed to the endpoint.
-class streamable_http_endpoint::stdio_link final : public stdio_listener {
+class streamable_http_endpoint::stdio_link final : public channel_listener {
  public:
   stdio_link(streamable_http_endpoint& endpoint, std::weak_ptr<session> s)
       : endpoint_(endpoint), session_(std::move(s)) {}
@@ -76,7 +76,7 @@ class streamable_http_endpoint::stdio_link final : public stdio_listener {
   std::weak_ptr<session> session_;
 };
 
-std::shared_ptr<stdio_listener> streamable_http_endpoint::make_stdio_link(
+std::shared_ptr<channel_listener> streamable_http_endpoint::make_stdio_link(
     const std::shared_ptr<session>& s) {
   return std::make_shared<stdio_link>(*this, s);
 }
@@ -160,7 +160,7 @@ void streamable_http_endpoint::process_exited(const std::shared_ptr<session>& s,
   if (s->closed()) {
     return;
   }
-  std::string message = stdio_failure(*s, "process exited (" + why + ") before answering");
+  std::string message = stdio_failure(*s, why + " before answering");
   for (std::int64_t upstream_id : s->unanswered()) {
     session::sink_view sink = s->sink_of(upstream_id);
     if (sink.stream && !sink.stream->finished()) {
@@ -171,9 +171,9 @@ void streamable_http_endpoint::process_exited(const std::shared_ptr<session>& s,
       s->poke(upstream_id);
     }
   }
-  log_.warn("session ended: its stdio process exited",
+  log_.warn("session ended: its backend channel ended",
             {{"session", s->id()}, {"backend", s->backend_name()}, {"status", why}});
-  s->set_end_reason(stdio_failure(*s, "process exited (" + why + ")"));
+  s->set_end_reason(stdio_failure(*s, why));
   end_session(s, false);
 }
 
@@ -198,8 +198,7 @@ net::awaitable<void> streamable_http_endpoint::initialize_stdio(client_request& 
   std::string warm_request = jsonrpc::splice(body, env.id, stdio_backend::warmup_id);
   stdio_backend::lease lease = co_await route.stdio->acquire(warm_request);
   if (lease.process && lease.process->ended()) {
-    lease.error =
-        stdio_failure(*s, "process exited at start (" + lease.process->exit_reason() + ")");
+    lease.error = stdio_failure(*s, "process exited at start (" + lease.process->status() + ")");
     lease.process.reset();
   }
   if (!lease.process) {
@@ -211,7 +210,7 @@ net::awaitable<void> streamable_http_endpoint::initialize_stdio(client_request& 
                         lease.at_capacity ? header_list(retry) : header_list());
     co_return;
   }
-  s->set_process(lease.process);
+  s->set_channel(lease.process);
   lease.process->attach(make_stdio_link(s), s->id());
   sessions_.emplace(s->id(), s);
   session_header sid{{{"Mcp-Session-Id", s->id()}}};
@@ -274,11 +273,10 @@ streamable_http_endpoint::send_stdio_request(std::shared_ptr<session> s, std::st
   net::steady_timer watchdog(ex_);
   s->set_sink(upstream_id, stream, &watchdog, is_initialize);
   sink_guard sink_cleanup(*s, upstream_id);
-  if (!s->process()->send(upstream_body)) {
-    std::string why =
-        s->process()->exit_reason().empty()
-            ? stdio_failure(*s, "is not accepting input")
-            : stdio_failure(*s, "process exited (" + s->process()->exit_reason() + ")");
+  if (!s->channel()->send(upstream_body)) {
+    std::string why = s->channel()->exit_reason().empty()
+                          ? stdio_failure(*s, "is not accepting input")
+                          : stdio_failure(*s, s->channel()->exit_reason());
     s->forget_request(upstream_id);
     stream->finish();
     co_await send_error(res, 200, jsonrpc::backend_unavailable, why, env.id.in(body), sid);
@@ -302,7 +300,7 @@ streamable_http_endpoint::send_stdio_request(std::shared_ptr<session> s, std::st
   };
   auto give_up = [&] {
     // The process is told, so it can stop working on it; a late answer is dropped.
-    s->process()->send(cancel_notification(upstream_id, "the gateway's deadline passed"));
+    s->channel()->send(cancel_notification(upstream_id, "the gateway's deadline passed"));
     log_.warn("stdio request timed out",
               {{"session", s->id()}, {"backend", s->backend_name()}, {"method", env.method.str()}});
   };
@@ -398,12 +396,11 @@ net::awaitable<void> streamable_http_endpoint::forward_message_stdio(std::shared
     co_await res.send_empty(202);
     co_return;
   }
-  if (!s->process()->send(mapped)) {
-    co_await send_error(
-        res, 502, jsonrpc::backend_unavailable,
-        s->process()->exit_reason().empty()
-            ? stdio_failure(*s, "is not accepting input")
-            : stdio_failure(*s, "process exited (" + s->process()->exit_reason() + ")"));
+  if (!s->channel()->send(mapped)) {
+    co_await send_error(res, 502, jsonrpc::backend_unavailable,
+                        s->channel()->exit_reason().empty()
+                            ? stdio_failure(*s, "is not accepting input")
+                            : stdio_failure(*s, s->channel()->exit_reason()));
     co_return;
   }
   if (cancels >= 0) {
@@ -453,7 +450,7 @@ net::awaitable<void> streamable_http_endpoint::forward_batch_stdio(
       if (absorbed) {
         s->set_absorb_initialized(false);
       } else if (mapped) {
-        s->process()->send(*mapped);
+        s->channel()->send(*mapped);
       }
       if (cancels >= 0) {
         s->abort_request(cancels);
@@ -467,12 +464,12 @@ net::awaitable<void> streamable_http_endpoint::forward_batch_stdio(
     s->set_sink(upstream_id, stream, &watchdog, false);
     sink_guard sink_cleanup(*s, upstream_id);
     std::string answer;
-    if (s->process()->send(upstream_body)) {
+    if (s->channel()->send(upstream_body)) {
       while (!stream->finished()) {
         watchdog.expires_after(timeout);
         auto [ec] = co_await watchdog.async_wait(tuple_awaitable);
         if (!ec && !stream->finished()) {
-          s->process()->send(cancel_notification(upstream_id, "the gateway's deadline passed"));
+          s->channel()->send(cancel_notification(upstream_id, "the gateway's deadline passed"));
           answer = jsonrpc::make_error(
               id, jsonrpc::backend_timeout,
               stdio_failure(*s, "did not answer within its deadline (stdio.timeout " +
