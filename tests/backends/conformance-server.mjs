@@ -83,6 +83,7 @@ import {
   UnsubscribeRequestSchema,
   completable,
   z,
+  SSEServerTransport,
 } from '../e2e/lib/sdk-server.mjs';
 import * as F from '../e2e/lib/fixtures.mjs';
 
@@ -97,6 +98,7 @@ const { values: opts } = parseArgs({
     stdio: { type: 'boolean', default: false },
     'stdio-banner': { type: 'boolean', default: false },
     'ignore-sigterm': { type: 'boolean', default: false },
+    'legacy-sse': { type: 'boolean', default: false },
   },
   strict: true,
 });
@@ -912,7 +914,64 @@ async function runStdio() {
   log('stdio transport connected, pid', process.pid);
 }
 
-if (opts.stdio) {
+// ---------------------------------------------------------------------------------------
+// Legacy HTTP+SSE mode (2024-11-05): GET /sse opens a session's stream (SDK SSEServerTransport),
+// POST /messages?sessionId=... carries the client's messages. Prints
+// `listening http://<host>:<port>/sse`.
+function runLegacySse() {
+  const legacy = new Map(); // sessionId -> { session, transport }
+  const httpServer = http.createServer(async (req, res) => {
+    try {
+      const url = new URL(req.url, 'http://localhost');
+      if (req.method === 'GET' && url.pathname === '/sse') {
+        const session = createMcpSession(undefined);
+        const transport = new SSEServerTransport('/messages', res);
+        session.transport = transport;
+        session.id = transport.sessionId;
+        legacy.set(transport.sessionId, { session, transport });
+        transport.onclose = () => {
+          legacy.delete(transport.sessionId);
+          closedSessions.push({ id: transport.sessionId, how: 'stream closed' });
+        };
+        await session.mcp.connect(transport);
+        log('legacy session opened', transport.sessionId);
+        return;
+      }
+      if (req.method === 'POST' && url.pathname === '/messages') {
+        const entry = legacy.get(url.searchParams.get('sessionId') ?? '');
+        if (!entry) return jsonRpcError(res, 404, -32001, 'Session not found');
+        await entry.transport.handlePostMessage(req, res);
+        return;
+      }
+      if (req.method === 'GET' && url.pathname === '/debug/sessions') {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ active: [...legacy.keys()], closed: closedSessions }));
+        return;
+      }
+      jsonRpcError(res, 404, -32000, 'Not found');
+    } catch (err) {
+      console.error('[backend] legacy request failed:', err);
+      if (!res.headersSent) jsonRpcError(res, 500, -32603, 'Internal server error');
+    }
+  });
+  httpServer.listen(Number(opts.port), opts.host, () => {
+    const { port } = httpServer.address();
+    const hostForUrl = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
+    process.stdout.write(`listening http://${hostForUrl}:${port}/sse\n`);
+  });
+  const shutdown = () => {
+    for (const { transport } of legacy.values()) transport.close().catch(() => {});
+    httpServer.close(() => process.exit(0));
+    httpServer.closeAllConnections?.();
+    setTimeout(() => process.exit(0), 3000).unref();
+  };
+  process.on('SIGTERM', shutdown);
+  process.on('SIGINT', shutdown);
+}
+
+if (opts['legacy-sse']) {
+  runLegacySse();
+} else if (opts.stdio) {
   runStdio().catch((err) => {
     console.error('[backend] stdio start-up failed:', err);
     process.exit(1);

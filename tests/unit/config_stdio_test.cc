@@ -149,9 +149,21 @@ TEST(ConfigStdio, ABackendIsHttpOrStdio) {
   EXPECT_TRUE(has_only_error(
       parse("  - name: files\n    http: { url: http://127.0.0.1:1/mcp }\n    stdio: { command: "
             "[sh] }\n"),
-      4, "backends[0].stdio", "either http or stdio, not both"));
+      4, "backends[0].stdio", "one of http, sse or stdio, not several"));
   EXPECT_TRUE(has_only_error(parse("  - name: files\n"), 2, "backends[0].http",
                              "or stdio: { command: [...] }"));
+}
+
+TEST(ConfigStdio, SseBackendsTakeTheHttpKeys) {
+  auto result =
+      parse("  - name: files\n    sse: { url: http://127.0.0.1:3001/sse, timeout: 5s }\n");
+  ASSERT_TRUE(result.config) << all_errors(result);
+  const backend_config& b = result.config->backends.at(0);
+  EXPECT_EQ(b.kind, backend_kind::sse);
+  EXPECT_EQ(b.http.url, "http://127.0.0.1:3001/sse");
+  EXPECT_EQ(b.http.timeout, duration(5s));
+  EXPECT_TRUE(has_only_error(parse("  - name: files\n    sse: { url: ftp://x/sse }\n"), 3,
+                             "backends[0].sse.url", "http://"));
 }
 
 TEST(ConfigStdio, UnknownKeyGetsASuggestion) {

@@ -353,7 +353,7 @@ routes:
     backend: conf
 )");
   EXPECT_TRUE(has_only_error(result, 2, "backends[0]",
-                             "expected a backend map with name and http or stdio, got \"conf\""));
+                             "expected a backend map with name and http, sse or stdio, got \"conf\""));
 }
 
 TEST(Config, RouteGivenAsAStringIsAnError) {

@@ -53,12 +53,14 @@ struct stdio_backend_config {
   duration shutdown_timeout = std::chrono::seconds(2);
 };
 
-enum class backend_kind { http, stdio };
+// http: Streamable HTTP; sse: the legacy HTTP+SSE transport (2024-11-05), whose settings are
+// the same as http's (the url is the SSE stream's); stdio: a child process per session.
+enum class backend_kind { http, sse, stdio };
 
 struct backend_config {
   std::string name;
   backend_kind kind = backend_kind::http;
-  http_backend_config http;
+  http_backend_config http;  // also the settings of an sse backend
   stdio_backend_config stdio;
 };
 

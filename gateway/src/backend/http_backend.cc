@@ -209,7 +209,7 @@ std::string http_backend::build_request(const backend_request& request) const {
          : request.method == http::verb::get     ? "GET "
          : request.method == http::verb::delete_ ? "DELETE "
                                                  : "POST ";
-  out += target_;
+  out += request.target.empty() ? std::string_view(target_) : request.target;
   out += " HTTP/1.1\r\nHost: ";
   out += host_header_;
   out += "\r\nUser-Agent: mcpgw/0.1\r\n";

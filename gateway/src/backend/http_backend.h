@@ -39,6 +39,7 @@ struct backend_request {
   std::string_view protocol_version;  // MCP-Protocol-Version, empty before initialize
   std::string_view last_event_id;     // resumption of an SSE stream (GET)
   bool stream = false;                // a long-lived GET stream: no response deadline
+  std::string_view target;            // path and query; empty: the configured URL's
 };
 
 struct pooled_connection {
@@ -109,12 +110,16 @@ class http_backend {
   const std::string& name() const { return config_.name; }
   const backend_config& config() const { return config_; }
   std::size_t max_message() const { return limits_.max_backend_message; }
+  net::any_io_executor executor() const { return ex_; }
 
   // Sends the request and reads the response header. On failure the exchange is null.
   net::awaitable<std::pair<backend_failure, std::unique_ptr<backend_exchange>>> send(
       const backend_request& request);
 
   std::size_t idle_connections() const { return pool_->idle.size(); }
+  // The configured URL's "host:port" as it goes in the Host header, and its path and query.
+  const std::string& authority() const { return host_header_; }
+  const std::string& target() const { return target_; }
 
  private:
   friend class backend_exchange;

@@ -14,7 +14,7 @@
 namespace mcpgw::config_detail {
 namespace {
 
-constexpr std::array<std::string_view, 3> backend_keys{"name", "http", "stdio"};
+constexpr std::array<std::string_view, 4> backend_keys{"name", "http", "sse", "stdio"};
 constexpr std::array<std::string_view, 6> stdio_keys{"command", "env",     "cwd",
                                                      "pool",    "timeout", "shutdown_timeout"};
 constexpr std::array<std::string_view, 2> pool_keys{"warm", "max"};
@@ -77,7 +77,8 @@ void parser::read_backends(const map_fields& top, gateway_config& config) {
     error(*at, "expected at least one backend, got an empty list");
   }
   for (const field& item : *items) {
-    const auto backend = read_map(item, backend_keys, "a backend map with name and http or stdio");
+    const auto backend =
+        read_map(item, backend_keys, "a backend map with name and http, sse or stdio");
     if (!backend) {
       backend_names_complete_ = false;
       continue;
@@ -99,17 +100,25 @@ void parser::read_backends(const map_fields& top, gateway_config& config) {
       out.name = std::move(*name);
     }
     const field* http = backend->get("http");
+    const field* sse = backend->get("sse");
     const field* stdio = backend->get("stdio");
-    if (http != nullptr && stdio != nullptr) {
-      error(*stdio, "a backend is either http or stdio, not both; split it into two backends");
+    const int kinds = (http != nullptr) + (sse != nullptr) + (stdio != nullptr);
+    if (kinds > 1) {
+      error(stdio != nullptr ? *stdio : *sse,
+            "a backend is one of http, sse or stdio, not several; split it into several "
+            "backends");
     } else if (http != nullptr) {
       read_http(*http, out.http);
+    } else if (sse != nullptr) {
+      out.kind = backend_kind::sse;
+      read_http(*sse, out.http);
     } else if (stdio != nullptr) {
       out.kind = backend_kind::stdio;
       read_stdio(*stdio, out.stdio);
     } else {
       missing(*backend, "http",
-              "expected http: { url: http://host:port/path } or stdio: { command: [...] }");
+              "expected http: { url: http://host:port/path }, sse: { url: http://host:port/sse } "
+              "or stdio: { command: [...] }");
     }
     config.backends.push_back(std::move(out));
   }

@@ -72,7 +72,7 @@ inline bool accept_negotiated(session& s, session::mapped& m, std::int64_t upstr
     return true;
   }
   if (http_headers::is_supported_protocol_version(m.protocol_version) ||
-      (s.is_legacy() && m.protocol_version == legacy_protocol_version)) {
+      ((s.is_legacy() || s.route().sse) && m.protocol_version == legacy_protocol_version)) {
     s.set_protocol_version(m.protocol_version);
     return true;
   }

@@ -250,24 +250,19 @@ net::awaitable<void> streamable_http_endpoint::legacy_request(std::shared_ptr<se
     if (is_initialize) {
       // The same warm pool as Streamable HTTP sessions.
       std::string warm_request = jsonrpc::splice(text, env.id, stdio_backend::warmup_id);
-      stdio_backend::lease lease = co_await s->route().stdio->acquire(warm_request);
-      if (lease.process && lease.process->ended()) {
-        lease.error =
-            stdio_failure(*s, "process exited at start (" + lease.process->status() + ")");
-        lease.process.reset();
-      }
-      if (!lease.process || s->closed()) {
-        if (lease.process) {
-          lease.process->stop();
+      channel_lease lease = co_await acquire_channel(*s, warm_request);
+      if (!lease.channel || s->closed()) {
+        if (lease.channel) {
+          lease.channel->stop();
         }
         co_await legacy_room(s);
         legacy_push(*s, jsonrpc::make_error(client_id, jsonrpc::backend_unavailable, lease.error));
         co_return;
       }
-      s->set_channel(lease.process);
-      lease.process->attach(make_stdio_link(s), s->id());
+      s->set_channel(lease.channel);
+      lease.channel->attach(make_stdio_link(s), s->id());
       if (lease.initialized) {
-        const std::string& answer = lease.process->init_response();
+        const std::string& answer = lease.channel->init_response();
         jsonrpc::envelope result = decoder_.decode(answer);
         std::int64_t upstream_id = 0;
         s->map_client_request(text, env, upstream_id);
@@ -286,7 +281,9 @@ net::awaitable<void> streamable_http_endpoint::legacy_request(std::shared_ptr<se
       }
       if (co_await legacy_stdio_request(s, text, env, true)) {
         s->set_initialized();
-        s->route().stdio->learn(std::move(warm_request));
+        if (s->route().stdio) {
+          s->route().stdio->learn(std::move(warm_request));
+        }
       }
       co_return;
     }
@@ -403,7 +400,7 @@ net::awaitable<bool> streamable_http_endpoint::legacy_stdio_request(std::shared_
                                         stdio_failure(*s, "is not accepting input")));
     co_return false;
   }
-  const duration timeout = s->route().stdio->config().stdio.timeout;
+  const duration timeout = s->route().channel_timeout();
   while (!s->answered(upstream_id) && !s->closed() && !s->request_cancelled(upstream_id)) {
     watchdog.expires_after(timeout);
     auto [ec] = co_await watchdog.async_wait(tuple_awaitable);

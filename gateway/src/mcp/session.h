@@ -4,6 +4,7 @@
 #pragma once
 
 #include "backend/http_backend.h"
+#include "backend/message_channel.h"
 #include "backend/stdio_backend.h"
 #include "mcpgw/config.h"
 #include "mcpgw/jsonrpc.h"
@@ -106,11 +107,20 @@ class event_stream {
 bool parse_event_id(std::string_view id, std::uint64_t& stream, std::uint64_t& seq);
 
 // A route and the backend behind it: a Streamable HTTP backend or a stdio backend.
+// A route and the backend behind it: a Streamable HTTP backend, a legacy HTTP+SSE backend
+// (`backend` with `sse` set), or a stdio backend.
 struct route_binding {
   std::string path;
   http_backend* backend = nullptr;
   stdio_backend* stdio = nullptr;
+  bool sse = false;
   const std::string& backend_name() const { return stdio ? stdio->name() : backend->name(); }
+  // Sessions on it talk to the backend through a message_channel (stdio and sse).
+  bool uses_channel() const { return stdio != nullptr || sse; }
+  // The longest silence while a request is in flight on a channel.
+  duration channel_timeout() const {
+    return stdio ? stdio->config().stdio.timeout : backend->config().http.timeout;
+  }
 };
 
 class session : public std::enable_shared_from_this<session> {
@@ -124,7 +134,7 @@ class session : public std::enable_shared_from_this<session> {
   const std::string& id() const { return id_; }
   http_backend& backend() const { return *route_.backend; }
   const std::string& backend_name() const { return route_.backend_name(); }
-  bool is_stdio() const { return route_.stdio != nullptr; }
+  bool is_stdio() const { return route_.uses_channel(); }
   // A 2024-11-05 HTTP+SSE session: every message to the client goes on its one SSE stream,
   // and the session lives as long as that stream.
   bool is_legacy() const { return legacy_; }

@@ -113,14 +113,18 @@ net::awaitable<std::shared_ptr<session>> streamable_http_endpoint::find_session(
   }
   auto it = sessions_.find(id);
   // A session belongs to the route that created it: elsewhere it does not exist.
-  if (it == sessions_.end() || it->second->route().path != route.path) {
+  // An HTTP+SSE session's id is valid on its message endpoint only.
+  if (it == sessions_.end() || it->second->route().path != route.path || it->second->is_legacy()) {
     co_await send_error(res, 404, session_not_found,
                         "session not found (expired or deleted); start a new session with "
                         "initialize");
     co_return nullptr;
   }
   std::string_view version = header_of(req, "mcp-protocol-version");
-  if (!version.empty() && !http_headers::is_supported_protocol_version(version)) {
+  // 2024-11-05 only where it was negotiated (a legacy SSE backend behind this session).
+  if (!version.empty() && !http_headers::is_supported_protocol_version(version) &&
+      !(version == legacy_protocol_version &&
+        it->second->protocol_version() == legacy_protocol_version)) {
     co_await send_error(res, 400, transport_error,
                         "unsupported MCP-Protocol-Version '" + std::string(version) +
                             "'; supported: 2025-11-25, 2025-06-18, 2025-03-26");
@@ -250,7 +254,7 @@ net::awaitable<void> streamable_http_endpoint::initialize(client_request& req, r
                         client_id);
     co_return;
   }
-  if (route.stdio) {
+  if (route.uses_channel()) {
     co_await initialize_stdio(req, res, route, env);
     co_return;
   }

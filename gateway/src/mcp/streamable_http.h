@@ -84,6 +84,15 @@ class streamable_http_endpoint {
   net::awaitable<void> delete_upstream(std::shared_ptr<session> s, bool background);
 
   // stdio sessions (streamable_http_stdio.cc)
+  struct channel_lease {
+    std::shared_ptr<message_channel> channel;
+    bool initialized = false;  // a warm process initialized with exactly this initialize
+    bool at_capacity = false;
+    std::string error;
+    std::string pid;  // stdio: the process id
+  };
+  // A channel for a new session: a stdio process from the pool, or a fresh SSE stream.
+  net::awaitable<channel_lease> acquire_channel(const session& s, std::string_view warm_request);
   class stdio_link;
   std::shared_ptr<channel_listener> make_stdio_link(const std::shared_ptr<session>& s);
   net::awaitable<void> initialize_stdio(client_request& req, responder& res,

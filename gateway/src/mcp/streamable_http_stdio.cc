@@ -4,6 +4,7 @@
 // else the stream of the newest request still open (a server request during a tool call), else
 // the GET stream's buffer. A request's relay answers with JSON when the answer is the only
 // message, and with SSE otherwise.
+#include "backend/sse_backend.h"
 #include "mcp/endpoint_detail.h"
 #include "mcp/streamable_http.h"
 
@@ -180,6 +181,36 @@ void streamable_http_endpoint::process_exited(const std::shared_ptr<session>& s,
 // ---------------------------------------------------------------------------------------------
 // initialize
 
+net::awaitable<streamable_http_endpoint::channel_lease> streamable_http_endpoint::acquire_channel(
+    const session& s, std::string_view warm_request) {
+  channel_lease out;
+  const route_binding& route = s.route();
+  if (route.stdio) {
+    stdio_backend::lease lease = co_await route.stdio->acquire(warm_request);
+    if (lease.process && lease.process->ended()) {
+      lease.error = stdio_failure(s, "process exited at start (" + lease.process->status() + ")");
+      lease.process.reset();
+    }
+    out.error = std::move(lease.error);
+    out.at_capacity = lease.at_capacity;
+    out.initialized = lease.initialized;
+    if (lease.process) {
+      out.pid = std::to_string(lease.process->pid());
+      out.channel = std::move(lease.process);
+    }
+    co_return out;
+  }
+  auto channel = std::make_shared<sse_channel>(*route.backend, log_);
+  std::string why;
+  if (co_await channel->open(why)) {
+    out.channel = std::move(channel);
+  } else {
+    out.error =
+        stdio_failure(s, why + " (legacy SSE backend " + route.backend->config().http.url + ")");
+  }
+  co_return out;
+}
+
 net::awaitable<void> streamable_http_endpoint::initialize_stdio(client_request& req, responder& res,
                                                                 const route_binding& route,
                                                                 const jsonrpc::envelope& env) {
@@ -196,27 +227,23 @@ net::awaitable<void> streamable_http_endpoint::initialize_stdio(client_request& 
   // The pool's warm processes got exactly this message (with the pool's id): one of them can
   // take this client without a round trip.
   std::string warm_request = jsonrpc::splice(body, env.id, stdio_backend::warmup_id);
-  stdio_backend::lease lease = co_await route.stdio->acquire(warm_request);
-  if (lease.process && lease.process->ended()) {
-    lease.error = stdio_failure(*s, "process exited at start (" + lease.process->status() + ")");
-    lease.process.reset();
-  }
-  if (!lease.process) {
-    log_.warn("stdio session refused",
-              {{"backend", route.stdio->name()}, {"route", route.path}, {"error", lease.error}});
+  channel_lease lease = co_await acquire_channel(*s, warm_request);
+  if (!lease.channel) {
+    log_.warn("session refused",
+              {{"backend", route.backend_name()}, {"route", route.path}, {"error", lease.error}});
     static constexpr std::pair<std::string_view, std::string_view> retry[] = {{"Retry-After", "1"}};
     co_await send_error(res, lease.at_capacity ? 503 : 200, jsonrpc::backend_unavailable,
                         lease.error, client_id,
                         lease.at_capacity ? header_list(retry) : header_list());
     co_return;
   }
-  s->set_channel(lease.process);
-  lease.process->attach(make_stdio_link(s), s->id());
+  s->set_channel(lease.channel);
+  lease.channel->attach(make_stdio_link(s), s->id());
   sessions_.emplace(s->id(), s);
   session_header sid{{{"Mcp-Session-Id", s->id()}}};
 
   if (lease.initialized) {
-    const std::string& answer = lease.process->init_response();
+    const std::string& answer = lease.channel->init_response();
     jsonrpc::envelope result = decoder_.decode(answer);
     std::int64_t upstream_id = 0;
     s->map_client_request(body, env, upstream_id);
@@ -233,8 +260,8 @@ net::awaitable<void> streamable_http_endpoint::initialize_stdio(client_request& 
     }
     log_.info("session started", {{"session", s->id()},
                                   {"route", route.path},
-                                  {"backend", route.stdio->name()},
-                                  {"pid", std::to_string(lease.process->pid())},
+                                  {"backend", route.backend_name()},
+                                  {"pid", lease.pid},
                                   {"warm", "true"},
                                   {"protocol", s->protocol_version()}});
     co_return;
@@ -248,11 +275,14 @@ net::awaitable<void> streamable_http_endpoint::initialize_stdio(client_request& 
     }
     co_return;
   }
-  route.stdio->learn(std::move(warm_request));
+  if (route.stdio) {
+    route.stdio->learn(std::move(warm_request));
+  }
   log_.info("session started", {{"session", s->id()},
                                 {"route", route.path},
-                                {"backend", route.stdio->name()},
-                                {"pid", std::to_string(lease.process->pid())},
+                                {"backend", route.backend_name()},
+                                {"pid", lease.pid},
+                                {"channel", lease.channel->describe()},
                                 {"warm", "false"},
                                 {"protocol", s->protocol_version()}});
 }
@@ -282,10 +312,10 @@ streamable_http_endpoint::send_stdio_request(std::shared_ptr<session> s, std::st
     co_await send_error(res, 200, jsonrpc::backend_unavailable, why, env.id.in(body), sid);
     co_return relay_outcome::failed;
   }
-  const duration timeout = s->route().stdio->config().stdio.timeout;
-  std::string timeout_message =
-      stdio_failure(*s, "did not answer within its deadline (stdio.timeout " +
-                            std::to_string(timeout.count()) + " ms)");
+  const duration timeout = s->route().channel_timeout();
+  std::string timeout_message = stdio_failure(
+      *s, "did not answer within its deadline (" + std::string(s->route().stdio ? "stdio" : "sse") +
+              ".timeout " + std::to_string(timeout.count()) + " ms)");
   // Waits while the request is in flight; false when the process stayed silent on it for the
   // whole deadline (progress notifications restart it).
   auto wait_progress = [&](auto done) -> net::awaitable<bool> {
@@ -426,7 +456,7 @@ net::awaitable<void> streamable_http_endpoint::forward_batch_stdio(
     responses += responses.empty() ? "[" : ",";
     responses += message;
   };
-  const duration timeout = s->route().stdio->config().stdio.timeout;
+  const duration timeout = s->route().channel_timeout();
   for (const auto& element : decoded.elements) {
     std::string text(element.in(body));
     jsonrpc::envelope env = decoder_.decode(text);
@@ -472,7 +502,8 @@ net::awaitable<void> streamable_http_endpoint::forward_batch_stdio(
           s->channel()->send(cancel_notification(upstream_id, "the gateway's deadline passed"));
           answer = jsonrpc::make_error(
               id, jsonrpc::backend_timeout,
-              stdio_failure(*s, "did not answer within its deadline (stdio.timeout " +
+              stdio_failure(*s, "did not answer within its deadline (" +
+                                    std::string(s->route().stdio ? "stdio" : "sse") + ".timeout " +
                                     std::to_string(timeout.count()) + " ms)"));
           stream->finish();
         }

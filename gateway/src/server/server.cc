@@ -57,12 +57,13 @@ gateway_server::gateway_server(net::io_context& ioc, const gateway_config& confi
   for (const auto& r : config_.routes) {
     for (const auto& b : backends_) {
       if (b->name() == r.backend) {
-        routes_.push_back(route_binding{r.path, b.get(), nullptr});
+        routes_.push_back(
+            route_binding{r.path, b.get(), nullptr, b->config().kind == backend_kind::sse});
       }
     }
     for (const auto& b : stdio_backends_) {
       if (b->name() == r.backend) {
-        routes_.push_back(route_binding{r.path, nullptr, b.get()});
+        routes_.push_back(route_binding{r.path, nullptr, b.get(), false});
       }
     }
   }

@@ -8,6 +8,7 @@
 export { McpServer, ResourceTemplate } from '@modelcontextprotocol/sdk/server/mcp.js';
 export { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 export { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
+export { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js';
 export { completable } from '@modelcontextprotocol/sdk/server/completable.js';
 export {
   CallToolRequestSchema,
