@@ -1,0 +1,123 @@
+#!/usr/bin/env node
+// Session start on a stdio backend, cold vs warm, side by side in one run.
+//
+// Starts mcpgw twice in front of the same stdio server (tests/backends/conformance-server.mjs
+// --stdio): once with pool.warm = 0 (every session spawns a process and initializes it) and
+// once with a warm pool (the pool learns the client's initialize from the first session and
+// keeps processes initialized with it). For each, opens SESSIONS sessions one after another
+// and times initialize (request sent → answer read), then DELETEs the session. The first
+// warm-run session is the one that teaches the pool and is not counted.
+//
+// Usage: node bench/stdio/session-start.mjs [--sessions 40] [--warm 4] [--out FILE]
+// Env: MCPGW (default build/release/gateway/mcpgw), NODE_FOR_BACKEND (default this node).
+// Loopback only; everything it starts is stopped by PID before it exits.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { tmpdir, cpus } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const { values: opts } = parseArgs({
+  options: {
+    sessions: { type: 'string', default: '40' },
+    warm: { type: 'string', default: '4' },
+    out: { type: 'string' },
+  },
+});
+const SESSIONS = Number(opts.sessions);
+const MCPGW = process.env.MCPGW ?? path.join(root, 'build', 'release', 'gateway', 'mcpgw');
+const NODE = process.env.NODE_FOR_BACKEND ?? process.execPath;
+const BACKEND = path.join(root, 'tests', 'backends', 'conformance-server.mjs');
+
+const INIT = JSON.stringify({
+  jsonrpc: '2.0', id: 1, method: 'initialize',
+  params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'bench', version: '1' } },
+});
+const HEADERS = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
+
+async function startGateway(warm) {
+  const dir = mkdtempSync(path.join(tmpdir(), 'mcpgw-bench-stdio-'));
+  const config = path.join(dir, 'gateway.yaml');
+  writeFileSync(config, [
+    'listen: 127.0.0.1:0',
+    'admin_listen: 127.0.0.1:0',
+    'log_level: warn',
+    'backends:',
+    '  - name: files',
+    `    stdio: { command: [${JSON.stringify(NODE)}, ${JSON.stringify(BACKEND)}, --stdio], pool: { warm: ${warm}, max: 200 } }`,
+    'routes:',
+    '  - path: /mcp',
+    '    backend: files',
+    '',
+  ].join('\n'));
+  // log_level warn hides the listening line: read the port from --log-level info instead.
+  const child = spawn(MCPGW, ['--config', config, '--log-level', 'info'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const url = await new Promise((resolve, reject) => {
+    let buf = '';
+    const timer = setTimeout(() => reject(new Error('mcpgw did not start')), 15000);
+    child.stderr.on('data', (d) => {
+      buf += d;
+      const m = /"msg":"listening","listen":"([^"]+)"/.exec(buf);
+      if (m) { clearTimeout(timer); resolve(`http://${m[1]}/mcp`); }
+    });
+    child.on('exit', (code) => reject(new Error(`mcpgw exited with ${code}`)));
+  });
+  child.stderr.resume();
+  return { url, stop: async () => { child.kill('SIGTERM'); await new Promise((r) => child.once('exit', r)); rmSync(dir, { recursive: true, force: true }); } };
+}
+
+async function oneSession(url) {
+  const t0 = process.hrtime.bigint();
+  const r = await fetch(url, { method: 'POST', headers: HEADERS, body: INIT });
+  const body = await r.text();
+  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+  if (r.status !== 200 || !body.includes('"result"')) throw new Error(`initialize failed: ${r.status} ${body}`);
+  const sid = r.headers.get('mcp-session-id');
+  await fetch(url, { method: 'POST', headers: { ...HEADERS, 'mcp-session-id': sid }, body: '{"jsonrpc":"2.0","method":"notifications/initialized"}' });
+  await fetch(url, { method: 'DELETE', headers: { 'mcp-session-id': sid } });
+  return ms;
+}
+
+const pct = (xs, p) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.floor(p * s.length))]; };
+
+async function measure(warm) {
+  const gw = await startGateway(warm);
+  try {
+    if (warm > 0) {
+      await new Promise((r) => setTimeout(r, 1500)); // the pool spawns its processes
+      await oneSession(gw.url); // teaches the pool the client's initialize (cold)
+      await new Promise((r) => setTimeout(r, 1500)); // warm processes get initialized
+    }
+    const times = [];
+    for (let i = 0; i < SESSIONS; i++) {
+      times.push(await oneSession(gw.url));
+      // Gives the pool time to refill, as sessions arriving some ms apart would.
+      if (warm > 0) await new Promise((r) => setTimeout(r, 150));
+    }
+    return { p50: pct(times, 0.5), p90: pct(times, 0.9), max: Math.max(...times) };
+  } finally {
+    await gw.stop();
+  }
+}
+
+const cold = await measure(0);
+const warm = await measure(Number(opts.warm));
+const f = (x) => x.toFixed(2);
+const report = [
+  '## stdio session start: cold vs warm pool',
+  '',
+  `- date: ${new Date().toISOString()}; host: ${cpus().length} cores, ${cpus()[0]?.model ?? 'unknown CPU'}; node ${process.version}`,
+  `- backend: tests/backends/conformance-server.mjs --stdio; ${SESSIONS} sessions one after another per target; time = initialize POST sent → answer read`,
+  '',
+  '| target | p50 (ms) | p90 (ms) | max (ms) |',
+  '|---|---:|---:|---:|',
+  `| cold (pool.warm 0: spawn + initialize) | ${f(cold.p50)} | ${f(cold.p90)} | ${f(cold.max)} |`,
+  `| warm (pool.warm ${opts.warm}: initialized ahead) | ${f(warm.p50)} | ${f(warm.p90)} | ${f(warm.max)} |`,
+  '',
+  `Warm start is **${(cold.p50 / warm.p50).toFixed(0)}×** faster at p50.`,
+  '',
+].join('\n');
+process.stdout.write(report);
+if (opts.out) writeFileSync(opts.out, report);
