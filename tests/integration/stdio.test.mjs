@@ -764,6 +764,6 @@ describe('--check-config: stdio keys', () => {
 
   test('a backend with both http and stdio', async () => {
     const r = await check('both', ['  - name: files', '    http: { url: "http://127.0.0.1:1/mcp" }', '    stdio:', `      command: [${node}]`]);
-    expectError(r, 5, 'backends[0].stdio', 'either http or stdio');
+    expectError(r, 5, 'backends[0].stdio', 'one of http, sse or stdio');
   });
 });

@@ -96,9 +96,11 @@ net::awaitable<backend_failure> backend_exchange::read_some(std::size_t& got) {
   }
   got = conn_->chunk.size() - body.size;
   if (ec) {
+    // A connection closed mid-body is the backend going away, not bad HTTP.
     failure_ = is_timeout(ec) ? backend_failure::timeout
-               : (ec == http::error::body_limit ||
-                  ec.category() == http::make_error_code(http::error::bad_target).category())
+               : ec != http::error::partial_message &&
+                       (ec == http::error::body_limit ||
+                        ec.category() == http::make_error_code(http::error::bad_target).category())
                    ? backend_failure::protocol
                    : backend_failure::unavailable;
   }

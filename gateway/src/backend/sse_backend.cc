@@ -5,6 +5,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/url/parse.hpp>
+#include <boost/url/url.hpp>
 
 namespace mcpgw {
 
@@ -20,34 +21,29 @@ sse_channel::sse_channel(http_backend& http, logger& log)
 sse_channel::~sse_channel() = default;
 
 std::string sse_channel::resolve_endpoint(std::string_view data, std::string& error) const {
-  if (data.starts_with("http://") || data.starts_with("https://")) {
-    // Only the backend's own origin: an endpoint event must not send the session's messages
-    // elsewhere.
-    auto url = boost::urls::parse_uri(data);
-    auto base = boost::urls::parse_uri(http_.config().http.url);
-    if (!url || !base || url->scheme() != base->scheme() ||
-        url->encoded_authority() != base->encoded_authority()) {
-      error = "its endpoint event names another origin: '" + std::string(data.substr(0, 200)) + "'";
-      return {};
-    }
-    std::string target(url->encoded_path());
-    if (url->has_query()) {
-      target += "?" + std::string(url->encoded_query());
-    }
-    return target.empty() || target.front() != '/' ? "/" + target : target;
-  }
-  if (data.starts_with("/")) {
-    return std::string(data);
-  }
-  if (data.empty() || data.find_first_of(" \r\n") != std::string_view::npos) {
+  // RFC 3986 resolution against the stream's URL, as the SDK's client does it; then only the
+  // backend's own origin: an endpoint event must not send the session's messages elsewhere.
+  auto base = boost::urls::parse_uri(http_.config().http.url);
+  auto ref = boost::urls::parse_uri_reference(data);
+  boost::urls::url resolved;
+  if (!base || !ref || data.empty() || !boost::urls::resolve(*base, *ref, resolved)) {
     error = "its endpoint event is not a URL: '" + std::string(data.substr(0, 200)) + "'";
     return {};
   }
-  // Relative to the stream's URL, as a browser resolves it.
-  const std::string& base = http_.target();
-  std::string dir = base.substr(0, base.find('?'));
-  dir = dir.substr(0, dir.rfind('/') + 1);
-  return dir + std::string(data);
+  if (resolved.scheme() != base->scheme() ||
+      resolved.encoded_authority() != base->encoded_authority()) {
+    error = "its endpoint event names another origin: '" + std::string(data.substr(0, 200)) + "'";
+    return {};
+  }
+  resolved.normalize_path();
+  std::string target(resolved.encoded_path());
+  if (target.empty()) {
+    target = "/";
+  }
+  if (resolved.has_query()) {
+    target += "?" + std::string(resolved.encoded_query());
+  }
+  return target;  // without the fragment, which never goes on the wire
 }
 
 net::awaitable<bool> sse_channel::open(std::string& error) {
@@ -123,8 +119,7 @@ net::awaitable<void> sse_channel::read_loop() {
                        : st == event_status::end
                            ? "closed its SSE stream"
                            : (stream_->failure() == backend_failure::protocol
-                                  ? "sent an SSE event the gateway cannot use (over "
-                                    "limits.max_backend_message?)"
+                                  ? "sent an SSE event over limits.max_backend_message"
                                   : "lost its SSE stream");
   end(std::move(reason));
 }

@@ -84,6 +84,19 @@ inline bool accept_negotiated(session& s, session::mapped& m, std::int64_t upstr
   return false;
 }
 
+// A batch element the gateway answers itself (invalid, or an initialize, which a batch must
+// not carry): the error to put in the batch's answer, else empty.
+inline std::string batch_element_error(const jsonrpc::envelope& env, std::string_view id) {
+  if (env.kind == jsonrpc::message_kind::invalid) {
+    return jsonrpc::make_error(id, env.problem_code, env.problem);
+  }
+  if (env.kind == jsonrpc::message_kind::request && env.method.str() == "initialize") {
+    return jsonrpc::make_error(id, jsonrpc::invalid_request,
+                               "initialize must not be part of a JSON-RPC batch");
+  }
+  return {};
+}
+
 // Counts a request in flight on a session for as long as it lives.
 class active_request {
  public:

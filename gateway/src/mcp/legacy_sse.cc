@@ -262,21 +262,13 @@ net::awaitable<void> streamable_http_endpoint::legacy_request(std::shared_ptr<se
       s->set_channel(lease.channel);
       lease.channel->attach(make_stdio_link(s), s->id());
       if (lease.initialized) {
-        const std::string& answer = lease.channel->init_response();
-        jsonrpc::envelope result = decoder_.decode(answer);
-        std::int64_t upstream_id = 0;
-        s->map_client_request(text, env, upstream_id);
-        session::mapped m;
-        m.body = jsonrpc::splice(answer, result.id, client_id);
-        m.protocol_version.assign(result.protocol_version.str());
-        bool accepted = accept_negotiated(*s, m, upstream_id);
-        s->forget_request(upstream_id);
-        s->set_absorb_initialized(true);
+        bool accepted = false;
+        std::string answer = warm_answer(*s, text, env, accepted);
         if (accepted) {
           s->set_initialized();
         }
         co_await legacy_room(s);
-        legacy_push(*s, std::move(m.body));
+        legacy_push(*s, std::move(answer));
         co_return;
       }
       if (co_await legacy_stdio_request(s, text, env, true)) {

@@ -389,13 +389,8 @@ net::awaitable<void> streamable_http_endpoint::forward_batch(std::shared_ptr<ses
       responses += responses.empty() ? "[" : ",";
       responses += message;
     };
-    if (env.kind == jsonrpc::message_kind::invalid) {
-      collect(jsonrpc::make_error(id, env.problem_code, env.problem));
-      continue;
-    }
-    if (env.kind == jsonrpc::message_kind::request && env.method.str() == "initialize") {
-      collect(jsonrpc::make_error(id, jsonrpc::invalid_request,
-                                  "initialize must not be part of a JSON-RPC batch"));
+    if (std::string error = batch_element_error(env, id); !error.empty()) {
+      collect(std::move(error));
       continue;
     }
     std::string upstream_body;

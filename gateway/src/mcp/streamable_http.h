@@ -72,6 +72,12 @@ class streamable_http_endpoint {
   // stream finishes, a write fails, or (GET streams) the client closes or the gateway stops.
   net::awaitable<void> pump(std::shared_ptr<event_stream> stream, responder& res,
                             std::uint64_t cursor, std::uint64_t owner, bool long_lived);
+  // Starts a POST's SSE response (priming event for 2025-11-25 clients) and the pump writing
+  // the stream to the client; pump_done stays true when the client could not be written to.
+  net::awaitable<void> start_post_stream(std::shared_ptr<event_stream> stream, responder& res,
+                                         header_list headers, std::string_view client_version,
+                                         std::uint64_t owner, bool& pump_done,
+                                         net::steady_timer& pump_signal);
   net::awaitable<void> pump_post_stream(std::shared_ptr<event_stream> stream, responder& res,
                                         std::uint64_t owner, bool& done,
                                         net::steady_timer& done_signal);
@@ -93,6 +99,10 @@ class streamable_http_endpoint {
   };
   // A channel for a new session: a stdio process from the pool, or a fresh SSE stream.
   net::awaitable<channel_lease> acquire_channel(const session& s, std::string_view warm_request);
+  // The answer to a client's initialize from the warm channel's own (the client's id in it);
+  // `accepted` is false when the version it negotiated is one the gateway does not speak.
+  std::string warm_answer(session& s, std::string_view body, const jsonrpc::envelope& env,
+                          bool& accepted);
   class stdio_link;
   std::shared_ptr<channel_listener> make_stdio_link(const std::shared_ptr<session>& s);
   net::awaitable<void> initialize_stdio(client_request& req, responder& res,

@@ -71,19 +71,7 @@ net::awaitable<streamable_http_endpoint::relay_outcome> streamable_http_endpoint
     std::uint64_t owner = stream->attach();
     bool pump_done = true;
     net::steady_timer pump_signal(ex_, net::steady_timer::time_point::max());
-    if (co_await res.start_stream(sid)) {
-      bool primed = true;
-      if (wants_priming(client_version)) {
-        std::string prime;
-        sse::append_event(prime, stream->event_id(0), "", priming_retry_ms);
-        primed = co_await res.write_chunk(prime);
-      }
-      if (primed) {
-        pump_done = false;
-        net::co_spawn(ex_, pump_post_stream(stream, res, owner, pump_done, pump_signal),
-                      net::detached);
-      }
-    }
+    co_await start_post_stream(stream, res, sid, client_version, owner, pump_done, pump_signal);
     if (pump_done) {
       stream->detach(owner);
     }
@@ -352,6 +340,26 @@ net::awaitable<void> streamable_http_endpoint::pump(std::shared_ptr<event_stream
     while (watching) {
       co_await watch_signal.async_wait(net::as_tuple(net::use_awaitable));
     }
+  }
+}
+
+net::awaitable<void> streamable_http_endpoint::start_post_stream(
+    std::shared_ptr<event_stream> stream, responder& res, header_list headers,
+    std::string_view client_version, std::uint64_t owner, bool& pump_done,
+    net::steady_timer& pump_signal) {
+  if (!co_await res.start_stream(headers)) {
+    co_return;
+  }
+  bool primed = true;
+  if (wants_priming(client_version)) {
+    std::string prime;
+    sse::append_event(prime, stream->event_id(0), "", priming_retry_ms);
+    primed = co_await res.write_chunk(prime);
+  }
+  if (primed) {
+    pump_done = false;
+    net::co_spawn(ex_, pump_post_stream(stream, res, owner, pump_done, pump_signal),
+                  net::detached);
   }
 }
 

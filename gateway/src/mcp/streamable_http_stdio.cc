@@ -181,6 +181,22 @@ void streamable_http_endpoint::process_exited(const std::shared_ptr<session>& s,
 // ---------------------------------------------------------------------------------------------
 // initialize
 
+std::string streamable_http_endpoint::warm_answer(session& s, std::string_view body,
+                                                  const jsonrpc::envelope& env, bool& accepted) {
+  const std::string& answer = s.channel()->init_response();
+  jsonrpc::envelope result = decoder_.decode(answer);
+  std::int64_t upstream_id = 0;
+  s.map_client_request(body, env, upstream_id);
+  session::mapped m;
+  m.body = jsonrpc::splice(answer, result.id, env.id.in(body));
+  m.protocol_version.assign(result.protocol_version.str());
+  accepted = accept_negotiated(s, m, upstream_id);
+  s.forget_request(upstream_id);
+  // The pool sent notifications/initialized already.
+  s.set_absorb_initialized(true);
+  return std::move(m.body);
+}
+
 net::awaitable<streamable_http_endpoint::channel_lease> streamable_http_endpoint::acquire_channel(
     const session& s, std::string_view warm_request) {
   channel_lease out;
@@ -243,17 +259,9 @@ net::awaitable<void> streamable_http_endpoint::initialize_stdio(client_request& 
   session_header sid{{{"Mcp-Session-Id", s->id()}}};
 
   if (lease.initialized) {
-    const std::string& answer = lease.channel->init_response();
-    jsonrpc::envelope result = decoder_.decode(answer);
-    std::int64_t upstream_id = 0;
-    s->map_client_request(body, env, upstream_id);
-    session::mapped m;
-    m.body = jsonrpc::splice(answer, result.id, client_id);
-    m.protocol_version.assign(result.protocol_version.str());
-    bool accepted = accept_negotiated(*s, m, upstream_id);
-    s->forget_request(upstream_id);
-    s->set_absorb_initialized(true);
-    co_await res.send(200, json_type, m.body, sid);
+    bool accepted = false;
+    std::string answer = warm_answer(*s, body, env, accepted);
+    co_await res.send(200, json_type, answer, sid);
     if (!accepted) {
       end_session(s, false);
       co_return;
@@ -370,19 +378,7 @@ streamable_http_endpoint::send_stdio_request(std::shared_ptr<session> s, std::st
   std::uint64_t owner = stream->attach();
   bool pump_done = true;
   net::steady_timer pump_signal(ex_, net::steady_timer::time_point::max());
-  if (co_await res.start_stream(sid)) {
-    bool primed = true;
-    if (wants_priming(client_version)) {
-      std::string prime;
-      sse::append_event(prime, stream->event_id(0), "", priming_retry_ms);
-      primed = co_await res.write_chunk(prime);
-    }
-    if (primed) {
-      pump_done = false;
-      net::co_spawn(ex_, pump_post_stream(stream, res, owner, pump_done, pump_signal),
-                    net::detached);
-    }
-  }
+  co_await start_post_stream(stream, res, sid, client_version, owner, pump_done, pump_signal);
   if (pump_done) {
     stream->detach(owner);  // what follows waits for a GET with Last-Event-ID
   }
@@ -461,13 +457,8 @@ net::awaitable<void> streamable_http_endpoint::forward_batch_stdio(
     std::string text(element.in(body));
     jsonrpc::envelope env = decoder_.decode(text);
     std::string_view id = env.id.in(text);
-    if (env.kind == jsonrpc::message_kind::invalid) {
-      collect(jsonrpc::make_error(id, env.problem_code, env.problem));
-      continue;
-    }
-    if (env.kind == jsonrpc::message_kind::request && env.method.str() == "initialize") {
-      collect(jsonrpc::make_error(id, jsonrpc::invalid_request,
-                                  "initialize must not be part of a JSON-RPC batch"));
+    if (std::string error = batch_element_error(env, id); !error.empty()) {
+      collect(std::move(error));
       continue;
     }
     if (env.kind != jsonrpc::message_kind::request) {
