@@ -146,11 +146,7 @@ net::awaitable<void> streamable_http_endpoint::legacy_post(client_request& req, 
     co_return;
   }
   std::shared_ptr<session> s = it->second;
-  std::string_view content_type = header_of(req, http::field::content_type);
-  if (!http_headers::is_json_content_type(content_type)) {
-    co_await send_error(
-        res, 415, transport_error,
-        "Content-Type must be application/json, got '" + std::string(content_type) + "'");
+  if (!co_await check_json_type(req, res)) {
     co_return;
   }
   jsonrpc::decoded_body decoded = decoder_.decode_body(req.body());

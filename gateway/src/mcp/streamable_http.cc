@@ -137,13 +137,21 @@ net::awaitable<std::shared_ptr<session>> streamable_http_endpoint::find_session(
 // ---------------------------------------------------------------------------------------------
 // POST
 
+net::awaitable<bool> streamable_http_endpoint::check_json_type(client_request& req,
+                                                               responder& res) {
+  std::string_view content_type = header_of(req, http::field::content_type);
+  if (http_headers::is_json_content_type(content_type)) {
+    co_return true;
+  }
+  co_await send_error(
+      res, 415, transport_error,
+      "Content-Type must be application/json, got '" + std::string(content_type) + "'");
+  co_return false;
+}
+
 net::awaitable<void> streamable_http_endpoint::handle_post(client_request& req, responder& res,
                                                            const route_binding& route) {
-  std::string_view content_type = header_of(req, http::field::content_type);
-  if (!http_headers::is_json_content_type(content_type)) {
-    co_await send_error(
-        res, 415, transport_error,
-        "Content-Type must be application/json, got '" + std::string(content_type) + "'");
+  if (!co_await check_json_type(req, res)) {
     co_return;
   }
   std::string_view accept = header_of(req, http::field::accept);
@@ -254,18 +262,18 @@ net::awaitable<void> streamable_http_endpoint::initialize(client_request& req, r
                         client_id);
     co_return;
   }
-  if (route.uses_channel()) {
-    co_await initialize_stdio(req, res, route, env);
-    co_return;
-  }
-  auto s = std::make_shared<session>(ex_, mint_session_id(), route, config_.limits);
-  active_request guard(s);
   // The slot is held while the backend answers, so concurrent initializes cannot overshoot.
   ++pending_initializes_;
   struct release_slot {
     std::size_t& pending;
     ~release_slot() { --pending; }
   } slot{pending_initializes_};
+  if (route.uses_channel()) {
+    co_await initialize_stdio(req, res, route, env);
+    co_return;
+  }
+  auto s = std::make_shared<session>(ex_, mint_session_id(), route, config_.limits);
+  active_request guard(s);
   std::int64_t upstream_id = 0;
   std::string upstream_body = s->map_client_request(body, env, upstream_id);
   backend_request breq;

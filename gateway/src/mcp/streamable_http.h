@@ -145,6 +145,8 @@ class streamable_http_endpoint {
   net::awaitable<std::shared_ptr<session>> find_session(client_request& req, responder& res,
                                                         const route_binding& route);
   net::awaitable<bool> check_origin(client_request& req, responder& res);
+  // 415 unless the body is declared application/json.
+  net::awaitable<bool> check_json_type(client_request& req, responder& res);
   void end_session(const std::shared_ptr<session>& s, bool delete_upstream);
   std::string mint_session_id();
   net::awaitable<bool> send_error(responder& res, unsigned status, int code,

@@ -358,8 +358,7 @@ net::awaitable<void> streamable_http_endpoint::start_post_stream(
   }
   if (primed) {
     pump_done = false;
-    net::co_spawn(ex_, pump_post_stream(stream, res, owner, pump_done, pump_signal),
-                  net::detached);
+    net::co_spawn(ex_, pump_post_stream(stream, res, owner, pump_done, pump_signal), net::detached);
   }
 }
 

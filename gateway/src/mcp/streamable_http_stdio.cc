@@ -234,11 +234,6 @@ net::awaitable<void> streamable_http_endpoint::initialize_stdio(client_request& 
   std::string client_id(env.id.in(body));
   auto s = std::make_shared<session>(ex_, mint_session_id(), route, config_.limits);
   active_request guard(s);
-  ++pending_initializes_;
-  struct release_slot {
-    std::size_t& pending;
-    ~release_slot() { --pending; }
-  } slot{pending_initializes_};
 
   // The pool's warm processes got exactly this message (with the pool's id): one of them can
   // take this client without a round trip.
