@@ -5,8 +5,8 @@ set -euo pipefail
 
 build_pkgs=(cmake ninja-build g++ pkg-config ccache libboost1.81-dev libboost-url1.81-dev
             libssl-dev libsimdjson-dev libyaml-cpp-dev)
-test_pkgs=(libgtest-dev libgmock-dev)
-bench_pkgs=(libbenchmark-dev wrk nginx-light)
+test_pkgs=(libgtest-dev libgmock-dev libbenchmark-dev)  # the micro-benches build and smoke-run in CI
+bench_pkgs=(wrk nginx-light)
 
 wanted=("${build_pkgs[@]}")
 case "${1:-build}" in

@@ -24,6 +24,15 @@ void append_event(std::string& out, std::string_view id, std::string_view data,
     out += '\n';
   }
   // Split on any line terminator: a raw CR or LF inside data would end the field early.
+  // JSON-RPC messages almost never hold one (inside strings they are escaped), so look for
+  // both with memchr first: find_first_of would test every byte against the set.
+  if (data.find('\n') == std::string_view::npos && data.find('\r') == std::string_view::npos) {
+    out.reserve(out.size() + data.size() + 8);
+    out += "data: ";
+    out += data;
+    out += "\n\n";
+    return;
+  }
   std::size_t start = 0;
   while (true) {
     std::size_t end = data.find_first_of("\r\n", start);
