@@ -145,8 +145,12 @@ bool sse_channel::send(std::string_view message) {
 net::awaitable<void> sse_channel::write_loop() {
   // One POST at a time, in order: the backend sees messages as the client sent them.
   while (!outbox_.empty() && !stopping_) {
+    // Taken off the queue before the POST: stop() may clear the queue while it is in flight.
+    std::string message = std::move(outbox_.front());
+    outbox_.pop_front();
+    outbox_bytes_ -= message.size();
     backend_request post;
-    post.body = outbox_.front();
+    post.body = message;
     post.target = endpoint_;
     auto [failure, exchange] = co_await http_.send(post);
     std::string ignored;
@@ -154,8 +158,6 @@ net::awaitable<void> sse_channel::write_loop() {
       failure = co_await exchange->read_body(ignored);
     }
     unsigned status = exchange ? exchange->status() : 0;
-    outbox_bytes_ -= outbox_.front().size();
-    outbox_.pop_front();
     if (failure != backend_failure::none || status / 100 != 2) {
       log_.warn("legacy SSE backend refused a message",
                 {{"backend", http_.name()},
