@@ -21,10 +21,9 @@ import { randomUUID } from 'node:crypto';
 
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
-import { CreateMessageRequestSchema, ElicitRequestSchema, LoggingMessageNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 
 import { STDIO_ROUTE, childPids, procStat, useTarget } from './lib/harness.mjs';
-import { CLIENT_INFO, REQUEST_TIMEOUT_MS, sleep, textOf, waitUntil } from './lib/client.mjs';
+import { CLIENT_INFO, REQUEST_TIMEOUT_MS, installRecorders, sleep, textOf, waitUntil } from './lib/client.mjs';
 import { LATEST } from './lib/raw-http.mjs';
 import * as F from './lib/fixtures.mjs';
 
@@ -74,20 +73,7 @@ async function connectSse(route, { capabilities = { sampling: {}, elicitation: {
   });
   const client = new Client({ ...CLIENT_INFO }, { capabilities });
   client.onerror = (e) => rec.errors.push(e);
-  client.setNotificationHandler(LoggingMessageNotificationSchema, (n) => { rec.logs.push(n.params); });
-  if (capabilities.sampling) {
-    client.setRequestHandler(CreateMessageRequestSchema, async (req) => {
-      rec.samplingRequests.push(req);
-      if (!sampling) throw new Error('no sampling handler installed');
-      return sampling(req);
-    });
-  }
-  if (capabilities.elicitation) {
-    client.setRequestHandler(ElicitRequestSchema, async (req) => {
-      rec.elicitationRequests.push(req);
-      return elicitation ? elicitation(req) : { action: 'decline' };
-    });
-  }
+  installRecorders(client, rec, { capabilities, sampling, elicitation });
   await client.connect(transport, { timeout: REQUEST_TIMEOUT_MS });
   const post = rec.http.find((h) => h.method === 'POST');
   return {

@@ -11,7 +11,7 @@ import { ErrorCode, McpError } from '@modelcontextprotocol/sdk/types.js';
 import { StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 
 import { useTarget } from './lib/harness.mjs';
-import { connect, sleep, textOf, waitUntil } from './lib/client.mjs';
+import { connect, expectSlowProgress, sleep, textOf, waitUntil } from './lib/client.mjs';
 import { LATEST, rawInitialize, rawPost, rawRequest } from './lib/raw-http.mjs';
 import * as F from './lib/fixtures.mjs';
 
@@ -346,18 +346,7 @@ describe('server -> client requests', () => {
 describe('progress, cancellation, logging, resumption', () => {
   it('progress notifications: >= 3, non-decreasing, all before the result, none after', async (t) => {
     const c = await open(t);
-    const events = [];
-    const tag = `p-${randomUUID().slice(0, 8)}`;
-    const result = await c.call('slow', { ms: 500, tag }, { onprogress: (p) => events.push(p) });
-    const atResult = events.length;
-    assert.equal(textOf(result), 'done');
-    await sleep(300);
-    assert.equal(events.length, atResult, 'progress arrived after the result');
-    assert.deepEqual(events.map((e) => e.progress), [100, 200, 300, 400, 500]);
-    for (const [i, e] of events.entries()) {
-      assert.equal(e.total, 500);
-      assert.equal(e.message, `slow ${tag} ${(i + 1) * 100}/500`);
-    }
+    await expectSlowProgress(assert, c, `p-${randomUUID().slice(0, 8)}`);
   });
 
   it('cancellation: aborting the call rejects it and the server sees notifications/cancelled', async (t) => {

@@ -18,7 +18,7 @@ import { ErrorCode, McpError } from '@modelcontextprotocol/sdk/types.js';
 import { StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 
 import { useTarget } from './lib/harness.mjs';
-import { CLIENT_INFO, connect, sleep, textOf, waitUntil } from './lib/client.mjs';
+import { CLIENT_INFO, connect, expectSlowProgress, sleep, textOf, waitUntil } from './lib/client.mjs';
 import { LATEST, rawPost } from './lib/raw-http.mjs';
 import * as F from './lib/fixtures.mjs';
 
@@ -110,18 +110,7 @@ describe('SDK Streamable HTTP client → gateway → legacy HTTP+SSE backend', {
 
   it('progress: slow 500 ms → progress 100..500 in order, all before the result', async (t) => {
     const c = await open(t);
-    const events = [];
-    const tag = `p-${randomUUID().slice(0, 8)}`;
-    const result = await c.call('slow', { ms: 500, tag }, { onprogress: (p) => events.push(p) });
-    const atResult = events.length;
-    assert.equal(textOf(result), 'done');
-    await sleep(300);
-    assert.equal(events.length, atResult, 'progress arrived after the result');
-    assert.deepEqual(events.map((e) => e.progress), [100, 200, 300, 400, 500]);
-    for (const [i, e] of events.entries()) {
-      assert.equal(e.total, 500);
-      assert.equal(e.message, `slow ${tag} ${(i + 1) * 100}/500`);
-    }
+    await expectSlowProgress(assert, c, `p-${randomUUID().slice(0, 8)}`);
   });
 
   it('sampling round trip: the backend\'s request reaches the client handler, the answer reaches the tool', async (t) => {

@@ -18,7 +18,7 @@
 //   MCPGW_IT_VERBOSE=1         print the gateway's stderr tail after every test, not only failures
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -378,31 +378,7 @@ export async function runGateway(args, { timeoutMs = 10_000, cwd } = {}) {
 // ---------------------------------------------------------------------------------------
 // Processes seen through /proc (Linux): a gateway's children, and whether a pid is gone.
 
-/** { pid, state, ppid } from /proc/<pid>/stat, or undefined when there is no such process. */
-export function procStat(pid) {
-  let text;
-  try { text = readFileSync(`/proc/${pid}/stat`, 'utf8'); } catch { return undefined; }
-  // "pid (comm) state ppid ...": comm may contain spaces and parentheses, so split after the last ')'.
-  const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
-  return { pid: Number(pid), state: rest[0], ppid: Number(rest[1]) };
-}
-
-/** True when the process no longer exists or is a zombie (exited, not yet reaped). */
-export function processGone(pid) {
-  const st = procStat(pid);
-  return st === undefined || st.state === 'Z' || st.state === 'X';
-}
-
-/** Pids of the processes whose parent is `ppid`; zombies only with { zombies: true }. */
-export function childPids(ppid, { zombies = false } = {}) {
-  const out = [];
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    const st = procStat(name);
-    if (st && st.ppid === ppid && (zombies || (st.state !== 'Z' && st.state !== 'X'))) out.push(st.pid);
-  }
-  return out.sort((a, b) => a - b);
-}
+export { childPids, processGone, procStat } from '../lib/proc.mjs';
 
 /** Poll fn() every intervalMs until it returns a truthy value (returned); throws after timeoutMs. */
 export async function waitUntil(fn, timeoutMs, what = 'condition', intervalMs = 50) {

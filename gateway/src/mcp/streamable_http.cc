@@ -470,12 +470,17 @@ net::awaitable<void> streamable_http_endpoint::forward_batch(std::shared_ptr<ses
       s->abort_request(cancels);
     }
   }
+  co_await send_batch_answer(*s, res, responses);
+}
+
+net::awaitable<void> streamable_http_endpoint::send_batch_answer(session& s, responder& res,
+                                                                 std::string& responses) {
   if (responses.empty()) {
-    co_await res.send_empty(202);
+    co_await res.send_empty(202);  // only notifications and responses: nothing to answer
     co_return;
   }
   responses += "]";
-  session_header sid{{{"Mcp-Session-Id", s->id()}}};
+  session_header sid{{{"Mcp-Session-Id", s.id()}}};
   co_await res.send(200, json_type, responses, sid);
 }
 

@@ -63,6 +63,8 @@ class streamable_http_endpoint {
                                        std::int64_t cancels);
   net::awaitable<void> forward_batch(std::shared_ptr<session> s, std::string_view body,
                                      const jsonrpc::decoded_body& decoded, responder& res);
+  // A batch's answers ("[a,b" without the closing bracket, or empty) as one array, or 202.
+  net::awaitable<void> send_batch_answer(session& s, responder& res, std::string& responses);
   net::awaitable<relay_outcome> relay_response(std::shared_ptr<session> s,
                                                std::unique_ptr<backend_exchange> exchange,
                                                std::int64_t upstream_id,

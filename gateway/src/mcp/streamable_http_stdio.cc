@@ -515,13 +515,7 @@ net::awaitable<void> streamable_http_endpoint::forward_batch_stdio(
     s->forget_request(upstream_id);
     collect(std::move(answer));
   }
-  if (responses.empty()) {
-    co_await res.send_empty(202);
-    co_return;
-  }
-  responses += "]";
-  session_header sid{{{"Mcp-Session-Id", s->id()}}};
-  co_await res.send(200, json_type, responses, sid);
+  co_await send_batch_answer(*s, res, responses);
 }
 
 }  // namespace mcpgw

@@ -20,22 +20,8 @@ export const CLIENT_INFO = Object.freeze({ name: 'mcpgw-e2e-client', version: '1
 export async function connect(url, { capabilities = { sampling: {}, elicitation: {} }, sampling, elicitation, sessionId } = {}) {
   const client = new Client({ ...CLIENT_INFO }, { capabilities });
   const rec = { logs: [], resourceUpdates: [], samplingRequests: [], elicitationRequests: [] };
-  client.setNotificationHandler(LoggingMessageNotificationSchema, (n) => { rec.logs.push(n.params); });
+  installRecorders(client, rec, { capabilities, sampling, elicitation });
   client.setNotificationHandler(ResourceUpdatedNotificationSchema, (n) => { rec.resourceUpdates.push(n.params); });
-  if (capabilities.sampling) {
-    client.setRequestHandler(CreateMessageRequestSchema, async (req) => {
-      rec.samplingRequests.push(req);
-      if (!sampling) throw new Error('no sampling handler installed');
-      return sampling(req);
-    });
-  }
-  if (capabilities.elicitation) {
-    client.setRequestHandler(ElicitRequestSchema, async (req) => {
-      rec.elicitationRequests.push(req);
-      if (!elicitation) return { action: 'decline' };
-      return elicitation(req);
-    });
-  }
   const errors = [];
   const transport = new StreamableHTTPClientTransport(new URL(url), sessionId ? { sessionId } : undefined);
   client.onerror = (e) => errors.push(e);
@@ -48,6 +34,46 @@ export async function connect(url, { capabilities = { sampling: {}, elicitation:
     call: (name, args, options = {}) => client.callTool({ name, arguments: args }, undefined, { timeout: REQUEST_TIMEOUT_MS, ...options }),
     close: async () => { await client.close().catch(() => {}); },
   };
+}
+
+/**
+ * Records log notifications in rec.logs and sampling/elicitation requests in
+ * rec.samplingRequests / rec.elicitationRequests, answering them with the given callbacks
+ * (no sampling callback: an error; no elicitation callback: decline). Any transport.
+ */
+export function installRecorders(client, rec, { capabilities, sampling, elicitation }) {
+  client.setNotificationHandler(LoggingMessageNotificationSchema, (n) => { rec.logs.push(n.params); });
+  if (capabilities.sampling) {
+    client.setRequestHandler(CreateMessageRequestSchema, async (req) => {
+      rec.samplingRequests.push(req);
+      if (!sampling) throw new Error('no sampling handler installed');
+      return sampling(req);
+    });
+  }
+  if (capabilities.elicitation) {
+    client.setRequestHandler(ElicitRequestSchema, async (req) => {
+      rec.elicitationRequests.push(req);
+      return elicitation ? elicitation(req) : { action: 'decline' };
+    });
+  }
+}
+
+/**
+ * Calls the backend's `slow` tool for 500 ms and checks its progress notifications: 100..500
+ * in order, with total and message, all before the result, none after it.
+ */
+export async function expectSlowProgress(assert, c, tag) {
+  const events = [];
+  const result = await c.call('slow', { ms: 500, tag }, { onprogress: (p) => events.push(p) });
+  const atResult = events.length;
+  assert.equal(textOf(result), 'done');
+  await sleep(300);
+  assert.equal(events.length, atResult, 'progress arrived after the result');
+  assert.deepEqual(events.map((e) => e.progress), [100, 200, 300, 400, 500]);
+  for (const [i, e] of events.entries()) {
+    assert.equal(e.total, 500);
+    assert.equal(e.message, `slow ${tag} ${(i + 1) * 100}/500`);
+  }
 }
 
 export function textOf(result) {

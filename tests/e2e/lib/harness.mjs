@@ -3,7 +3,7 @@
 // sure every child is stopped (SIGTERM, then SIGKILL after 5 s) even when a test fails or
 // hangs.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -321,31 +321,7 @@ export async function startGateway({ backendUrl, extraConfig, extraYaml, addBack
 // ---------------------------------------------------------------------------------------
 // Processes seen through /proc (Linux): a gateway's children, and whether a pid is gone.
 
-/** { pid, state, ppid } from /proc/<pid>/stat, or undefined when there is no such process. */
-export function procStat(pid) {
-  let text;
-  try { text = readFileSync(`/proc/${pid}/stat`, 'utf8'); } catch { return undefined; }
-  // "pid (comm) state ppid ...": comm may contain spaces and parentheses.
-  const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
-  return { pid: Number(pid), state: rest[0], ppid: Number(rest[1]) };
-}
-
-/** True when the process no longer exists or is a zombie (exited, not yet reaped). */
-export function processGone(pid) {
-  const st = procStat(pid);
-  return st === undefined || st.state === 'Z' || st.state === 'X';
-}
-
-/** Pids of the live (non-zombie) processes whose parent is `ppid`. */
-export function childPids(ppid) {
-  const out = [];
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    const st = procStat(name);
-    if (st && st.ppid === ppid && st.state !== 'Z' && st.state !== 'X') out.push(st.pid);
-  }
-  return out.sort((a, b) => a - b);
-}
+export { childPids, processGone, procStat } from '../../lib/proc.mjs';
 
 // ---------------------------------------------------------------------------------------
 // node:test wiring.
