@@ -1,6 +1,9 @@
 // mcpgw: wiring only. Parses the command line and the config, builds the server, runs it
 // until SIGINT/SIGTERM, and exits 0 after the drain.
+#include "builtin.h"
+#include "filter/filter_chain.h"
 #include "mcpgw/config.h"
+#include "mcpgw/filter.h"
 #include "mcpgw/log.h"
 #include "mcpgw/version.h"
 #include "server/server.h"
@@ -61,8 +64,11 @@ int main(int argc, char** argv) {
     }
   }
 
+  mcpgw::filter_registry filters;
+  mcpgw::plugins::register_builtin_filters(filters);
+
   if (!check_path.empty()) {
-    auto result = mcpgw::parse_config_file(check_path);
+    auto result = mcpgw::parse_config_file(check_path, &filters);
     int rc = report(result);
     if (rc == 0) {
       std::printf("%s: ok\n", check_path.c_str());
@@ -70,9 +76,10 @@ int main(int argc, char** argv) {
     return rc;
   }
 
-  auto result = config_path.empty() ? mcpgw::parse_config_text(mcpgw::embedded_config,
-                                                               "<embedded conf/gateway.yaml>")
-                                    : mcpgw::parse_config_file(config_path);
+  auto result = config_path.empty()
+                    ? mcpgw::parse_config_text(mcpgw::embedded_config,
+                                               "<embedded conf/gateway.yaml>", &filters)
+                    : mcpgw::parse_config_file(config_path, &filters);
   if (report(result) != 0) {
     return 1;
   }
@@ -96,7 +103,8 @@ int main(int argc, char** argv) {
     // One thread runs the io_context, so its reactor needs no locks. The scheduler keeps
     // them: the resolver completes host name look-ups from a helper thread.
     boost::asio::io_context ioc(BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO);
-    mcpgw::gateway_server server(ioc, config, log);
+    auto chain = mcpgw::filter_chain::build({ioc.get_executor(), log, config});
+    mcpgw::gateway_server server(ioc, config, log, chain);
     // Signals are caught before the listeners open, so a signal right after start drains too.
     boost::asio::signal_set signals(ioc, SIGINT, SIGTERM);
     int received = 0;

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -31,6 +32,12 @@ struct session_store_config {
   std::size_t max_sessions = 10000;
 };
 
+// A header the gateway sends to a backend; the client's own credentials never reach it.
+struct credential_header {
+  std::string name;
+  std::string value;  // ${VAR} expanded from the gateway's environment at start-up
+};
+
 struct http_backend_config {
   std::string url;                              // http:// or https://
   duration timeout = std::chrono::seconds(60);  // JSON: whole response; SSE: silence between events
@@ -38,6 +45,9 @@ struct http_backend_config {
   bool tls_verify = true;  // certificate and host name verification for https
   std::string ca_file;     // optional extra trust anchors (PEM); system store otherwise
   std::size_t max_idle_connections = 64;  // keep-alive pool bound
+  std::vector<credential_header> headers;  // sent on every request to the backend
+  // Sent instead of a same-named static header for sessions of that tenant.
+  std::vector<std::pair<std::string, std::vector<credential_header>>> tenant_headers;
 };
 
 // A stdio MCP server: one child process per client session, spawned without a shell.
@@ -45,6 +55,10 @@ struct stdio_backend_config {
   std::vector<std::string> command;  // argv; command[0] is looked up in PATH when it has no '/'
   // Added to the child's minimal environment (PATH, HOME, LANG from the gateway's), in order.
   std::vector<std::pair<std::string, std::string>> env;
+  // Added after `env` for processes of a session of that tenant (such processes are spawned
+  // for the session, not taken from the warm pool).
+  std::vector<std::pair<std::string, std::vector<std::pair<std::string, std::string>>>>
+      tenant_env;
   std::string cwd;             // empty: the gateway's working directory
   std::size_t pool_warm = 1;   // processes kept spawned (and initialized) ahead of sessions
   std::size_t pool_max = 100;  // processes of this backend, in use and warm
@@ -82,6 +96,40 @@ struct limits_config {
   std::size_t max_connections = 10000;
 };
 
+// What a tenant may use. Each list holds globs ('*' any run of characters, '?' one); an
+// empty allow list means everything, an empty deny list nothing.
+struct access_rules {
+  std::vector<std::string> routes;
+  std::vector<std::string> backends;
+  std::vector<std::string> tools;
+  std::vector<std::string> prompts;
+  std::vector<std::string> resources;  // resource URIs (and resource template URIs)
+};
+
+// A tool glob and the token scopes a call to a matching tool needs (all of them).
+struct scope_requirement {
+  std::string tools;
+  std::vector<std::string> scopes;
+};
+
+struct tenant_config {
+  std::string name;
+  int line = 0;
+  std::vector<std::string> api_key_digests;  // raw SHA-256 digests (32 bytes each)
+  access_rules allow;
+  access_rules deny;
+  std::vector<scope_requirement> scopes;
+};
+
+class filter_factory;
+
+// One link of the filter chain, in config order.
+struct filter_entry {
+  std::string name;  // the plugin's key ("auth")
+  int line = 0;
+  std::shared_ptr<const filter_factory> factory;
+};
+
 struct gateway_config {
   std::string source;  // file the config came from, for messages
   host_port listen{"127.0.0.1", 8080};
@@ -96,6 +144,8 @@ struct gateway_config {
   std::vector<backend_config> backends;
   std::vector<route_config> routes;
   limits_config limits;
+  std::vector<tenant_config> tenants;
+  std::vector<filter_entry> filters;
   duration shutdown_grace = std::chrono::seconds(10);
   std::string log_level = "info";  // debug, info, warn, error
 };
@@ -114,8 +164,12 @@ struct config_result {
   std::vector<config_error> errors;  // all errors found, not only the first
 };
 
-config_result parse_config_file(const std::string& path);
-config_result parse_config_text(const std::string& text, const std::string& source_name);
+class filter_registry;
+
+// `filters`: the plugins whose keys may appear under `filters:` (none when null).
+config_result parse_config_file(const std::string& path, const filter_registry* filters = nullptr);
+config_result parse_config_text(const std::string& text, const std::string& source_name,
+                                const filter_registry* filters = nullptr);
 
 // "30m", "60s", "250ms", "1h"; nullopt when malformed.
 std::optional<duration> parse_duration(std::string_view text);

@@ -11,6 +11,7 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/url/parse.hpp>
 
+#include <algorithm>
 #include <cerrno>
 #include <sys/socket.h>
 #include <tuple>
@@ -161,6 +162,7 @@ http_backend::http_backend(net::any_io_executor ex, const backend_config& config
                            const limits_config& limits, logger& log)
     : ex_(std::move(ex)), config_(config), limits_(limits), log_(log) {
   pool_->max_idle = config_.http.max_idle_connections;
+  prepare_credentials();
   auto url = boost::urls::parse_uri(config_.http.url);
   if (!url) {
     throw std::runtime_error("backend " + config_.name + ": bad url " + config_.http.url);
@@ -204,6 +206,29 @@ http_backend::http_backend(net::any_io_executor ex, const backend_config& config
 
 http_backend::~http_backend() = default;
 
+void http_backend::prepare_credentials() {
+  auto lines = [](const std::vector<credential_header>& headers) {
+    std::string out;
+    for (const auto& h : headers) {
+      out += h.name + ": " + h.value + "\r\n";
+    }
+    return out;
+  };
+  credential_lines_ = lines(config_.http.headers);
+  for (const auto& [tenant, own] : config_.http.tenant_headers) {
+    std::vector<credential_header> merged = own;
+    for (const auto& h : config_.http.headers) {
+      auto same = [&](const credential_header& o) {
+        return http_headers::iequals(o.name, h.name);
+      };
+      if (std::none_of(own.begin(), own.end(), same)) {
+        merged.push_back(h);
+      }
+    }
+    tenant_credential_lines_.emplace(tenant, lines(merged));
+  }
+}
+
 std::string http_backend::build_request(const backend_request& request) const {
   std::string out;
   out.reserve(256 + request.body.size());
@@ -215,6 +240,10 @@ std::string http_backend::build_request(const backend_request& request) const {
   out += " HTTP/1.1\r\nHost: ";
   out += host_header_;
   out += "\r\nUser-Agent: mcpgw/0.1\r\n";
+  // The gateway's own credentials for this backend: what the client sent never goes on.
+  auto tenant_lines = request.tenant.empty() ? tenant_credential_lines_.end()
+                                             : tenant_credential_lines_.find(request.tenant);
+  out += tenant_lines == tenant_credential_lines_.end() ? credential_lines_ : tenant_lines->second;
   if (request.method == http::verb::get) {
     out += "Accept: text/event-stream\r\n";
   } else {

@@ -17,6 +17,7 @@
 #include <array>
 #include <chrono>
 #include <deque>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -40,6 +41,7 @@ struct backend_request {
   std::string_view last_event_id;     // resumption of an SSE stream (GET)
   bool stream = false;                // a long-lived GET stream: no response deadline
   std::string_view target;            // path and query; empty: the configured URL's
+  std::string_view tenant;            // picks the tenant's credential headers, if it has some
 };
 
 struct pooled_connection {
@@ -138,6 +140,11 @@ class http_backend {
   std::string port_;
   std::string target_;
   std::string host_header_;
+  // The credential header lines (http.headers, and per tenant http.tenant_headers over them),
+  // serialized once.
+  void prepare_credentials();
+  std::string credential_lines_;
+  std::map<std::string, std::string, std::less<>> tenant_credential_lines_;
   std::optional<net::ip::tcp::endpoint> literal_;  // set when the URL's host is an IP address
   std::optional<net::ssl::context> tls_ctx_;
   std::shared_ptr<connection_pool> pool_ = std::make_shared<connection_pool>();

@@ -15,8 +15,8 @@ constexpr auto tuple_awaitable = net::as_tuple(net::use_awaitable);
 
 }  // namespace
 
-sse_channel::sse_channel(http_backend& http, logger& log)
-    : message_channel(http.executor()), http_(http), log_(log) {}
+sse_channel::sse_channel(http_backend& http, logger& log, std::string tenant)
+    : message_channel(http.executor()), http_(http), tenant_(std::move(tenant)), log_(log) {}
 
 sse_channel::~sse_channel() = default;
 
@@ -50,6 +50,7 @@ net::awaitable<bool> sse_channel::open(std::string& error) {
   backend_request get;
   get.method = http::verb::get;
   get.stream = true;
+  get.tenant = tenant_;
   auto [failure, exchange] = co_await http_.send(get);
   if (failure != backend_failure::none) {
     error = failure == backend_failure::timeout ? "did not answer in time" : "is unavailable";
@@ -152,6 +153,7 @@ net::awaitable<void> sse_channel::write_loop() {
     backend_request post;
     post.body = message;
     post.target = endpoint_;
+    post.tenant = tenant_;
     auto [failure, exchange] = co_await http_.send(post);
     std::string ignored;
     if (exchange) {

@@ -15,7 +15,8 @@ namespace mcpgw {
 
 class sse_channel final : public message_channel {
  public:
-  sse_channel(http_backend& http, logger& log);
+  // `tenant`: whose credential headers (http.tenant_headers) the channel's requests carry.
+  sse_channel(http_backend& http, logger& log, std::string tenant = {});
   ~sse_channel() override;
 
   // Opens the stream and waits (up to http.timeout) for the endpoint event. False, with the
@@ -38,6 +39,7 @@ class sse_channel final : public message_channel {
   void end(std::string reason);
 
   http_backend& http_;
+  std::string tenant_;
   logger& log_;
   std::unique_ptr<backend_exchange> stream_;
   std::string endpoint_;

@@ -298,10 +298,24 @@ void stdio_backend::uncount(stdio_process& p) {
   }
 }
 
-net::awaitable<std::shared_ptr<stdio_process>> stdio_backend::spawn(std::string& error) {
+net::awaitable<std::shared_ptr<stdio_process>> stdio_backend::spawn(
+    std::string& error, const std::vector<std::pair<std::string, std::string>>* extra_env) {
   spawn_spec spec;
   spec.argv = config_.stdio.command;
-  spec.env = minimal_environment(config_.stdio.env);
+  if (extra_env == nullptr) {
+    spec.env = minimal_environment(config_.stdio.env);
+  } else {
+    // The tenant's value of a variable replaces the backend-wide one.
+    std::vector<std::pair<std::string, std::string>> vars;
+    for (const auto& var : config_.stdio.env) {
+      auto same = [&](const auto& e) { return e.first == var.first; };
+      if (std::none_of(extra_env->begin(), extra_env->end(), same)) {
+        vars.push_back(var);
+      }
+    }
+    vars.insert(vars.end(), extra_env->begin(), extra_env->end());
+    spec.env = minimal_environment(vars);
+  }
   spec.cwd = config_.stdio.cwd;
   ++active_;  // a process on its way counts against the cap
   auto child = co_await child_process::spawn(ex_, spec, error);
@@ -384,8 +398,31 @@ net::awaitable<void> stdio_backend::refill() {
   refilling_ = false;
 }
 
-net::awaitable<stdio_backend::lease> stdio_backend::acquire(std::string_view init_request) {
+net::awaitable<stdio_backend::lease> stdio_backend::acquire(std::string_view init_request,
+                                                           std::string_view tenant) {
   lease out;
+  // A tenant's own credentials must not be in a process another tenant could get: its
+  // processes never come from, nor go to, the shared warm pool.
+  const std::vector<std::pair<std::string, std::string>>* tenant_env = nullptr;
+  for (const auto& [name, vars] : config_.stdio.tenant_env) {
+    if (!tenant.empty() && name == tenant) {
+      tenant_env = &vars;
+    }
+  }
+  if (tenant_env != nullptr) {
+    if (active_ >= config_.stdio.pool_max) {
+      out.at_capacity = true;
+      out.error = "backend '" + name() + "' runs its maximum of " +
+                  std::to_string(config_.stdio.pool_max) +
+                  " processes (stdio.pool.max); retry later or raise the limit";
+      co_return out;
+    }
+    out.process = co_await spawn(out.error, tenant_env);
+    if (!out.process) {
+      out.error = "backend '" + name() + "' could not start: " + out.error;
+    }
+    co_return out;
+  }
   auto take = [&](auto it) {
     out.process = std::move(*it);
     warm_.erase(it);

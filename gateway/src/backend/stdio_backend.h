@@ -102,8 +102,9 @@ class stdio_backend {
   };
   // A process for a new session whose initialize is `init_request` (with the pool's warm-up
   // id in place of the client's): a warm one initialized with the same message when there is
-  // one, else a warm uninitialized one, else a fresh one.
-  net::awaitable<lease> acquire(std::string_view init_request);
+  // one, else a warm uninitialized one, else a fresh one. A tenant with its own environment
+  // (stdio.tenant_env) always gets a fresh one, spawned with it.
+  net::awaitable<lease> acquire(std::string_view init_request, std::string_view tenant = {});
   // A session initialized a cold process with `init_request`: warm processes are initialized
   // with it from now on, so the next client sending the same gets one ready.
   void learn(std::string init_request);
@@ -121,7 +122,10 @@ class stdio_backend {
 
  private:
   friend class stdio_process;
-  net::awaitable<std::shared_ptr<stdio_process>> spawn(std::string& error);
+  // `extra_env`: added after stdio.env (a tenant's variables); null for pool processes.
+  net::awaitable<std::shared_ptr<stdio_process>> spawn(
+      std::string& error,
+      const std::vector<std::pair<std::string, std::string>>* extra_env = nullptr);
   net::awaitable<bool> warm_up(const std::shared_ptr<stdio_process>& p);
   net::awaitable<void> refill();
   void ensure_refill();

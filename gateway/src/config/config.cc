@@ -27,9 +27,10 @@
 namespace mcpgw {
 namespace {
 
-constexpr std::array<std::string_view, 11> top_level_keys{
-    "listen",   "admin_listen", "tls",    "allowed_hosts",  "allowed_origins", "session_store",
-    "backends", "routes",       "limits", "shutdown_grace", "log_level"};
+constexpr std::array<std::string_view, 13> top_level_keys{
+    "listen", "admin_listen",   "tls",       "allowed_hosts", "allowed_origins",
+    "session_store", "backends", "routes",   "limits",        "tenants",
+    "filters",       "shutdown_grace",       "log_level"};
 constexpr std::array<std::string_view, 2> tls_keys{"cert", "key"};
 constexpr std::array<std::string_view, 3> session_store_keys{"type", "idle_timeout",
                                                              "max_sessions"};
@@ -269,8 +270,10 @@ gateway_config parser::parse_document(const field& root) {
   if (const field* at = top->get("session_store")) {
     read_session_store(*at, config.session_store);
   }
+  read_tenants(*top, config);
   read_backends(*top, config);
   read_routes(*top, config);
+  read_filters(*top, config);
   if (const field* at = top->get("limits")) {
     read_limits(*at, config.limits);
   }
@@ -280,6 +283,7 @@ gateway_config parser::parse_document(const field& root) {
   if (const field* at = top->get("log_level")) {
     config.log_level = read_value(*at, value_kind::log_level).value_or(config.log_level);
   }
+  check_references(config);
   return config;
 }
 
@@ -431,8 +435,9 @@ std::string config_error::to_string() const {
   return out + message;
 }
 
-config_result parse_config_text(const std::string& text, const std::string& source_name) {
-  parser p(source_name);
+config_result parse_config_text(const std::string& text, const std::string& source_name,
+                                const filter_registry* filters) {
+  parser p(source_name, filters);
   std::vector<YAML::Node> documents;
   try {
     documents = YAML::LoadAll(text);
@@ -458,7 +463,7 @@ config_result parse_config_text(const std::string& text, const std::string& sour
   return result;
 }
 
-config_result parse_config_file(const std::string& path) {
+config_result parse_config_file(const std::string& path, const filter_registry* filters) {
   auto unreadable = [&path](const std::string& why) {
     return config_result{std::nullopt, {config_error{path, 0, "", "cannot read the file: " + why}}};
   };
@@ -474,7 +479,7 @@ config_result parse_config_file(const std::string& path) {
   if (in.bad()) {
     return unreadable(std::strerror(errno));
   }
-  return parse_config_text(text, path);
+  return parse_config_text(text, path, filters);
 }
 
 }  // namespace mcpgw

@@ -15,8 +15,8 @@ namespace mcpgw::config_detail {
 namespace {
 
 constexpr std::array<std::string_view, 4> backend_keys{"name", "http", "sse", "stdio"};
-constexpr std::array<std::string_view, 6> stdio_keys{"command", "env",     "cwd",
-                                                     "pool",    "timeout", "shutdown_timeout"};
+constexpr std::array<std::string_view, 7> stdio_keys{
+    "command", "env", "tenant_env", "cwd", "pool", "timeout", "shutdown_timeout"};
 constexpr std::array<std::string_view, 2> pool_keys{"warm", "max"};
 
 bool valid_env_name(std::string_view name) {
@@ -57,8 +57,9 @@ std::string locate_program(const std::string& program, const std::string& cwd) {
   }
   return {};
 }
-constexpr std::array<std::string_view, 6> http_keys{
-    "url", "timeout", "connect_timeout", "tls_verify", "ca_file", "max_idle_connections"};
+constexpr std::array<std::string_view, 8> http_keys{
+    "url",     "timeout",   "connect_timeout",     "tls_verify",
+    "ca_file", "max_idle_connections", "headers", "tenant_headers"};
 constexpr std::array<std::string_view, 2> route_keys{"path", "backend"};
 
 }  // namespace
@@ -149,6 +150,44 @@ void parser::read_http(const field& at, http_backend_config& out) {
   if (const field* max = http->get("max_idle_connections")) {
     read_size(*max, out.max_idle_connections, value_kind::count);
   }
+  if (const field* headers = http->get("headers")) {
+    read_credential_headers(*headers, out.headers);
+  }
+  if (const field* headers = http->get("tenant_headers")) {
+    read_tenant_headers(*headers, out);
+  }
+}
+
+void parser::read_tenant_headers(const field& at, http_backend_config& out) {
+  if (!at.node.IsMap()) {
+    expected(at, "a map of tenant names to headers, like { acme: { Authorization: ${ACME_TOKEN} } }");
+    return;
+  }
+  for (auto it = at.node.begin(); it != at.node.end(); ++it) {
+    const YAML::Node key = it->first;
+    const std::string tenant = key.IsScalar() ? key.Scalar() : std::string();
+    const field headers_at{it->second, child_path(at.path, tenant), line_of(key)};
+    tenant_refs_.push_back({tenant, headers_at.path, headers_at.line});
+    std::vector<credential_header> headers;
+    read_credential_headers(headers_at, headers);
+    out.tenant_headers.emplace_back(tenant, std::move(headers));
+  }
+}
+
+void parser::read_tenant_env(const field& at, stdio_backend_config& out) {
+  if (!at.node.IsMap()) {
+    expected(at, "a map of tenant names to variables, like { acme: { TOKEN: ${ACME_TOKEN} } }");
+    return;
+  }
+  for (auto it = at.node.begin(); it != at.node.end(); ++it) {
+    const YAML::Node key = it->first;
+    const std::string tenant = key.IsScalar() ? key.Scalar() : std::string();
+    const field env_at{it->second, child_path(at.path, tenant), line_of(key)};
+    tenant_refs_.push_back({tenant, env_at.path, env_at.line});
+    stdio_backend_config vars;
+    read_stdio_env(env_at, vars);
+    out.tenant_env.emplace_back(tenant, std::move(vars.env));
+  }
 }
 
 void parser::read_stdio(const field& at, stdio_backend_config& out) {
@@ -171,6 +210,9 @@ void parser::read_stdio(const field& at, stdio_backend_config& out) {
   }
   if (const field* env = stdio->get("env")) {
     read_stdio_env(*env, out);
+  }
+  if (const field* env = stdio->get("tenant_env")) {
+    read_tenant_env(*env, out);
   }
   if (const field* pool = stdio->get("pool")) {
     read_stdio_pool(*pool, out);
@@ -243,6 +285,10 @@ void parser::read_stdio_env(const field& at, stdio_backend_config& out) {
     }
     if (text->find('\0') != std::string::npos) {
       error(value_at, "expected a value without NUL characters");
+      continue;
+    }
+    text = expand_env(value_at, *text);
+    if (!text) {
       continue;
     }
     auto same = [&](const auto& entry) { return entry.first == name; };

@@ -1,7 +1,8 @@
 // The YAML walker behind gateway.yaml: a value with its place in the document, and the parser
-// that reads values and collects every error with file, line and key path. Internal to
+// that reads values and collects every error with file, line and key path. Used by
 // gateway/src/config (config.cc: generic readers and top-level keys; config_backends.cc:
-// backends and routes).
+// backends and routes; config_tenants.cc: tenants and the filter chain) and by the plugins'
+// config parsers, which get the parser and their own subtree.
 #pragma once
 
 #include "mcpgw/config.h"
@@ -51,7 +52,8 @@ enum class zero_policy { reject, allow };
 
 class parser {
  public:
-  explicit parser(std::string file) : file_(std::move(file)) {}
+  explicit parser(std::string file, const filter_registry* filters = nullptr)
+      : file_(std::move(file)), filters_(filters) {}
 
   gateway_config parse_document(const field& root);
 
@@ -65,8 +67,11 @@ class parser {
                      [](const config_error& a, const config_error& b) { return a.line < b.line; });
     return std::move(errors_);
   }
+  bool has_errors() const { return !errors_.empty(); }
+  const std::string& file() const { return file_; }
 
- private:
+  // Readers for plugins and the core alike: each reports what is wrong with the value (with
+  // its line and key path) and returns nothing, so one run shows every problem.
   void error(const field& at, std::string message) { error(at.line, at.path, std::move(message)); }
   void expected(const field& at, std::string_view what) {
     error(at, "expected " + std::string(what) + ", got " + describe(at.node));
@@ -87,7 +92,15 @@ class parser {
   void read_file_name(const field& at, std::string& out);
   // A count where zero means something ("warm: 0"); nullopt after reporting a malformed one.
   std::optional<std::size_t> read_count(const field& at);
+  // A list of non-empty strings (a single string is not a list).
+  std::optional<std::vector<std::string>> read_strings(const field& at, std::string_view what);
+  // A map of names to strings, in document order; values have ${VAR} expanded.
+  std::optional<std::vector<std::pair<std::string, std::string>>> read_string_map(
+      const field& at, std::string_view what);
+  // Expands ${VAR} from the gateway's environment; reports an unset variable.
+  std::optional<std::string> expand_env(const field& at, const std::string& text);
 
+ private:
   void read_listeners(const map_fields& top, gateway_config& config);
   void read_tls(const field& at, gateway_config& config);
   void read_allowed_hosts(const map_fields& top, gateway_config& config);
@@ -99,10 +112,25 @@ class parser {
   void read_stdio_command(const field& at, stdio_backend_config& out);
   void read_stdio_pool(const field& at, stdio_backend_config& out);
   void read_stdio_env(const field& at, stdio_backend_config& out);
+  void read_tenant_env(const field& at, stdio_backend_config& out);
+  void read_tenant_headers(const field& at, http_backend_config& out);
   void read_routes(const map_fields& top, gateway_config& config);
   void read_limits(const field& at, limits_config& out);
+  void read_tenants(const map_fields& top, gateway_config& config);
+  void read_access_rules(const field& at, access_rules& out);
+  void read_filters(const map_fields& top, gateway_config& config);
+  void read_credential_headers(const field& at, std::vector<credential_header>& out);
+  // Cross-checks once everything is read: tenant names used by backends, filters' own checks.
+  void check_references(const gateway_config& config);
 
   std::string file_;
+  const filter_registry* filters_ = nullptr;
+  struct tenant_ref {
+    std::string tenant;
+    std::string path;
+    int line = 0;
+  };
+  std::vector<tenant_ref> tenant_refs_;  // tenant names used by backends, checked at the end
   std::vector<config_error> errors_;
   std::map<std::string, int, std::less<>> backend_lines_;  // name -> line, for routes
   // False when a backend name could not be read: routes naming it would only repeat that error.

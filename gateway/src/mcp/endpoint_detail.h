@@ -97,6 +97,41 @@ inline std::string batch_element_error(const jsonrpc::envelope& env, std::string
   return {};
 }
 
+// The client request's headers, as filters read them.
+class beast_headers final : public request_headers {
+ public:
+  explicit beast_headers(const client_request& req) : req_(req) {}
+  std::string_view get(std::string_view name) const override { return header_of(req_, name); }
+
+ private:
+  const client_request& req_;
+};
+
+// A request's staged completion (see session::stage_completion), fired when the scope ends if
+// the request was never mapped onto the backend: refused by the gateway before it got there.
+class staged_completion {
+ public:
+  staged_completion(session& s, std::string_view client_id) : s_(s), client_id_(client_id) {}
+  ~staged_completion() {
+    s_.unstage_completion(client_id_,
+                          message_.empty() ? request_outcome::abandoned : request_outcome::error,
+                          code_, message_);
+  }
+  staged_completion(const staged_completion&) = delete;
+  staged_completion& operator=(const staged_completion&) = delete;
+  // What the gateway answered instead, should the request end unmapped.
+  void failed(int code, std::string message) {
+    code_ = code;
+    message_ = std::move(message);
+  }
+
+ private:
+  session& s_;
+  std::string client_id_;
+  int code_ = 0;
+  std::string message_;
+};
+
 // Counts a request in flight on a session for as long as it lives.
 class active_request {
  public:

@@ -3,6 +3,7 @@
 #include <simdjson.h>
 
 #include <cstring>
+#include <limits>
 
 namespace mcpgw::jsonrpc {
 
@@ -130,6 +131,18 @@ class object_reader {
     });
   }
 
+  void read_error(ondemand::object error, envelope& env) const {
+    for_each_field(error, [&](std::string_view key, ondemand::value v) {
+      std::int64_t code = 0;
+      if (key == "code" && v.get_int64().get(code) == simdjson::SUCCESS &&
+          code >= std::numeric_limits<int>::min() && code <= std::numeric_limits<int>::max()) {
+        env.error_code = static_cast<int>(code);
+      } else if (key == "message") {
+        read_string(v, env.error_message);
+      }
+    });
+  }
+
   envelope read(ondemand::object obj) const {
     envelope env;
     bool has_jsonrpc = false;
@@ -184,6 +197,10 @@ class object_reader {
         }
       } else if (key == "error") {
         has_error = true;
+        ondemand::object error;
+        if (v.get_object().get(error) == simdjson::SUCCESS) {
+          read_error(error, env);
+        }
       }
     });
     if (env.kind == message_kind::invalid && !env.problem.empty()) {

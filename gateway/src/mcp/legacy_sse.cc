@@ -68,15 +68,21 @@ net::awaitable<void> streamable_http_endpoint::handle_legacy(client_request& req
         {}, kind == legacy_kind::sse ? header_list(allow_get) : header_list(allow_post));
     co_return;
   }
+  principal who;
+  const bool admitted = co_await admit(req, res, route, client_transport::legacy_sse, who);
+  if (!admitted) {
+    co_return;
+  }
   if (kind == legacy_kind::sse) {
-    co_await legacy_open(req, res, route);
+    co_await legacy_open(req, res, route, who);
   } else {
-    co_await legacy_post(req, res, route);
+    co_await legacy_post(req, res, route, who);
   }
 }
 
 net::awaitable<void> streamable_http_endpoint::legacy_open(client_request& req, responder& res,
-                                                           const route_binding& route) {
+                                                           const route_binding& route,
+                                                           const principal& who) {
   std::string_view accept = header_of(req, http::field::accept);
   if (!accept.empty() && !http_headers::parse_accept(accept).event_stream) {
     co_await send_error(res, 406, transport_error,
@@ -96,7 +102,7 @@ net::awaitable<void> streamable_http_endpoint::legacy_open(client_request& req, 
                             "); retry later or raise the limit");
     co_return;
   }
-  auto s = std::make_shared<session>(ex_, mint_session_id(), route, config_.limits);
+  auto s = new_session(route, who);
   s->set_legacy();
   s->set_protocol_version(legacy_protocol_version);
   sessions_.emplace(s->id(), s);
@@ -129,7 +135,8 @@ net::awaitable<void> streamable_http_endpoint::legacy_open(client_request& req, 
 }
 
 net::awaitable<void> streamable_http_endpoint::legacy_post(client_request& req, responder& res,
-                                                           const route_binding& route) {
+                                                           const route_binding& route,
+                                                           const principal& who) {
   std::string_view id = query_param(req.target(), "sessionId");
   if (id.empty()) {
     co_await send_error(res, 400, transport_error,
@@ -139,7 +146,8 @@ net::awaitable<void> streamable_http_endpoint::legacy_post(client_request& req, 
     co_return;
   }
   auto it = sessions_.find(id);
-  if (it == sessions_.end() || !it->second->is_legacy() || it->second->route().path != route.path) {
+  if (it == sessions_.end() || !it->second->is_legacy() || it->second->route().path != route.path ||
+      !it->second->who().same_as(who)) {
     co_await send_error(res, 404, session_not_found,
                         "session not found (its SSE stream closed, or it expired); open " +
                             legacy_path(route, legacy_kind::sse) + " again");
@@ -183,6 +191,20 @@ net::awaitable<void> streamable_http_endpoint::legacy_process(std::shared_ptr<se
       break;
     }
     jsonrpc::envelope env = decoder_.decode(text);
+    if (env.kind != jsonrpc::message_kind::invalid) {
+      // The POST was answered 202 already: a stop becomes the request's error on the stream.
+      local_reply refusal;
+      const filter_status admitted = co_await filter_message(*s, nullptr, text, env, refusal);
+      if (admitted == filter_status::stop) {
+        if (env.kind == jsonrpc::message_kind::request) {
+          co_await legacy_room(s);
+          legacy_push(*s, jsonrpc::make_error(env.id.in(text), refusal.code, refusal.message));
+        }
+        continue;
+      }
+    }
+    staged_completion staged(*s, env.kind == jsonrpc::message_kind::request ? env.id.in(text)
+                                                                            : std::string_view());
     switch (env.kind) {
       case jsonrpc::message_kind::invalid:
         co_await legacy_room(s);
@@ -253,6 +275,8 @@ net::awaitable<void> streamable_http_endpoint::legacy_request(std::shared_ptr<se
         }
         co_await legacy_room(s);
         legacy_push(*s, jsonrpc::make_error(client_id, jsonrpc::backend_unavailable, lease.error));
+        s->unstage_completion(client_id, request_outcome::error, jsonrpc::backend_unavailable,
+                              lease.error);
         co_return;
       }
       s->set_channel(lease.channel);
@@ -284,15 +308,17 @@ net::awaitable<void> streamable_http_endpoint::legacy_request(std::shared_ptr<se
   std::int64_t upstream_id = 0;
   std::string upstream_body = s->map_client_request(text, env, upstream_id);
   backend_request breq;
+  breq.tenant = s->who().tenant;
   breq.body = upstream_body;
   breq.session_id = s->upstream_id();
   breq.protocol_version = is_initialize ? std::string_view() : s->protocol_version();
   auto [failure, exchange] = co_await backend.send(breq);
   if (failure != backend_failure::none) {
+    std::string answer =
+        s->failure_response(upstream_id, failure_code(failure), failure_message(backend, failure));
     s->forget_request(upstream_id);
     co_await legacy_room(s);
-    legacy_push(*s, jsonrpc::make_error(client_id, failure_code(failure),
-                                        failure_message(backend, failure)));
+    legacy_push(*s, std::move(answer));
     co_return;
   }
   if (is_initialize) {
@@ -300,11 +326,12 @@ net::awaitable<void> streamable_http_endpoint::legacy_request(std::shared_ptr<se
   }
   unsigned status = exchange->status();
   if (status == 404 && !s->upstream_id().empty() && !is_initialize) {
+    std::string answer = s->failure_response(
+        upstream_id, session_not_found,
+        "session expired at backend '" + backend.name() + "'; open the SSE stream again");
     s->forget_request(upstream_id);
     co_await legacy_room(s);
-    legacy_push(*s, jsonrpc::make_error(client_id, session_not_found,
-                                        "session expired at backend '" + backend.name() +
-                                            "'; open the SSE stream again"));
+    legacy_push(*s, std::move(answer));
     end_session(s, false);
     co_return;
   }
@@ -351,7 +378,7 @@ net::awaitable<void> streamable_http_endpoint::legacy_request(std::shared_ptr<se
       failure = backend_failure::protocol;
     }
     co_await legacy_room(s);
-    legacy_push(*s, jsonrpc::make_error(client_id, failure_code(failure),
+    legacy_push(*s, s->failure_response(upstream_id, failure_code(failure),
                                         failure_message(backend, failure) + " (HTTP " +
                                             std::to_string(status) + ")"));
   }
@@ -382,10 +409,11 @@ net::awaitable<bool> streamable_http_endpoint::legacy_stdio_request(std::shared_
   // Answers go straight onto the session's one stream (which they do not end).
   s->set_sink(upstream_id, s->find_stream(0), &watchdog, is_initialize);
   if (!s->channel()->send(upstream_body)) {
+    std::string answer = s->failure_response(upstream_id, jsonrpc::backend_unavailable,
+                                             stdio_failure(*s, "is not accepting input"));
     s->forget_request(upstream_id);
     co_await legacy_room(s);
-    legacy_push(*s, jsonrpc::make_error(env.id.in(text), jsonrpc::backend_unavailable,
-                                        stdio_failure(*s, "is not accepting input")));
+    legacy_push(*s, std::move(answer));
     co_return false;
   }
   const duration timeout = s->route().channel_timeout();
@@ -399,7 +427,7 @@ net::awaitable<bool> streamable_http_endpoint::legacy_stdio_request(std::shared_
           std::to_string(upstream_id) + R"(,"reason":"the gateway's deadline passed"}})");
       co_await legacy_room(s);
       legacy_push(*s,
-                  jsonrpc::make_error(s->client_id_of(upstream_id), jsonrpc::backend_timeout,
+                  s->failure_response(upstream_id, jsonrpc::backend_timeout,
                                       stdio_failure(*s,
                                                     "did not answer within its deadline "
                                                     "(stdio.timeout " +
@@ -441,6 +469,7 @@ net::awaitable<void> streamable_http_endpoint::legacy_forward(std::shared_ptr<se
     co_return;
   }
   backend_request breq;
+  breq.tenant = s->who().tenant;
   breq.body = mapped;
   breq.session_id = s->upstream_id();
   breq.protocol_version = s->protocol_version();

@@ -3,6 +3,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <algorithm>
 #include <charconv>
 
 namespace mcpgw {
@@ -101,6 +102,29 @@ std::string session::map_client_request(std::string_view body, const jsonrpc::en
   in_flight entry;
   entry.client_id = env.id.in(body);
   entry.progress_token = env.progress_token.in(body);
+  auto staged = std::find_if(staged_.begin(), staged_.end(),
+                             [&](const auto& e) { return e.first == entry.client_id; });
+  if (staged != staged_.end()) {
+    entry.method = env.method.str();
+    entry.name = env.name.str();
+    entry.done = std::move(staged->second);
+    staged_.erase(staged);
+  } else if (chain_) {
+    // A request no hook saw (the gateway's own): its completion is still reported.
+    entry.method = env.method.str();
+    entry.name = env.name.str();
+    request_record record;
+    record.who = who_;
+    record.route = route_.path;
+    record.backend = route_.backend_name();
+    record.session_id = id_;
+    record.method = entry.method;
+    record.name = entry.name;
+    record.client_id = entry.client_id;
+    record.started = std::chrono::system_clock::now();
+    record.started_steady = std::chrono::steady_clock::now();
+    entry.done = completion_guard(chain_, std::move(record));
+  }
   upstream_by_client_id_[entry.client_id] = upstream_id;
   in_flight_.emplace(upstream_id, std::move(entry));
   // The progress token becomes the upstream id too: unique in the upstream session.
@@ -149,6 +173,7 @@ void session::abort_request(std::int64_t upstream_id) {
   auto it = in_flight_.find(upstream_id);
   if (it != in_flight_.end()) {
     it->second.cancelled = true;
+    it->second.done.set_outcome(request_outcome::cancelled);
     if (it->second.exchange) {
       it->second.exchange->cancel();
     }
@@ -173,6 +198,51 @@ std::string session::client_id_of(std::int64_t upstream_id) const {
   return it == in_flight_.end() ? std::string("null") : it->second.client_id;
 }
 
+std::string session::failure_response(std::int64_t upstream_id, int code,
+                                      std::string_view message) {
+  auto it = in_flight_.find(upstream_id);
+  if (it == in_flight_.end()) {
+    return jsonrpc::make_error("null", code, message);
+  }
+  std::string body = jsonrpc::make_error(it->second.client_id, code, message);
+  if (chain_) {
+    it->second.done.set_outcome(request_outcome::error, code, message);
+    filter_response(body, jsonrpc::message_kind::error, it->second.method, it->second.name);
+  }
+  return body;
+}
+
+void session::answer_locally(std::int64_t upstream_id, std::string& body, bool is_error) {
+  auto it = in_flight_.find(upstream_id);
+  if (it == in_flight_.end() || !chain_) {
+    return;
+  }
+  it->second.done.set_outcome(is_error ? request_outcome::error : request_outcome::answered);
+  filter_response(body, is_error ? jsonrpc::message_kind::error : jsonrpc::message_kind::result,
+                  it->second.method, it->second.name);
+}
+
+void session::stage_completion(std::string client_id, completion_guard guard) {
+  staged_.emplace_back(std::move(client_id), std::move(guard));
+}
+
+void session::unstage_completion(std::string_view client_id, request_outcome outcome, int code,
+                                 std::string_view message) {
+  auto it = std::find_if(staged_.begin(), staged_.end(),
+                         [&](const auto& entry) { return entry.first == client_id; });
+  if (it != staged_.end()) {
+    completion_guard guard = std::move(it->second);
+    staged_.erase(it);
+    guard.set_outcome(outcome, code, message);
+  }
+}
+
+void session::filter_response(std::string& body, jsonrpc::message_kind kind,
+                              std::string_view method, std::string_view name) {
+  response_context ctx{who_, route_.path, route_.backend_name(), id_, kind, method, name, body};
+  chain_->run_response(ctx);
+}
+
 session::mapped session::map_backend_message(std::string_view body, jsonrpc::decoder& decoder) {
   mapped out;
   jsonrpc::envelope env = decoder.decode(body);
@@ -191,6 +261,15 @@ session::mapped session::map_backend_message(std::string_view body, jsonrpc::dec
       out.completes = up;
       out.is_error = env.kind == jsonrpc::message_kind::error;
       out.protocol_version.assign(env.protocol_version.str());
+      if (chain_) {
+        if (out.is_error) {
+          it->second.done.set_outcome(request_outcome::error, env.error_code,
+                                      env.error_message.str());
+        } else {
+          it->second.done.set_outcome(request_outcome::answered);
+        }
+        filter_response(out.body, env.kind, it->second.method, it->second.name);
+      }
       return out;
     }
     case jsonrpc::message_kind::request: {
@@ -199,37 +278,50 @@ session::mapped session::map_backend_message(std::string_view body, jsonrpc::dec
       server_request_by_backend_id_[backend_id] = ours;
       server_requests_.emplace(ours, std::move(backend_id));
       out.body = jsonrpc::splice(body, env.id, std::to_string(ours));
+      if (chain_) {
+        filter_response(out.body, env.kind, env.method.str(), {});
+      }
       return out;
     }
     case jsonrpc::message_kind::notification: {
-      std::string_view method = env.method.str();
-      if (method == "notifications/progress" && env.progress_token.present()) {
-        std::int64_t up = 0;
-        auto it =
-            parse_int(env.progress_token.in(body), up) ? in_flight_.find(up) : in_flight_.end();
-        if (it == in_flight_.end() || it->second.progress_token.empty()) {
-          return out;  // progress for a request that is over: nobody to tell
-        }
-        out.body = jsonrpc::splice(body, env.progress_token, it->second.progress_token);
-        out.related = up;
-        return out;
+      out = map_backend_notification(body, env);
+      if (chain_ && !out.body.empty()) {
+        filter_response(out.body, env.kind, env.method.str(), {});
       }
-      if (method == "notifications/cancelled" && env.request_id.present()) {
-        auto it = server_request_by_backend_id_.find(std::string(env.request_id.in(body)));
-        if (it == server_request_by_backend_id_.end()) {
-          return out;
-        }
-        out.body = jsonrpc::splice(body, env.request_id, std::to_string(it->second));
-        server_requests_.erase(it->second);
-        server_request_by_backend_id_.erase(it);
-        return out;
-      }
-      out.body.assign(body);
       return out;
     }
     case jsonrpc::message_kind::invalid:
       return out;
   }
+  return out;
+}
+
+session::mapped session::map_backend_notification(std::string_view body,
+                                                  const jsonrpc::envelope& env) {
+  mapped out;
+  std::string_view method = env.method.str();
+  if (method == "notifications/progress" && env.progress_token.present()) {
+    std::int64_t up = 0;
+    auto it =
+        parse_int(env.progress_token.in(body), up) ? in_flight_.find(up) : in_flight_.end();
+    if (it == in_flight_.end() || it->second.progress_token.empty()) {
+      return out;  // progress for a request that is over: nobody to tell
+    }
+    out.body = jsonrpc::splice(body, env.progress_token, it->second.progress_token);
+    out.related = up;
+    return out;
+  }
+  if (method == "notifications/cancelled" && env.request_id.present()) {
+    auto it = server_request_by_backend_id_.find(std::string(env.request_id.in(body)));
+    if (it == server_request_by_backend_id_.end()) {
+      return out;
+    }
+    out.body = jsonrpc::splice(body, env.request_id, std::to_string(it->second));
+    server_requests_.erase(it->second);
+    server_request_by_backend_id_.erase(it);
+    return out;
+  }
+  out.body.assign(body);
   return out;
 }
 

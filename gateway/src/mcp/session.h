@@ -6,7 +6,9 @@
 #include "backend/http_backend.h"
 #include "backend/message_channel.h"
 #include "backend/stdio_backend.h"
+#include "filter/filter_chain.h"
 #include "mcpgw/config.h"
+#include "mcpgw/filter.h"
 #include "mcpgw/jsonrpc.h"
 
 #include <boost/asio/steady_timer.hpp>
@@ -106,7 +108,6 @@ class event_stream {
 // Parses "<stream>_<seq>"; false when malformed.
 bool parse_event_id(std::string_view id, std::uint64_t& stream, std::uint64_t& seq);
 
-// A route and the backend behind it: a Streamable HTTP backend or a stdio backend.
 // A route and the backend behind it: a Streamable HTTP backend, a legacy HTTP+SSE backend
 // (`backend` with `sse` set), or a stdio backend.
 struct route_binding {
@@ -114,7 +115,10 @@ struct route_binding {
   http_backend* backend = nullptr;
   stdio_backend* stdio = nullptr;
   bool sse = false;
-  const std::string& backend_name() const { return stdio ? stdio->name() : backend->name(); }
+  const std::string& backend_name() const {
+    static const std::string none;
+    return stdio ? stdio->name() : backend ? backend->name() : none;
+  }
   // Sessions on it talk to the backend through a message_channel (stdio and sse).
   bool uses_channel() const { return stdio != nullptr || sse; }
   // The longest silence while a request is in flight on a channel.
@@ -132,6 +136,14 @@ class session : public std::enable_shared_from_this<session> {
   ~session();
 
   const std::string& id() const { return id_; }
+  // The principal that created the session (its id means nothing to anyone else), and the
+  // filters that see its messages (null: none).
+  void bind(principal who, std::shared_ptr<const filter_chain> chain) {
+    who_ = std::move(who);
+    chain_ = chain && !chain->empty() ? std::move(chain) : nullptr;
+  }
+  const principal& who() const { return who_; }
+  const filter_chain* filters() const { return chain_.get(); }
   http_backend& backend() const { return *route_.backend; }
   const std::string& backend_name() const { return route_.backend_name(); }
   bool is_stdio() const { return route_.uses_channel(); }
@@ -183,6 +195,18 @@ class session : public std::enable_shared_from_this<session> {
   void forget_request(std::int64_t upstream_id);
   // The client's id for an in-flight upstream request (for synthesized errors).
   std::string client_id_of(std::int64_t upstream_id) const;
+  // The error the gateway answers an in-flight request with, in the client's id, recorded as
+  // the request's outcome and passed through the filters like any response.
+  std::string failure_response(std::int64_t upstream_id, int code, std::string_view message);
+  // A response the gateway makes itself for an in-flight request (a warm process's initialize
+  // answer): recorded as its outcome and passed through the filters.
+  void answer_locally(std::int64_t upstream_id, std::string& body, bool is_error);
+  // A request that passed the filters: its completion waits here until the request is mapped
+  // (map_client_request takes it over) or the endpoint is done with it without mapping it
+  // (unstage_completion fires it with `outcome`).
+  void stage_completion(std::string client_id, completion_guard guard);
+  void unstage_completion(std::string_view client_id, request_outcome outcome, int code = 0,
+                          std::string_view message = {});
 
   // --- backend -> client mapping ----------------------------------------------------------
   struct mapped {
@@ -250,7 +274,14 @@ class session : public std::enable_shared_from_this<session> {
     net::steady_timer* watchdog = nullptr;
     bool answered = false;
     bool is_initialize = false;
+    // With filters: what the response hooks and the completion hook need.
+    std::string method;
+    std::string name;
+    completion_guard done;
   };
+  mapped map_backend_notification(std::string_view body, const jsonrpc::envelope& env);
+  void filter_response(std::string& body, jsonrpc::message_kind kind, std::string_view method,
+                       std::string_view name);
 
   net::any_io_executor ex_;
   std::string id_;
@@ -280,6 +311,9 @@ class session : public std::enable_shared_from_this<session> {
   bool legacy_ = false;
   bool initialized_ = false;
   std::string end_reason_;
+  principal who_;
+  std::shared_ptr<const filter_chain> chain_;
+  std::vector<std::pair<std::string, completion_guard>> staged_;
 };
 
 }  // namespace mcpgw

@@ -16,8 +16,111 @@ namespace mcpgw {
 using namespace endpoint_detail;
 
 streamable_http_endpoint::streamable_http_endpoint(net::any_io_executor ex,
-                                                   const gateway_config& config, logger& log)
-    : ex_(ex), config_(config), log_(log), sweep_timer_(ex) {}
+                                                   const gateway_config& config, logger& log,
+                                                   std::shared_ptr<const filter_chain> chain)
+    : ex_(ex),
+      config_(config),
+      log_(log),
+      chain_(chain && !chain->empty() ? std::move(chain) : nullptr),
+      sweep_timer_(ex) {}
+
+std::shared_ptr<session> streamable_http_endpoint::new_session(const route_binding& route,
+                                                               const principal& who) {
+  auto s = std::make_shared<session>(ex_, mint_session_id(), route, config_.limits);
+  s->bind(who, chain_);
+  return s;
+}
+
+net::awaitable<bool> streamable_http_endpoint::admit(client_request& req, responder& res,
+                                                     const route_binding& route,
+                                                     client_transport transport, principal& who) {
+  if (!chain_) {
+    co_return true;
+  }
+  beast_headers headers(req);
+  http_context ctx{headers,         req.method_string(), req.target(), route.path,
+                   route.backend_name(), transport,       {},           {}};
+  filter_status status = co_await chain_->run_http(ctx);
+  if (status == filter_status::next) {
+    who = std::move(ctx.who);
+    co_return true;
+  }
+  std::vector<std::pair<std::string_view, std::string_view>> extra;
+  for (const auto& h : ctx.reply.headers) {
+    extra.emplace_back(h.name, h.value);
+  }
+  co_await send_error(res, ctx.reply.status == 200 ? 403 : ctx.reply.status, ctx.reply.code,
+                      ctx.reply.message, {}, extra);
+  co_return false;
+}
+
+net::awaitable<filter_status> streamable_http_endpoint::filter_message(
+    session& s, const request_headers* headers, std::string_view text,
+    const jsonrpc::envelope& env, local_reply& reply) {
+  const filter_chain* chain = s.filters();
+  if (chain == nullptr) {
+    co_return filter_status::next;
+  }
+  message_context ctx{s.who(),
+                      headers,
+                      s.route().path,
+                      s.backend_name(),
+                      s.id(),
+                      env.kind,
+                      env.method.str(),
+                      env.name.str(),
+                      env.id.in(text),
+                      text,
+                      {}};
+  const bool is_request = env.kind == jsonrpc::message_kind::request;
+  completion_guard done;
+  if (is_request) {
+    request_record record;
+    record.who = s.who();
+    record.route = s.route().path;
+    record.backend = s.backend_name();
+    record.session_id = s.id();
+    record.method = env.method.str();
+    record.name = env.name.str();
+    record.client_id = env.id.in(text);
+    record.started = std::chrono::system_clock::now();
+    record.started_steady = std::chrono::steady_clock::now();
+    done = completion_guard(chain_, std::move(record));
+  }
+  filter_status status = co_await chain->run_request(ctx);
+  if (status == filter_status::stop) {
+    reply = std::move(ctx.reply);
+    done.set_outcome(request_outcome::rejected, reply.code, reply.message);
+    co_return filter_status::stop;  // `done` fires: the request is over
+  }
+  if (is_request) {
+    s.stage_completion(std::string(env.id.in(text)), std::move(done));
+  }
+  co_return filter_status::next;
+}
+
+net::awaitable<void> streamable_http_endpoint::send_local_reply(responder& res,
+                                                                const local_reply& reply,
+                                                                const jsonrpc::envelope& env,
+                                                                std::string_view body,
+                                                                const session* s) {
+  std::vector<std::pair<std::string_view, std::string_view>> extra;
+  for (const auto& h : reply.headers) {
+    extra.emplace_back(h.name, h.value);
+  }
+  if (reply.status != 200) {
+    co_await send_error(res, reply.status, reply.code, reply.message, env.id.in(body), extra);
+    co_return;
+  }
+  if (s != nullptr) {
+    extra.emplace_back("Mcp-Session-Id", s->id());
+  }
+  if (env.kind != jsonrpc::message_kind::request) {
+    co_await res.send_empty(202, extra);  // a notification or response is dropped
+    co_return;
+  }
+  co_await send_error(res, 200, reply.code, reply.message, env.id.in(body), extra);
+}
 
 std::string streamable_http_endpoint::mint_session_id() {
   std::array<unsigned char, 16> bytes{};
@@ -81,15 +184,20 @@ net::awaitable<void> streamable_http_endpoint::handle(client_request& req, respo
   if (!co_await check_origin(req, res)) {
     co_return;
   }
+  principal who;
+  const bool admitted = co_await admit(req, res, route, client_transport::streamable_http, who);
+  if (!admitted) {
+    co_return;
+  }
   switch (req.method()) {
     case http::verb::post:
-      co_await handle_post(req, res, route);
+      co_await handle_post(req, res, route, who);
       break;
     case http::verb::get:
-      co_await handle_get(req, res, route);
+      co_await handle_get(req, res, route, who);
       break;
     case http::verb::delete_:
-      co_await handle_delete(req, res, route);
+      co_await handle_delete(req, res, route, who);
       break;
     default: {
       static constexpr std::pair<std::string_view, std::string_view> allow[] = {
@@ -103,7 +211,7 @@ net::awaitable<void> streamable_http_endpoint::handle(client_request& req, respo
 }
 
 net::awaitable<std::shared_ptr<session>> streamable_http_endpoint::find_session(
-    client_request& req, responder& res, const route_binding& route) {
+    client_request& req, responder& res, const route_binding& route, const principal& who) {
   std::string_view id = header_of(req, "mcp-session-id");
   if (id.empty()) {
     co_await send_error(res, 400, transport_error,
@@ -114,7 +222,9 @@ net::awaitable<std::shared_ptr<session>> streamable_http_endpoint::find_session(
   auto it = sessions_.find(id);
   // A session belongs to the route that created it: elsewhere it does not exist.
   // An HTTP+SSE session's id is valid on its message endpoint only.
-  if (it == sessions_.end() || it->second->route().path != route.path || it->second->is_legacy()) {
+  // Another principal's session answers exactly like one that never existed.
+  if (it == sessions_.end() || it->second->route().path != route.path ||
+      it->second->is_legacy() || !it->second->who().same_as(who)) {
     co_await send_error(res, 404, session_not_found,
                         "session not found (expired or deleted); start a new session with "
                         "initialize");
@@ -150,7 +260,8 @@ net::awaitable<bool> streamable_http_endpoint::check_json_type(client_request& r
 }
 
 net::awaitable<void> streamable_http_endpoint::handle_post(client_request& req, responder& res,
-                                                           const route_binding& route) {
+                                                           const route_binding& route,
+                                                           const principal& who) {
   if (!co_await check_json_type(req, res)) {
     co_return;
   }
@@ -179,10 +290,10 @@ net::awaitable<void> streamable_http_endpoint::handle_post(client_request& req, 
                           env.id.in(body));
       co_return;
     }
-    co_await initialize(req, res, route, env);
+    co_await initialize(req, res, route, env, who);
     co_return;
   }
-  auto s = co_await find_session(req, res, route);
+  auto s = co_await find_session(req, res, route, who);
   if (!s) {
     co_return;
   }
@@ -201,14 +312,24 @@ net::awaitable<void> streamable_http_endpoint::handle_post(client_request& req, 
     }
     co_return;
   }
+  beast_headers headers(req);
+  local_reply reply;
+  const filter_status admitted = co_await filter_message(*s, &headers, body, env, reply);
+  if (admitted == filter_status::stop) {
+    co_await send_local_reply(res, reply, env, body, s.get());
+    co_return;
+  }
   switch (env.kind) {
-    case jsonrpc::message_kind::request:
+    case jsonrpc::message_kind::request: {
+      // Normally taken over when the request is mapped; fired here if it never was.
+      staged_completion staged(*s, env.id.in(body));
       if (s->is_stdio()) {
         co_await send_stdio_request(s, body, env, s->protocol_version(), res, false);
       } else {
         co_await forward_request(s, body, env, res);
       }
       break;
+    }
     case jsonrpc::message_kind::notification: {
       std::int64_t cancels = -1;
       auto mapped = s->map_client_notification(body, env, cancels);
@@ -246,7 +367,8 @@ net::awaitable<void> streamable_http_endpoint::handle_post(client_request& req, 
 
 net::awaitable<void> streamable_http_endpoint::initialize(client_request& req, responder& res,
                                                           const route_binding& route,
-                                                          const jsonrpc::envelope& env) {
+                                                          const jsonrpc::envelope& env,
+                                                          const principal& who) {
   const std::string& body = req.body();
   std::string_view client_id = env.id.in(body);
   if (shutting_down_) {
@@ -269,22 +391,33 @@ net::awaitable<void> streamable_http_endpoint::initialize(client_request& req, r
     ~release_slot() { --pending; }
   } slot{pending_initializes_};
   if (route.uses_channel()) {
-    co_await initialize_stdio(req, res, route, env);
+    co_await initialize_stdio(req, res, route, env, who);
     co_return;
   }
-  auto s = std::make_shared<session>(ex_, mint_session_id(), route, config_.limits);
+  auto s = new_session(route, who);
   active_request guard(s);
+  beast_headers headers(req);
+  local_reply reply;
+  const filter_status admitted = co_await filter_message(*s, &headers, body, env, reply);
+  if (admitted == filter_status::stop) {
+    co_await send_local_reply(res, reply, env, body, nullptr);
+    co_return;
+  }
+  staged_completion staged(*s, client_id);
   std::int64_t upstream_id = 0;
   std::string upstream_body = s->map_client_request(body, env, upstream_id);
   backend_request breq;
+  breq.tenant = s->who().tenant;
   breq.body = upstream_body;
   auto [failure, exchange] = co_await route.backend->send(breq);
   if (failure != backend_failure::none) {
     log_.warn("backend initialize failed", {{"backend", route.backend->name()},
                                             {"route", route.path},
                                             {"error", failure_message(*route.backend, failure)}});
-    co_await send_error(res, 200, failure_code(failure), failure_message(*route.backend, failure),
-                        client_id);
+    std::string answer = s->failure_response(upstream_id, failure_code(failure),
+                                             failure_message(*route.backend, failure));
+    s->forget_request(upstream_id);
+    co_await res.send(200, json_type, answer);
     co_return;
   }
   s->set_upstream_id(exchange->header("mcp-session-id"));
@@ -314,15 +447,17 @@ net::awaitable<void> streamable_http_endpoint::forward_request(std::shared_ptr<s
   std::int64_t upstream_id = 0;
   std::string upstream_body = s->map_client_request(body, env, upstream_id);
   backend_request breq;
+  breq.tenant = s->who().tenant;
   breq.body = upstream_body;
   breq.session_id = s->upstream_id();
   breq.protocol_version = s->protocol_version();
   auto [failure, exchange] = co_await s->backend().send(breq);
   if (failure != backend_failure::none) {
+    std::string answer = s->failure_response(upstream_id, failure_code(failure),
+                                             failure_message(s->backend(), failure));
     s->forget_request(upstream_id);
     session_header sid{{{"Mcp-Session-Id", s->id()}}};
-    co_await send_error(res, 200, failure_code(failure), failure_message(s->backend(), failure),
-                        env.id.in(body), sid);
+    co_await res.send(200, json_type, answer, sid);
     co_return;
   }
   co_await relay_response(s, std::move(exchange), upstream_id, s->protocol_version(), res, false);
@@ -335,6 +470,7 @@ net::awaitable<void> streamable_http_endpoint::forward_message(std::shared_ptr<s
                                                                std::int64_t cancels) {
   active_request guard(s);
   backend_request breq;
+  breq.tenant = s->who().tenant;
   breq.body = mapped;
   breq.session_id = s->upstream_id();
   breq.protocol_version = s->protocol_version();
@@ -401,6 +537,16 @@ net::awaitable<void> streamable_http_endpoint::forward_batch(std::shared_ptr<ses
       collect(std::move(error));
       continue;
     }
+    // A filter's stop is this element's error (an HTTP status cannot answer one element).
+    local_reply refusal;
+    const filter_status admitted = co_await filter_message(*s, nullptr, text, env, refusal);
+    if (admitted == filter_status::stop) {
+      if (env.kind == jsonrpc::message_kind::request) {
+        collect(jsonrpc::make_error(id, refusal.code, refusal.message));
+      }
+      continue;
+    }
+    staged_completion staged(*s, id);
     std::string upstream_body;
     std::int64_t upstream_id = -1;
     std::int64_t cancels = -1;
@@ -420,6 +566,7 @@ net::awaitable<void> streamable_http_endpoint::forward_batch(std::shared_ptr<ses
       upstream_body = std::move(*mapped);
     }
     backend_request breq;
+    breq.tenant = s->who().tenant;
     breq.body = upstream_body;
     breq.session_id = s->upstream_id();
     breq.protocol_version = s->protocol_version();
@@ -461,8 +608,8 @@ net::awaitable<void> streamable_http_endpoint::forward_batch(std::shared_ptr<ses
         if (failure == backend_failure::none) {
           failure = backend_failure::protocol;
         }
-        answer =
-            jsonrpc::make_error(id, failure_code(failure), failure_message(s->backend(), failure));
+        answer = s->failure_response(upstream_id, failure_code(failure),
+                                     failure_message(s->backend(), failure));
       }
       s->forget_request(upstream_id);
       collect(std::move(answer));
@@ -488,7 +635,8 @@ net::awaitable<void> streamable_http_endpoint::send_batch_answer(session& s, res
 // GET and DELETE
 
 net::awaitable<void> streamable_http_endpoint::handle_get(client_request& req, responder& res,
-                                                          const route_binding& route) {
+                                                          const route_binding& route,
+                                                          const principal& who) {
   std::string_view accept = header_of(req, http::field::accept);
   if (!http_headers::parse_accept(accept).event_stream) {
     co_await send_error(
@@ -496,7 +644,7 @@ net::awaitable<void> streamable_http_endpoint::handle_get(client_request& req, r
         "Accept must list text/event-stream for a GET stream, got '" + std::string(accept) + "'");
     co_return;
   }
-  auto s = co_await find_session(req, res, route);
+  auto s = co_await find_session(req, res, route, who);
   if (!s) {
     co_return;
   }
@@ -549,8 +697,9 @@ net::awaitable<void> streamable_http_endpoint::handle_get(client_request& req, r
 }
 
 net::awaitable<void> streamable_http_endpoint::handle_delete(client_request& req, responder& res,
-                                                             const route_binding& route) {
-  auto s = co_await find_session(req, res, route);
+                                                             const route_binding& route,
+                                                             const principal& who) {
+  auto s = co_await find_session(req, res, route, who);
   if (!s) {
     co_return;
   }
@@ -563,6 +712,7 @@ net::awaitable<void> streamable_http_endpoint::delete_upstream(std::shared_ptr<s
                                                                bool background) {
   if (!s->upstream_id().empty()) {
     backend_request breq;
+    breq.tenant = s->who().tenant;
     breq.method = http::verb::delete_;
     breq.session_id = s->upstream_id();
     breq.protocol_version = s->protocol_version();

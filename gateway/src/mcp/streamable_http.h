@@ -4,6 +4,7 @@
 #pragma once
 
 #include "backend/http_backend.h"
+#include "filter/filter_chain.h"
 #include "http/responder.h"
 #include "mcp/session.h"
 #include "mcpgw/config.h"
@@ -24,7 +25,9 @@ using client_request = http::request<http::string_body>;
 
 class streamable_http_endpoint {
  public:
-  streamable_http_endpoint(net::any_io_executor ex, const gateway_config& config, logger& log);
+  // `chain`: the filters every message passes (null or empty: none).
+  streamable_http_endpoint(net::any_io_executor ex, const gateway_config& config, logger& log,
+                           std::shared_ptr<const filter_chain> chain = nullptr);
 
   net::awaitable<void> handle(client_request& req, responder& res, const route_binding& route);
 
@@ -48,13 +51,31 @@ class streamable_http_endpoint {
  private:
   enum class relay_outcome { completed, error_response, failed };
 
-  net::awaitable<void> handle_post(client_request& req, responder& res, const route_binding& route);
-  net::awaitable<void> handle_get(client_request& req, responder& res, const route_binding& route);
+  net::awaitable<void> handle_post(client_request& req, responder& res, const route_binding& route,
+                                   const principal& who);
+  net::awaitable<void> handle_get(client_request& req, responder& res, const route_binding& route,
+                                  const principal& who);
   net::awaitable<void> handle_delete(client_request& req, responder& res,
-                                     const route_binding& route);
+                                     const route_binding& route, const principal& who);
+
+  // Runs the HTTP hooks (authentication) on a request; false when a filter answered it.
+  net::awaitable<bool> admit(client_request& req, responder& res, const route_binding& route,
+                             client_transport transport, principal& who);
+  // A new session of `who` on `route`, with the filter chain attached.
+  std::shared_ptr<session> new_session(const route_binding& route, const principal& who);
+  // Runs the request hooks on one client message of session `s`. A request that passes has
+  // its completion staged on the session; one that is stopped completes as rejected, and
+  // `reply` says how to answer it.
+  net::awaitable<filter_status> filter_message(session& s, const request_headers* headers,
+                                               std::string_view text,
+                                               const jsonrpc::envelope& env, local_reply& reply);
+  // Answers a single POSTed message that a filter stopped.
+  net::awaitable<void> send_local_reply(responder& res, const local_reply& reply,
+                                        const jsonrpc::envelope& env, std::string_view body,
+                                        const session* s);
 
   net::awaitable<void> initialize(client_request& req, responder& res, const route_binding& route,
-                                  const jsonrpc::envelope& env);
+                                  const jsonrpc::envelope& env, const principal& who);
   net::awaitable<void> forward_request(std::shared_ptr<session> s, std::string_view body,
                                        const jsonrpc::envelope& env, responder& res);
   // `cancels`: the upstream request a notifications/cancelled ends, else -1.
@@ -108,7 +129,8 @@ class streamable_http_endpoint {
   class stdio_link;
   std::shared_ptr<channel_listener> make_stdio_link(const std::shared_ptr<session>& s);
   net::awaitable<void> initialize_stdio(client_request& req, responder& res,
-                                        const route_binding& route, const jsonrpc::envelope& env);
+                                        const route_binding& route, const jsonrpc::envelope& env,
+                                        const principal& who);
   // Sends a request to the session's process and relays what it says about it to the client.
   net::awaitable<relay_outcome> send_stdio_request(std::shared_ptr<session> s,
                                                    std::string_view body,
@@ -127,8 +149,10 @@ class streamable_http_endpoint {
   std::string stdio_failure(const session& s, std::string_view what) const;
 
   // HTTP+SSE sessions (legacy_sse.cc)
-  net::awaitable<void> legacy_open(client_request& req, responder& res, const route_binding& route);
-  net::awaitable<void> legacy_post(client_request& req, responder& res, const route_binding& route);
+  net::awaitable<void> legacy_open(client_request& req, responder& res, const route_binding& route,
+                                   const principal& who);
+  net::awaitable<void> legacy_post(client_request& req, responder& res, const route_binding& route,
+                                   const principal& who);
   // Forwards what one POST carried, after the POST was answered 202.
   net::awaitable<void> legacy_process(std::shared_ptr<session> s, std::string body);
   // Back-pressure: waits while the session's stream is full (its client is not reading).
@@ -144,8 +168,10 @@ class streamable_http_endpoint {
   net::awaitable<void> sweep();
 
   // Looks up the session of a request; answers 400/404 itself and returns null when absent.
+  // A session belongs to the principal that created it: for anyone else it does not exist.
   net::awaitable<std::shared_ptr<session>> find_session(client_request& req, responder& res,
-                                                        const route_binding& route);
+                                                        const route_binding& route,
+                                                        const principal& who);
   net::awaitable<bool> check_origin(client_request& req, responder& res);
   // 415 unless the body is declared application/json.
   net::awaitable<bool> check_json_type(client_request& req, responder& res);
@@ -159,6 +185,7 @@ class streamable_http_endpoint {
   net::any_io_executor ex_;
   const gateway_config& config_;
   logger& log_;
+  std::shared_ptr<const filter_chain> chain_;  // null when no filters are configured
   jsonrpc::decoder decoder_;
   // Transparent hashing: a lookup by the header's string_view allocates nothing.
   struct id_hash {

@@ -127,6 +127,7 @@ net::awaitable<streamable_http_endpoint::relay_outcome> streamable_http_endpoint
         wait.expires_after(std::chrono::milliseconds(std::min(backend_retry_ms, 5000U)));
         co_await wait.async_wait(net::as_tuple(net::use_awaitable));
         backend_request resume;
+        resume.tenant = s->who().tenant;
         resume.method = http::verb::get;
         resume.session_id = s->upstream_id();
         resume.protocol_version = s->protocol_version();
@@ -144,9 +145,7 @@ net::awaitable<streamable_http_endpoint::relay_outcome> streamable_http_endpoint
       if (failure != backend_failure::timeout) {
         message += " (its response stream ended before the result)";
       }
-      stream->push(jsonrpc::make_error(
-          s->client_id_of(upstream_id),
-          failure_code(failure == backend_failure::none ? backend_failure::protocol : failure),
+      stream->push(s->failure_response(upstream_id, failure_code(failure == backend_failure::none ? backend_failure::protocol : failure),
           message));
       break;
     }
@@ -199,6 +198,7 @@ net::awaitable<streamable_http_endpoint::relay_outcome> streamable_http_endpoint
 
 net::awaitable<void> streamable_http_endpoint::open_backend_stream(std::shared_ptr<session> s) {
   backend_request breq;
+  breq.tenant = s->who().tenant;
   breq.method = http::verb::get;
   breq.session_id = s->upstream_id();
   breq.protocol_version = s->protocol_version();
@@ -271,6 +271,7 @@ net::awaitable<void> streamable_http_endpoint::run_backend_stream(
       break;
     }
     backend_request breq;
+    breq.tenant = s->who().tenant;
     breq.method = http::verb::get;
     breq.session_id = s->upstream_id();
     breq.protocol_version = s->protocol_version();

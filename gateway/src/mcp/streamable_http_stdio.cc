@@ -147,8 +147,7 @@ void streamable_http_endpoint::oversize(const std::shared_ptr<session>& s, std::
     return;
   }
   s->mark_answered(upstream_id);
-  sink.stream->push(jsonrpc::make_error(
-      s->client_id_of(upstream_id), jsonrpc::backend_protocol_error,
+  sink.stream->push(s->failure_response(upstream_id, jsonrpc::backend_protocol_error,
       stdio_failure(*s, "answered with a message of " + std::to_string(size) +
                             " bytes, over limits.max_backend_message (" +
                             std::to_string(config_.limits.max_backend_message) + ")")));
@@ -167,7 +166,7 @@ void streamable_http_endpoint::process_exited(const std::shared_ptr<session>& s,
     if (sink.stream && !sink.stream->finished()) {
       s->mark_answered(upstream_id);
       sink.stream->push(
-          jsonrpc::make_error(s->client_id_of(upstream_id), jsonrpc::backend_unavailable, message));
+          s->failure_response(upstream_id, jsonrpc::backend_unavailable, message));
       sink.stream->finish();
       s->poke(upstream_id);
     }
@@ -191,6 +190,7 @@ std::string streamable_http_endpoint::warm_answer(session& s, std::string_view b
   m.body = jsonrpc::splice(answer, result.id, env.id.in(body));
   m.protocol_version.assign(result.protocol_version.str());
   accepted = accept_negotiated(s, m, upstream_id);
+  s.answer_locally(upstream_id, m.body, m.is_error);
   s.forget_request(upstream_id);
   // The pool sent notifications/initialized already.
   s.set_absorb_initialized(true);
@@ -202,7 +202,7 @@ net::awaitable<streamable_http_endpoint::channel_lease> streamable_http_endpoint
   channel_lease out;
   const route_binding& route = s.route();
   if (route.stdio) {
-    stdio_backend::lease lease = co_await route.stdio->acquire(warm_request);
+    stdio_backend::lease lease = co_await route.stdio->acquire(warm_request, s.who().tenant);
     if (lease.process && lease.process->ended()) {
       lease.error = stdio_failure(s, "process exited at start (" + lease.process->status() + ")");
       lease.process.reset();
@@ -216,7 +216,7 @@ net::awaitable<streamable_http_endpoint::channel_lease> streamable_http_endpoint
     }
     co_return out;
   }
-  auto channel = std::make_shared<sse_channel>(*route.backend, log_);
+  auto channel = std::make_shared<sse_channel>(*route.backend, log_, s.who().tenant);
   std::string why;
   if (co_await channel->open(why)) {
     out.channel = std::move(channel);
@@ -229,11 +229,20 @@ net::awaitable<streamable_http_endpoint::channel_lease> streamable_http_endpoint
 
 net::awaitable<void> streamable_http_endpoint::initialize_stdio(client_request& req, responder& res,
                                                                 const route_binding& route,
-                                                                const jsonrpc::envelope& env) {
+                                                                const jsonrpc::envelope& env,
+                                                                const principal& who) {
   const std::string& body = req.body();
   std::string client_id(env.id.in(body));
-  auto s = std::make_shared<session>(ex_, mint_session_id(), route, config_.limits);
+  auto s = new_session(route, who);
   active_request guard(s);
+  beast_headers headers(req);
+  local_reply reply;
+  const filter_status admitted = co_await filter_message(*s, &headers, body, env, reply);
+  if (admitted == filter_status::stop) {
+    co_await send_local_reply(res, reply, env, body, nullptr);
+    co_return;
+  }
+  staged_completion staged(*s, client_id);
 
   // The pool's warm processes got exactly this message (with the pool's id): one of them can
   // take this client without a round trip.
@@ -243,6 +252,7 @@ net::awaitable<void> streamable_http_endpoint::initialize_stdio(client_request& 
     log_.warn("session refused",
               {{"backend", route.backend_name()}, {"route", route.path}, {"error", lease.error}});
     static constexpr std::pair<std::string_view, std::string_view> retry[] = {{"Retry-After", "1"}};
+    staged.failed(jsonrpc::backend_unavailable, lease.error);
     co_await send_error(res, lease.at_capacity ? 503 : 200, jsonrpc::backend_unavailable,
                         lease.error, client_id,
                         lease.at_capacity ? header_list(retry) : header_list());
@@ -310,9 +320,10 @@ streamable_http_endpoint::send_stdio_request(std::shared_ptr<session> s, std::st
     std::string why = s->channel()->exit_reason().empty()
                           ? stdio_failure(*s, "is not accepting input")
                           : stdio_failure(*s, s->channel()->exit_reason());
+    std::string answer = s->failure_response(upstream_id, jsonrpc::backend_unavailable, why);
     s->forget_request(upstream_id);
     stream->finish();
-    co_await send_error(res, 200, jsonrpc::backend_unavailable, why, env.id.in(body), sid);
+    co_await res.send(200, json_type, answer, sid);
     co_return relay_outcome::failed;
   }
   const duration timeout = s->route().channel_timeout();
@@ -380,15 +391,14 @@ streamable_http_endpoint::send_stdio_request(std::shared_ptr<session> s, std::st
   in_time = co_await wait_progress([&] { return stream->finished(); });
   if (!in_time) {
     give_up();
-    stream->push(jsonrpc::make_error(s->client_id_of(upstream_id), jsonrpc::backend_timeout,
+    stream->push(s->failure_response(upstream_id, jsonrpc::backend_timeout,
                                      timeout_message));
     stream->finish();
   }
   bool answered = s->answered(upstream_id);
   if (!answered && in_time && !s->request_cancelled(upstream_id)) {
     // The session closed under the request (DELETE, shutdown): say so on the stream.
-    stream->push(jsonrpc::make_error(
-        s->client_id_of(upstream_id), jsonrpc::backend_unavailable,
+    stream->push(s->failure_response(upstream_id, jsonrpc::backend_unavailable,
         s->end_reason().empty() ? "session ended before the backend answered" : s->end_reason()));
   }
   s->forget_request(upstream_id);
@@ -456,6 +466,16 @@ net::awaitable<void> streamable_http_endpoint::forward_batch_stdio(
       collect(std::move(error));
       continue;
     }
+    // A filter's stop is this element's error (an HTTP status cannot answer one element).
+    local_reply refusal;
+    const filter_status admitted = co_await filter_message(*s, nullptr, text, env, refusal);
+    if (admitted == filter_status::stop) {
+      if (env.kind == jsonrpc::message_kind::request) {
+        collect(jsonrpc::make_error(id, refusal.code, refusal.message));
+      }
+      continue;
+    }
+    staged_completion staged(*s, id);
     if (env.kind != jsonrpc::message_kind::request) {
       std::int64_t cancels = -1;
       std::optional<std::string> mapped = env.kind == jsonrpc::message_kind::notification
@@ -486,8 +506,8 @@ net::awaitable<void> streamable_http_endpoint::forward_batch_stdio(
         auto [ec] = co_await watchdog.async_wait(tuple_awaitable);
         if (!ec && !stream->finished()) {
           s->channel()->send(cancel_notification(upstream_id, "the gateway's deadline passed"));
-          answer = jsonrpc::make_error(
-              id, jsonrpc::backend_timeout,
+          answer = s->failure_response(
+              upstream_id, jsonrpc::backend_timeout,
               stdio_failure(*s, "did not answer within its deadline (" +
                                     std::string(s->route().stdio ? "stdio" : "sse") + ".timeout " +
                                     std::to_string(timeout.count()) + " ms)"));
@@ -508,8 +528,8 @@ net::awaitable<void> streamable_http_endpoint::forward_batch_stdio(
       }
     }
     if (answer.empty()) {
-      answer = jsonrpc::make_error(
-          id, jsonrpc::backend_unavailable,
+      answer = s->failure_response(
+          upstream_id, jsonrpc::backend_unavailable,
           s->end_reason().empty() ? stdio_failure(*s, "is not accepting input") : s->end_reason());
     }
     s->forget_request(upstream_id);

@@ -26,8 +26,15 @@ std::string format_endpoint(const net::ip::tcp::endpoint& ep) {
 
 }  // namespace
 
-gateway_server::gateway_server(net::io_context& ioc, const gateway_config& config, logger& log)
-    : ioc_(ioc), config_(config), log_(log), endpoint_(ioc.get_executor(), config, log) {
+gateway_server::gateway_server(net::io_context& ioc, const gateway_config& config, logger& log,
+                               std::shared_ptr<const filter_chain> chain)
+    : ioc_(ioc),
+      config_(config),
+      log_(log),
+      endpoint_(ioc.get_executor(), config, log, chain) {
+  if (chain) {
+    filter_endpoints_ = chain->endpoints();
+  }
   if (config_.tls) {
     tls_.emplace(net::ssl::context::tls_server);
     tls_->set_options(net::ssl::context::default_workarounds | net::ssl::context::no_sslv2 |
@@ -315,7 +322,15 @@ net::awaitable<void> gateway_server::serve(any_stream& stream, bool admin,
           legacy = legacy_kind::message;
         }
       }
-      if (route) {
+      const filter::endpoint* document = nullptr;
+      for (const auto& e : filter_endpoints_) {
+        if (e.path == path) {
+          document = &e;
+        }
+      }
+      if (document != nullptr) {
+        co_await serve_document(req, response, *document);
+      } else if (route) {
         co_await endpoint_.handle(req, response, *route);
       } else if (legacy_route) {
         co_await endpoint_.handle_legacy(req, response, *legacy_route, legacy);
@@ -353,6 +368,25 @@ net::awaitable<void> gateway_server::reject_request(any_stream& stream, connecti
   responder closing(stream, false, config_.limits.write_timeout, entry.state);
   co_await closing.send(status, "application/json",
                         jsonrpc::make_error({}, jsonrpc::invalid_request, message));
+}
+
+net::awaitable<void> gateway_server::serve_document(client_request& req, responder& res,
+                                                    const filter::endpoint& document) {
+  if (req.method() != http::verb::get && req.method() != http::verb::head) {
+    static constexpr std::pair<std::string_view, std::string_view> allow[] = {
+        {"Allow", "GET, HEAD"}};
+    co_await res.send(405, "application/json",
+                      jsonrpc::make_error({}, jsonrpc::invalid_request,
+                                          "method " + std::string(req.method_string()) +
+                                              " is not allowed on " + document.path +
+                                              "; use GET"),
+                      allow);
+    co_return;
+  }
+  // Discovery documents are public and fetched by browser-based clients too.
+  static constexpr std::pair<std::string_view, std::string_view> headers[] = {
+      {"Access-Control-Allow-Origin", "*"}, {"Cache-Control", "max-age=300"}};
+  co_await res.send(200, document.content_type, document.body, headers);
 }
 
 net::awaitable<void> gateway_server::handle_admin(client_request& req, responder& res) {

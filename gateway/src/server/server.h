@@ -5,6 +5,7 @@
 
 #include "backend/http_backend.h"
 #include "backend/stdio_backend.h"
+#include "filter/filter_chain.h"
 #include "http/responder.h"
 #include "mcp/streamable_http.h"
 #include "mcpgw/config.h"
@@ -24,7 +25,9 @@ namespace mcpgw {
 
 class gateway_server {
  public:
-  gateway_server(net::io_context& ioc, const gateway_config& config, logger& log);
+  // `chain`: the configured filters (null: none); they also serve their discovery documents.
+  gateway_server(net::io_context& ioc, const gateway_config& config, logger& log,
+                 std::shared_ptr<const filter_chain> chain = nullptr);
   ~gateway_server();
 
   // Binds both listeners (throws std::runtime_error naming the address on failure), starts
@@ -47,6 +50,8 @@ class gateway_server {
   net::awaitable<void> run_connection(net::ip::tcp::socket socket, bool admin);
   net::awaitable<void> serve(any_stream& stream, bool admin, connection_entry& entry);
   net::awaitable<void> handle_admin(client_request& req, responder& res);
+  net::awaitable<void> serve_document(client_request& req, responder& res,
+                                      const filter::endpoint& document);
   // Answers a request that cannot be read (413, 431, 400) before the connection closes.
   net::awaitable<void> reject_request(any_stream& stream, connection_entry& entry,
                                       boost::system::error_code ec);
@@ -62,6 +67,7 @@ class gateway_server {
   std::vector<std::unique_ptr<http_backend>> backends_;
   std::vector<std::unique_ptr<stdio_backend>> stdio_backends_;
   std::vector<route_binding> routes_;
+  std::vector<filter::endpoint> filter_endpoints_;
   streamable_http_endpoint endpoint_;
   std::optional<net::ip::tcp::acceptor> acceptor_;
   std::optional<net::ip::tcp::acceptor> admin_acceptor_;

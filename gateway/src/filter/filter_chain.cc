@@ -1,0 +1,99 @@
+#include "filter/filter_chain.h"
+
+#include "mcpgw/filter.h"
+
+#include <boost/asio/use_awaitable.hpp>
+
+namespace mcpgw {
+
+std::string_view to_string(request_outcome outcome) {
+  switch (outcome) {
+    case request_outcome::answered:
+      return "answered";
+    case request_outcome::error:
+      return "error";
+    case request_outcome::rejected:
+      return "rejected";
+    case request_outcome::cancelled:
+      return "cancelled";
+    case request_outcome::abandoned:
+      return "abandoned";
+  }
+  return "abandoned";
+}
+
+net::awaitable<filter_status> filter::on_http(http_context&) { co_return filter_status::next; }
+net::awaitable<filter_status> filter::on_request(message_context&) {
+  co_return filter_status::next;
+}
+void filter::on_response(response_context&) {}
+void filter::on_complete(const request_record&) {}
+
+std::shared_ptr<const filter_chain> filter_chain::build(const filter_services& services) {
+  std::vector<std::unique_ptr<filter>> filters;
+  for (const filter_entry& entry : services.config.filters) {
+    filters.push_back(entry.factory->create(services));
+  }
+  return std::make_shared<const filter_chain>(std::move(filters));
+}
+
+net::awaitable<filter_status> filter_chain::run_http(http_context& ctx) const {
+  for (const auto& f : filters_) {
+    if (co_await f->on_http(ctx) == filter_status::stop) {
+      co_return filter_status::stop;
+    }
+  }
+  co_return filter_status::next;
+}
+
+net::awaitable<filter_status> filter_chain::run_request(message_context& ctx) const {
+  for (const auto& f : filters_) {
+    if (co_await f->on_request(ctx) == filter_status::stop) {
+      co_return filter_status::stop;
+    }
+  }
+  co_return filter_status::next;
+}
+
+void filter_chain::run_response(response_context& ctx) const {
+  for (auto it = filters_.rbegin(); it != filters_.rend(); ++it) {
+    (*it)->on_response(ctx);
+  }
+}
+
+void filter_chain::run_complete(const request_record& record) const {
+  for (auto it = filters_.rbegin(); it != filters_.rend(); ++it) {
+    (*it)->on_complete(record);
+  }
+}
+
+std::vector<filter::endpoint> filter_chain::endpoints() const {
+  std::vector<filter::endpoint> out;
+  for (const auto& f : filters_) {
+    for (auto& e : f->endpoints()) {
+      out.push_back(std::move(e));
+    }
+  }
+  return out;
+}
+
+void completion_guard::set_outcome(request_outcome outcome, int code, std::string_view message) {
+  if (!chain_ || record_->outcome == request_outcome::cancelled) {
+    return;
+  }
+  record_->outcome = outcome;
+  record_->error_code = code;
+  record_->error_message.assign(message);
+}
+
+void completion_guard::fire() {
+  if (!chain_) {
+    return;
+  }
+  auto chain = std::move(chain_);
+  chain_.reset();
+  record_->elapsed = std::chrono::steady_clock::now() - record_->started_steady;
+  chain->run_complete(*record_);
+}
+
+}  // namespace mcpgw

@@ -1,0 +1,39 @@
+// API keys of the tenants, as the config lists them: SHA-256 digests only. The auth filter
+// asks which tenant a presented key belongs to; the key itself is never stored or logged.
+#pragma once
+
+#include "mcpgw/config.h"
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace mcpgw::plugins {
+
+class api_key_store {
+ public:
+  explicit api_key_store(const std::vector<tenant_config>& tenants);
+
+  struct match {
+    std::string tenant;
+    std::string fingerprint;  // 8 hex digits of the digest: names the key in logs and bindings
+  };
+  // The tenant of `key`, if some tenant lists its digest. Every stored digest is compared, in
+  // constant time, whatever matches: the time taken says nothing about which key is close.
+  std::optional<match> find(std::string_view key) const;
+  bool empty() const { return entries_.empty(); }
+
+ private:
+  struct entry {
+    std::string digest;  // 32 raw bytes
+    std::string tenant;
+  };
+  std::vector<entry> entries_;
+};
+
+// SHA-256 of `data`, raw (32 bytes).
+std::string sha256(std::string_view data);
+std::string to_hex(std::string_view bytes);
+
+}  // namespace mcpgw::plugins

@@ -1,0 +1,334 @@
+#include "auth/auth_filter.h"
+
+#include "mcpgw/jsonrpc.h"
+
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+
+namespace mcpgw::plugins {
+namespace {
+
+constexpr std::string_view metadata_prefix = "/.well-known/oauth-protected-resource";
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+// RFC 6750 b64token: what a bearer credential may consist of.
+bool is_b64token(std::string_view token) {
+  std::size_t end = token.size();
+  while (end > 0 && token[end - 1] == '=') {
+    --end;
+  }
+  if (end == 0) {
+    return false;
+  }
+  return std::all_of(token.begin(), token.begin() + static_cast<std::ptrdiff_t>(end), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' || c == '_' ||
+           c == '~' || c == '+' || c == '/';
+  });
+}
+
+bool has_query_token(std::string_view target) {
+  std::size_t q = target.find('?');
+  if (q == std::string_view::npos) {
+    return false;
+  }
+  std::string_view query = target.substr(q + 1);
+  return query.starts_with("access_token=") || query.find("&access_token=") != std::string_view::npos;
+}
+
+// A value for a quoted-string parameter of WWW-Authenticate.
+std::string quoted(std::string_view text) {
+  std::string out = "\"";
+  for (char c : text) {
+    if (c == '"' || c == '\\') {
+      out.push_back('\\');
+    }
+    if (static_cast<unsigned char>(c) >= 0x20) {
+      out.push_back(c);
+    }
+  }
+  return out + "\"";
+}
+
+std::string join(const std::vector<std::string>& words, std::string_view sep) {
+  std::string out;
+  for (const auto& w : words) {
+    out += (out.empty() ? "" : std::string(sep)) + w;
+  }
+  return out;
+}
+
+std::string_view describe(auth::jwt_error error) {
+  switch (error) {
+    case auth::jwt_error::expired:
+      return "the token expired";
+    case auth::jwt_error::not_yet_valid:
+      return "the token is not valid yet";
+    case auth::jwt_error::wrong_audience:
+      return "the token was not issued for this resource";
+    case auth::jwt_error::wrong_issuer:
+      return "the token's issuer is not trusted here";
+    default:
+      return "the token is invalid";
+  }
+}
+
+}  // namespace
+
+auth_filter::auth_filter(auth_config config, const gateway_config& gateway, logger& log)
+    : config_(std::move(config)), gateway_(gateway), log_(log), keys_(gateway.tenants) {
+  for (const auto& t : gateway.tenants) {
+    policies_.emplace(t.name, tenant_policy(t));
+  }
+  now_ = [] {
+    return std::chrono::duration_cast<std::chrono::seconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  };
+  if (config_.jwt && config_.jwt->rules.audiences.empty()) {
+    // The resource, and each route's own URL: a client may have asked for a token for the
+    // exact endpoint it talks to (RFC 8707).
+    auto& audiences = config_.jwt->rules.audiences;
+    audiences.push_back(config_.resource);
+    for (const auto& r : gateway.routes) {
+      audiences.push_back(config_.origin + r.path);
+    }
+  }
+  if (config_.scopes_supported.empty()) {
+    for (const auto& [name, policy] : policies_) {
+      for (auto& scope : policy.all_scopes()) {
+        if (std::find(config_.scopes_supported.begin(), config_.scopes_supported.end(), scope) ==
+            config_.scopes_supported.end()) {
+          config_.scopes_supported.push_back(std::move(scope));
+        }
+      }
+    }
+  }
+}
+
+const tenant_policy* auth_filter::policy_of(const principal& who) const {
+  auto it = policies_.find(who.tenant);
+  return it == policies_.end() ? nullptr : &it->second;
+}
+
+std::string auth_filter::metadata_url(std::string_view route) const {
+  if (config_.resource.empty() || config_.authorization_servers.empty()) {
+    return {};
+  }
+  return config_.origin + std::string(metadata_prefix) + (route == "/" ? "" : std::string(route));
+}
+
+filter_status auth_filter::challenge(http_context& ctx, unsigned status, std::string_view error,
+                                     std::string_view description) const {
+  ctx.reply.status = status;
+  ctx.reply.code = status == 403 ? jsonrpc::forbidden
+                   : status == 400 ? jsonrpc::invalid_request
+                                   : jsonrpc::unauthorized;
+  ctx.reply.message = std::string(description);
+  std::string value = "Bearer";
+  std::string sep = " ";
+  auto param = [&](std::string_view name, std::string_view v) {
+    value += sep + std::string(name) + "=" + quoted(v);
+    sep = ", ";
+  };
+  if (std::string url = metadata_url(ctx.route); !url.empty()) {
+    param("resource_metadata", url);
+  }
+  if (!error.empty()) {
+    param("error", error);
+    param("error_description", description);
+  }
+  if (status == 401 && !config_.scopes_supported.empty()) {
+    param("scope", join(config_.scopes_supported, " "));
+  }
+  if (status != 403) {
+    ctx.reply.headers.push_back({"WWW-Authenticate", std::move(value)});
+  }
+  (status == 403 ? stats_.forbidden : stats_.unauthenticated)++;
+  log_.info("request refused", {{"route", ctx.route},
+                                {"status", status == 400   ? "400"
+                                           : status == 401 ? "401"
+                                                           : "403"},
+                                {"reason", description}});
+  return filter_status::stop;
+}
+
+filter_status auth_filter::verify_token(http_context& ctx, std::string_view token) const {
+  const jwt_settings& jwt = *config_.jwt;
+  auth::jwt_result result = auth::verify_jwt(token, *jwt.keys, jwt.rules, now_());
+  if (result.error != auth::jwt_error::none) {
+    // The detail names claims and the issuer, never the token.
+    log_.debug("token rejected", {{"error", auth::to_string(result.error)},
+                                  {"detail", result.detail}});
+    return challenge(ctx, 401, "invalid_token", describe(result.error));
+  }
+  principal who;
+  who.via = principal::method::jwt;
+  who.tenant = std::move(result.claims.tenant);
+  who.subject = std::move(result.claims.subject);
+  who.issuer = std::move(result.claims.issuer);
+  who.scopes = std::move(result.claims.scopes);
+  if (!jwt.rules.tenant_claim.empty() && !policies_.contains(who.tenant)) {
+    return challenge(ctx, 403, "", "this token's tenant may not use the gateway");
+  }
+  ctx.who = std::move(who);
+  return filter_status::next;
+}
+
+filter_status auth_filter::authenticate(http_context& ctx) const {
+  if (has_query_token(ctx.target)) {
+    return challenge(ctx, 400, "invalid_request",
+                     "access tokens belong in the Authorization header, never in the URL");
+  }
+  std::string_view authorization = ctx.headers.get("authorization");
+  std::string_view api_key =
+      config_.api_key_header.empty() ? std::string_view() : ctx.headers.get(config_.api_key_header);
+  std::string_view credential;
+  if (!authorization.empty()) {
+    std::size_t space = authorization.find(' ');
+    std::string_view scheme = authorization.substr(0, space);
+    if (!iequals(scheme, "Bearer")) {
+      return challenge(ctx, 401, "invalid_request",
+                       "unsupported authorization scheme; send Authorization: Bearer <token>");
+    }
+    credential = space == std::string_view::npos ? std::string_view()
+                                                 : authorization.substr(space + 1);
+    while (!credential.empty() && credential.front() == ' ') {
+      credential.remove_prefix(1);
+    }
+    if (!is_b64token(credential)) {
+      return challenge(ctx, 400, "invalid_request",
+                       "malformed Authorization header; expected Bearer followed by one token");
+    }
+  } else if (!api_key.empty()) {
+    credential = api_key;
+  } else {
+    return challenge(ctx, 401, "",
+                     "authentication required: send Authorization: Bearer <API key or token>");
+  }
+  const bool looks_like_jwt = std::count(credential.begin(), credential.end(), '.') == 2;
+  // A JWT comes as a bearer token; anything else is an API key.
+  if (config_.jwt && config_.jwt->keys && looks_like_jwt && !authorization.empty()) {
+    if (verify_token(ctx, credential) == filter_status::stop) {
+      return filter_status::stop;
+    }
+  } else if (auto match = keys_.find(credential)) {
+    ctx.who.via = principal::method::api_key;
+    ctx.who.tenant = std::move(match->tenant);
+    ctx.who.subject = "key:" + match->fingerprint;
+  } else {
+    return challenge(ctx, 401, "invalid_token", "unknown API key");
+  }
+  if (const tenant_policy* policy = policy_of(ctx.who)) {
+    if (!policy->may_use_route(ctx.route) || !policy->may_use_backend(ctx.backend)) {
+      return challenge(ctx, 403, "", "this credential may not use this route");
+    }
+  }
+  ++stats_.authenticated;
+  return filter_status::next;
+}
+
+net::awaitable<filter_status> auth_filter::on_http(http_context& ctx) {
+  co_return authenticate(ctx);
+}
+
+net::awaitable<filter_status> auth_filter::on_request(message_context& ctx) {
+  const tenant_policy* policy = ctx.kind == jsonrpc::message_kind::request ? policy_of(ctx.who)
+                                                                           : nullptr;
+  if (policy == nullptr) {
+    co_return filter_status::next;
+  }
+  // Refusals read exactly like the SDK's own "not found" errors: a caller learns nothing
+  // about what exists beyond its policy.
+  auto not_found = [&](std::string_view what) {
+    ++stats_.forbidden;
+    ctx.reply.status = 200;
+    ctx.reply.code = jsonrpc::invalid_params;
+    ctx.reply.message = std::string(what) + " " + std::string(ctx.name) + " not found";
+    return filter_status::stop;
+  };
+  if (ctx.method == "tools/call") {
+    if (!policy->may_call_tool(ctx.name)) {
+      co_return not_found("Tool");
+    }
+    if (ctx.who.via == principal::method::jwt) {
+      auto missing = policy->missing_scopes(ctx.name, ctx.who.scopes);
+      if (!missing.empty()) {
+        ++stats_.forbidden;
+        auto needed = policy->missing_scopes(ctx.name, {});
+        std::string description = "calling this tool needs scope " + join(missing, " ");
+        ctx.reply.status = 403;
+        ctx.reply.code = jsonrpc::forbidden;
+        ctx.reply.message = description;
+        std::string challenge_value = "Bearer error=\"insufficient_scope\", scope=" +
+                                      quoted(join(needed, " "));
+        if (std::string url = metadata_url(ctx.route); !url.empty()) {
+          challenge_value += ", resource_metadata=" + quoted(url);
+        }
+        challenge_value += ", error_description=" + quoted(description);
+        ctx.reply.headers.push_back({"WWW-Authenticate", std::move(challenge_value)});
+        co_return filter_status::stop;
+      }
+    }
+  } else if (ctx.method == "prompts/get") {
+    if (!policy->may_get_prompt(ctx.name)) {
+      co_return not_found("Prompt");
+    }
+  } else if (ctx.method == "resources/read" || ctx.method == "resources/subscribe" ||
+             ctx.method == "resources/unsubscribe") {
+    if (!policy->may_read_resource(ctx.name)) {
+      co_return not_found("Resource");
+    }
+  }
+  co_return filter_status::next;
+}
+
+void auth_filter::on_response(response_context& ctx) {
+  if (ctx.kind != jsonrpc::message_kind::result) {
+    return;
+  }
+  if (const tenant_policy* policy = policy_of(ctx.who)) {
+    if (auto filtered = policy->filter_list(ctx.method, ctx.body)) {
+      ctx.body = std::move(*filtered);
+      ++stats_.lists_filtered;
+    }
+  }
+}
+
+std::vector<filter::endpoint> auth_filter::endpoints() const {
+  std::vector<endpoint> out;
+  if (config_.resource.empty() || config_.authorization_servers.empty()) {
+    return out;
+  }
+  auto document = [&](const std::string& resource) {
+    std::string body = "{\"resource\":" + jsonrpc::quote(resource) + ",\"authorization_servers\":[";
+    for (std::size_t i = 0; i < config_.authorization_servers.size(); ++i) {
+      body += (i ? "," : "") + jsonrpc::quote(config_.authorization_servers[i]);
+    }
+    body += "],\"bearer_methods_supported\":[\"header\"]";
+    if (!config_.scopes_supported.empty()) {
+      body += ",\"scopes_supported\":[";
+      for (std::size_t i = 0; i < config_.scopes_supported.size(); ++i) {
+        body += (i ? "," : "") + jsonrpc::quote(config_.scopes_supported[i]);
+      }
+      body += "]";
+    }
+    return body + ",\"resource_name\":\"mcpgw\"}";
+  };
+  out.push_back({std::string(metadata_prefix), "application/json", document(config_.resource)});
+  for (const auto& r : gateway_.routes) {
+    if (r.path != "/") {
+      out.push_back({std::string(metadata_prefix) + r.path, "application/json",
+                     document(config_.origin + r.path)});
+    }
+  }
+  return out;
+}
+
+}  // namespace mcpgw::plugins

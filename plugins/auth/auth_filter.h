@@ -1,0 +1,58 @@
+// The auth filter: authenticates every HTTP request on an MCP route (API keys, JWT bearer
+// tokens), enforces each tenant's policy on calls and lists, and serves the OAuth 2.1
+// protected resource metadata (RFC 9728) that tells clients where to get tokens.
+#pragma once
+
+#include "auth/api_keys.h"
+#include "auth/config.h"
+#include "auth/policy.h"
+#include "mcpgw/filter.h"
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+
+namespace mcpgw::plugins {
+
+class auth_filter final : public filter {
+ public:
+  auth_filter(auth_config config, const gateway_config& gateway, logger& log);
+
+  net::awaitable<filter_status> on_http(http_context& ctx) override;
+  net::awaitable<filter_status> on_request(message_context& ctx) override;
+  void on_response(response_context& ctx) override;
+  std::vector<endpoint> endpoints() const override;
+
+  // Seconds since the Unix epoch; tests replace it to move time.
+  void set_clock(std::function<std::int64_t()> now) { now_ = std::move(now); }
+
+  // The whole decision for one request's headers, without I/O (what on_http runs).
+  filter_status authenticate(http_context& ctx) const;
+
+  struct counters {
+    std::uint64_t authenticated = 0;
+    std::uint64_t unauthenticated = 0;  // 400/401
+    std::uint64_t forbidden = 0;        // 403 and policy denials
+    std::uint64_t lists_filtered = 0;
+  };
+  const counters& stats() const { return stats_; }
+
+ private:
+  const tenant_policy* policy_of(const principal& who) const;
+  // The metadata URL of a route's resource: origin + /.well-known/oauth-protected-resource + path.
+  std::string metadata_url(std::string_view route) const;
+  filter_status challenge(http_context& ctx, unsigned status, std::string_view error,
+                          std::string_view description) const;
+  filter_status verify_token(http_context& ctx, std::string_view token) const;
+
+  auth_config config_;
+  const gateway_config& gateway_;
+  logger& log_;
+  api_key_store keys_;
+  std::map<std::string, tenant_policy, std::less<>> policies_;
+  std::function<std::int64_t()> now_;
+  mutable counters stats_;
+};
+
+}  // namespace mcpgw::plugins

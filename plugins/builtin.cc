@@ -1,0 +1,13 @@
+#include "builtin.h"
+
+#include "auth/config.h"
+#include "method_filter/config.h"
+
+namespace mcpgw::plugins {
+
+void register_builtin_filters(filter_registry& registry) {
+  registry.add("auth", parse_auth);
+  registry.add("method_filter", parse_method_filter);
+}
+
+}  // namespace mcpgw::plugins
