@@ -2,6 +2,7 @@
 // until SIGINT/SIGTERM, and exits 0 after the drain.
 #include "builtin.h"
 #include "filter/filter_chain.h"
+
 #include "mcpgw/config.h"
 #include "mcpgw/filter.h"
 #include "mcpgw/log.h"

@@ -39,7 +39,8 @@ bool has_query_token(std::string_view target) {
     return false;
   }
   std::string_view query = target.substr(q + 1);
-  return query.starts_with("access_token=") || query.find("&access_token=") != std::string_view::npos;
+  return query.starts_with("access_token=") ||
+         query.find("&access_token=") != std::string_view::npos;
 }
 
 // A value for a quoted-string parameter of WWW-Authenticate.
@@ -81,7 +82,8 @@ std::string_view describe(auth::jwt_error error) {
 
 }  // namespace
 
-auth_filter::auth_filter(auth_config config, const gateway_config& gateway, logger& log)
+auth_filter::auth_filter(auth_config config, const gateway_config& gateway, logger& log,
+                         net::any_io_executor ex)
     : config_(std::move(config)), gateway_(gateway), log_(log), keys_(gateway.tenants) {
   for (const auto& t : gateway.tenants) {
     policies_.emplace(t.name, tenant_policy(t));
@@ -91,13 +93,18 @@ auth_filter::auth_filter(auth_config config, const gateway_config& gateway, logg
                std::chrono::system_clock::now().time_since_epoch())
         .count();
   };
-  if (config_.jwt && config_.jwt->rules.audiences.empty()) {
-    // The resource, and each route's own URL: a client may have asked for a token for the
-    // exact endpoint it talks to (RFC 8707).
-    auto& audiences = config_.jwt->rules.audiences;
-    audiences.push_back(config_.resource);
+  if (config_.jwt) {
+    jwks_ = config_.jwt->fetch.url.empty()
+                ? std::make_shared<jwks_source>(config_.jwt->keys)
+                : std::make_shared<jwks_source>(ex, config_.jwt->fetch, log);
+    // Without configured audiences: the resource, and the route's own URL (a client may have
+    // asked for a token for the exact endpoint it talks to, RFC 8707), on that route only.
     for (const auto& r : gateway.routes) {
-      audiences.push_back(config_.origin + r.path);
+      auth::jwt_rules rules = config_.jwt->rules;
+      if (rules.audiences.empty()) {
+        rules.audiences = {config_.resource, config_.origin + r.path};
+      }
+      route_rules_.emplace(r.path, std::move(rules));
     }
   }
   if (config_.scopes_supported.empty()) {
@@ -127,7 +134,7 @@ std::string auth_filter::metadata_url(std::string_view route) const {
 filter_status auth_filter::challenge(http_context& ctx, unsigned status, std::string_view error,
                                      std::string_view description) const {
   ctx.reply.status = status;
-  ctx.reply.code = status == 403 ? jsonrpc::forbidden
+  ctx.reply.code = status == 403   ? jsonrpc::forbidden
                    : status == 400 ? jsonrpc::invalid_request
                                    : jsonrpc::unauthorized;
   ctx.reply.message = std::string(description);
@@ -159,13 +166,43 @@ filter_status auth_filter::challenge(http_context& ctx, unsigned status, std::st
   return filter_status::stop;
 }
 
+const auth::jwt_rules& auth_filter::rules_for(std::string_view route) const {
+  auto it = route_rules_.find(route);
+  return it == route_rules_.end() ? config_.jwt->rules : it->second;
+}
+
+void auth_filter::start() {
+  if (jwks_) {
+    jwks_->start();
+  }
+}
+
+void auth_filter::stop() {
+  if (jwks_) {
+    jwks_->stop();
+  }
+}
+
 filter_status auth_filter::verify_token(http_context& ctx, std::string_view token) const {
   const jwt_settings& jwt = *config_.jwt;
-  auth::jwt_result result = auth::verify_jwt(token, *jwt.keys, jwt.rules, now_());
+  std::shared_ptr<const auth::jwk_set> keys = jwks_->keys();
+  if (!keys) {
+    // Not the client's fault: the issuer's keys have not been fetched yet.
+    ctx.reply.status = 503;
+    ctx.reply.code = jsonrpc::unauthorized;
+    ctx.reply.message = "the token issuer's keys are not available yet; retry shortly";
+    ctx.reply.headers.push_back({"Retry-After", "5"});
+    log_.warn("token not checked: no signing keys yet", {{"route", ctx.route}});
+    return filter_status::stop;
+  }
+  auth::jwt_result result = auth::verify_jwt(token, *keys, rules_for(ctx.route), now_());
+  if (result.error == auth::jwt_error::unknown_key) {
+    jwks_->refresh_soon();  // the issuer may have rotated its keys
+  }
   if (result.error != auth::jwt_error::none) {
     // The detail names claims and the issuer, never the token.
-    log_.debug("token rejected", {{"error", auth::to_string(result.error)},
-                                  {"detail", result.detail}});
+    log_.debug("token rejected",
+               {{"error", auth::to_string(result.error)}, {"detail", result.detail}});
     return challenge(ctx, 401, "invalid_token", describe(result.error));
   }
   principal who;
@@ -197,8 +234,8 @@ filter_status auth_filter::authenticate(http_context& ctx) const {
       return challenge(ctx, 401, "invalid_request",
                        "unsupported authorization scheme; send Authorization: Bearer <token>");
     }
-    credential = space == std::string_view::npos ? std::string_view()
-                                                 : authorization.substr(space + 1);
+    credential =
+        space == std::string_view::npos ? std::string_view() : authorization.substr(space + 1);
     while (!credential.empty() && credential.front() == ' ') {
       credential.remove_prefix(1);
     }
@@ -214,7 +251,7 @@ filter_status auth_filter::authenticate(http_context& ctx) const {
   }
   const bool looks_like_jwt = std::count(credential.begin(), credential.end(), '.') == 2;
   // A JWT comes as a bearer token; anything else is an API key.
-  if (config_.jwt && config_.jwt->keys && looks_like_jwt && !authorization.empty()) {
+  if (config_.jwt && looks_like_jwt && !authorization.empty()) {
     if (verify_token(ctx, credential) == filter_status::stop) {
       return filter_status::stop;
     }
@@ -239,8 +276,8 @@ net::awaitable<filter_status> auth_filter::on_http(http_context& ctx) {
 }
 
 net::awaitable<filter_status> auth_filter::on_request(message_context& ctx) {
-  const tenant_policy* policy = ctx.kind == jsonrpc::message_kind::request ? policy_of(ctx.who)
-                                                                           : nullptr;
+  const tenant_policy* policy =
+      ctx.kind == jsonrpc::message_kind::request ? policy_of(ctx.who) : nullptr;
   if (policy == nullptr) {
     co_return filter_status::next;
   }
@@ -266,8 +303,8 @@ net::awaitable<filter_status> auth_filter::on_request(message_context& ctx) {
         ctx.reply.status = 403;
         ctx.reply.code = jsonrpc::forbidden;
         ctx.reply.message = description;
-        std::string challenge_value = "Bearer error=\"insufficient_scope\", scope=" +
-                                      quoted(join(needed, " "));
+        std::string challenge_value =
+            "Bearer error=\"insufficient_scope\", scope=" + quoted(join(needed, " "));
         if (std::string url = metadata_url(ctx.route); !url.empty()) {
           challenge_value += ", resource_metadata=" + quoted(url);
         }

@@ -6,6 +6,7 @@
 #include "auth/api_keys.h"
 #include "auth/config.h"
 #include "auth/policy.h"
+
 #include "mcpgw/filter.h"
 
 #include <cstdint>
@@ -17,12 +18,15 @@ namespace mcpgw::plugins {
 
 class auth_filter final : public filter {
  public:
-  auth_filter(auth_config config, const gateway_config& gateway, logger& log);
+  auth_filter(auth_config config, const gateway_config& gateway, logger& log,
+              net::any_io_executor ex);
 
   net::awaitable<filter_status> on_http(http_context& ctx) override;
   net::awaitable<filter_status> on_request(message_context& ctx) override;
   void on_response(response_context& ctx) override;
   std::vector<endpoint> endpoints() const override;
+  void start() override;
+  void stop() override;
 
   // Seconds since the Unix epoch; tests replace it to move time.
   void set_clock(std::function<std::int64_t()> now) { now_ = std::move(now); }
@@ -45,12 +49,16 @@ class auth_filter final : public filter {
   filter_status challenge(http_context& ctx, unsigned status, std::string_view error,
                           std::string_view description) const;
   filter_status verify_token(http_context& ctx, std::string_view token) const;
+  // The token rules of a route: its audiences are the resource and the route's own URL.
+  const auth::jwt_rules& rules_for(std::string_view route) const;
 
   auth_config config_;
   const gateway_config& gateway_;
   logger& log_;
   api_key_store keys_;
   std::map<std::string, tenant_policy, std::less<>> policies_;
+  std::shared_ptr<jwks_source> jwks_;
+  std::map<std::string, auth::jwt_rules, std::less<>> route_rules_;
   std::function<std::int64_t()> now_;
   mutable counters stats_;
 };

@@ -1,19 +1,26 @@
 #include "auth/config.h"
 
 #include "auth/auth_filter.h"
+
 #include "config/parser.h"
 
+#include <boost/url/parse.hpp>
+
+#include <algorithm>
+#include <arpa/inet.h>
 #include <array>
 #include <fstream>
 #include <iterator>
+#include <netinet/in.h>
 
 namespace mcpgw::plugins {
 namespace {
 
-constexpr std::array<std::string_view, 5> auth_keys{
-    "resource", "authorization_servers", "api_key_header", "scopes_supported", "jwt"};
-constexpr std::array<std::string_view, 6> jwt_keys{"issuer",       "audience", "jwks_file",
-                                                   "tenant_claim", "leeway",   "algorithms"};
+constexpr std::array<std::string_view, 5> auth_keys{"resource", "authorization_servers",
+                                                    "api_key_header", "scopes_supported", "jwt"};
+constexpr std::array<std::string_view, 9> jwt_keys{"issuer",       "audience",     "jwks_file",
+                                                   "jwks_url",     "jwks_refresh", "jwks_ca_file",
+                                                   "tenant_claim", "leeway",       "algorithms"};
 constexpr std::array<std::string_view, 3> supported_algorithms{"HS256", "RS256", "ES256"};
 
 class factory final : public filter_factory {
@@ -33,7 +40,7 @@ class factory final : public filter_factory {
   }
 
   std::unique_ptr<filter> create(const filter_services& services) const override {
-    return std::make_unique<auth_filter>(config_, services.config, services.log);
+    return std::make_unique<auth_filter>(config_, services.config, services.log, services.executor);
   }
 
  private:
@@ -55,9 +62,33 @@ std::string origin_of(std::string_view url) {
   return origin.size() > scheme_end + 3 ? std::string(origin) : std::string();
 }
 
+// True when the URL's host is a loopback address (127.0.0.0/8, ::1) or "localhost": where a
+// JWKS may come over plain http, since nobody on the network can tamper with it.
+bool is_loopback_url(std::string_view text) {
+  auto url = boost::urls::parse_uri(text);
+  if (!url) {
+    return false;
+  }
+  // The host text itself, parsed whole: a name like 127.0.0.1.evil.example is not an address.
+  std::string host = config_detail::lower(url->encoded_host_address());
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  in_addr v4{};
+  in6_addr v6{};
+  if (::inet_pton(AF_INET, host.c_str(), &v4) == 1) {
+    return (ntohl(v4.s_addr) >> 24) == 127;
+  }
+  if (::inet_pton(AF_INET6, host.c_str(), &v6) == 1) {
+    return IN6_IS_ADDR_LOOPBACK(&v6);
+  }
+  return host == "localhost";
+}
+
 void read_jwt(config_detail::parser& p, const config_detail::field& at, auth_config& out) {
-  const auto map = p.read_map(at, jwt_keys, "a map like { issuer: https://auth.example.com, "
-                                            "jwks_file: jwks.json }");
+  const auto map = p.read_map(at, jwt_keys,
+                              "a map like { issuer: https://auth.example.com, "
+                              "jwks_file: jwks.json }");
   if (!map) {
     return;
   }
@@ -116,8 +147,31 @@ void read_jwt(config_detail::parser& p, const config_detail::field& at, auth_con
         jwt.keys = std::move(keys.keys);
       }
     }
-  } else {
-    p.missing(*map, "jwks_file", "the issuer's public keys (a JWKS document) are needed");
+  }
+  const auto* url = map->get("jwks_url");
+  if (url != nullptr) {
+    if (auto text = p.read_value(*url, value_kind::http_url)) {
+      jwt.fetch.url = *text;
+      if (!text->starts_with("https://") && !is_loopback_url(*text)) {
+        p.error(*url,
+                "expected an https URL (plain http only on loopback), got " + quote_value(*text));
+      }
+    }
+    if (map->get("jwks_file") != nullptr) {
+      p.error(*url, "set jwks_file or jwks_url, not both");
+    }
+  } else if (map->get("jwks_file") == nullptr) {
+    p.missing(*map, "jwks_file",
+              "the issuer's public keys are needed: jwks_file (a JWKS document) or jwks_url");
+  }
+  if (const auto* refresh = map->get("jwks_refresh")) {
+    p.read_duration(*refresh, jwt.fetch.refresh, config_detail::zero_policy::reject);
+  }
+  // Unknown key ids trigger a fetch at most this often: never more than every 30 s, or than
+  // the period when it is shorter.
+  jwt.fetch.min_refresh = std::min<duration>(jwt.fetch.min_refresh, jwt.fetch.refresh);
+  if (const auto* ca = map->get("jwks_ca_file")) {
+    p.read_file_name(*ca, jwt.fetch.ca_file);
   }
   out.jwt = std::move(jwt);
 }
@@ -131,7 +185,8 @@ std::shared_ptr<const filter_factory> parse_auth(config_detail::parser& p,
   if (at.node.IsNull()) {
     return std::make_shared<factory>(std::move(out));  // `- auth:` with nothing: API keys only
   }
-  const auto map = p.read_map(at, auth_keys, "a map like { resource: https://mcp.example.com/mcp }");
+  const auto map =
+      p.read_map(at, auth_keys, "a map like { resource: https://mcp.example.com/mcp }");
   if (!map) {
     return nullptr;
   }
@@ -139,8 +194,10 @@ std::shared_ptr<const filter_factory> parse_auth(config_detail::parser& p,
     out.resource = p.read_scalar(*resource, "the gateway's public URL").value_or("");
     out.origin = origin_of(out.resource);
     if (out.origin.empty() || out.resource.find('#') != std::string::npos) {
-      p.error(*resource, "expected an absolute https URL without a fragment, like "
-                         "https://mcp.example.com/mcp, got " + quote_value(out.resource));
+      p.error(*resource,
+              "expected an absolute https URL without a fragment, like "
+              "https://mcp.example.com/mcp, got " +
+                  quote_value(out.resource));
     }
   }
   if (const auto* servers = map->get("authorization_servers")) {
@@ -160,13 +217,15 @@ std::shared_ptr<const filter_factory> parse_auth(config_detail::parser& p,
     }
   }
   if (const auto* scopes = map->get("scopes_supported")) {
-    out.scopes_supported = p.read_strings(*scopes, "a list of scope names").value_or(out.scopes_supported);
+    out.scopes_supported =
+        p.read_strings(*scopes, "a list of scope names").value_or(out.scopes_supported);
   }
   if (const auto* jwt = map->get("jwt")) {
     read_jwt(p, *jwt, out);
     if (out.jwt && out.resource.empty() && out.jwt->rules.audiences.empty()) {
-      p.error(*jwt, "tokens need an audience to be checked against: set auth.resource (the "
-                    "gateway's public URL) or jwt.audience");
+      p.error(*jwt,
+              "tokens need an audience to be checked against: set auth.resource (the "
+              "gateway's public URL) or jwt.audience");
     }
   }
   if (!out.authorization_servers.empty() && out.resource.empty()) {

@@ -3,7 +3,9 @@
 // bearer tokens (JWTs) are checked. Parsed once from `filters: [{ auth: { ... } }]`.
 #pragma once
 
+#include "auth/jwks_source.h"
 #include "auth/jwt.h"
+
 #include "mcpgw/filter.h"
 
 #include <memory>
@@ -17,6 +19,7 @@ struct jwt_settings {
   auth::jwt_rules rules;  // issuer, extra audiences, leeway, algorithms, tenant_claim
   std::string jwks_file;
   std::shared_ptr<const auth::jwk_set> keys;  // read at start-up, so --check-config sees it
+  jwks_fetch_settings fetch;                  // fetch.url set: keys come from there instead
   int line = 0;
 };
 

@@ -1,7 +1,8 @@
 #include "method_filter/config.h"
 
-#include "config/parser.h"
 #include "method_filter/method_filter.h"
+
+#include "config/parser.h"
 
 #include <array>
 

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "method_filter/config.h"
+
 #include "mcpgw/filter.h"
 
 #include <cstdint>

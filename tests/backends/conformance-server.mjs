@@ -12,6 +12,8 @@
 //   trigger_resource_update {uri}  notifications/resources/updated if the session subscribed
 //   session_info                backend session id, negotiated version, client info/capabilities
 //   remember {value} / recall   per-session state (isolation checks)
+//   request_headers             (HTTP modes; callable, not in tools/list) the headers of the HTTP
+//                               request that carried the call, as a JSON object
 //
 // Server->client requests (sampling, elicitation) are sent on the POST stream of the tool
 // call that caused them (relatedRequestId; spec: "SHOULD relate to the originating
@@ -469,6 +471,20 @@ function buildTools(session) {
     },
   };
   if (session.stdio) Object.assign(tools, buildStdioTools(session));
+  // HTTP-mode helper for the gateway's auth tests: the headers of the HTTP request that
+  // carried this tools/call, as the backend received them (lower-case names, JSON object).
+  // Callable but deliberately not enumerable, so tools/list (and the tests/e2e tool lists
+  // that compare it exactly) stays unchanged.
+  if (!session.stdio) {
+    Object.defineProperty(tools, 'request_headers', {
+      enumerable: false,
+      value: {
+        description: 'Returns the headers of the HTTP request that carried this tools/call (JSON object)',
+        inputSchema: EMPTY,
+        run: async (_args, extra) => text(JSON.stringify(extra.requestInfo?.headers ?? null)),
+      },
+    });
+  }
   return tools;
 }
 

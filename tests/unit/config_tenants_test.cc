@@ -1,4 +1,5 @@
 #include "builtin.h"
+
 #include "mcpgw/config.h"
 
 #include <gtest/gtest.h>
@@ -35,7 +36,8 @@ std::string errors_of(const config_result& r) {
 TEST(ConfigTenants, ReadsTenantsPolicyAndTheChain) {
   auto r = parse(R"(tenants:
   - name: acme
-    api_keys: [")" + digest + R"("]
+    api_keys: [")" +
+                 digest + R"("]
     allow: { routes: ["/mcp"], tools: ["*"] }
     deny:  { tools: ["*delete*"] }
     scopes: [{ tools: "deploy_*", scopes: [deploy] }]
@@ -71,19 +73,25 @@ filters: [{ auth: {} }]
 
 TEST(ConfigTenants, DuplicateTenantsAndSharedKeysAreErrors) {
   auto r = parse(R"(tenants:
-  - { name: acme, api_keys: [")" + digest + R"("] }
-  - { name: acme, api_keys: [")" + digest + R"("] }
+  - { name: acme, api_keys: [")" +
+                 digest + R"("] }
+  - { name: acme, api_keys: [")" +
+                 digest + R"("] }
 filters: [{ auth: {} }]
 )");
   ASSERT_FALSE(r.config);
   std::string all = errors_of(r);
-  EXPECT_NE(all.find("gateway.yaml:7: tenants[1].name: duplicate tenant name \"acme\"; the first is on line 6"), std::string::npos) << all;
+  EXPECT_NE(all.find("gateway.yaml:7: tenants[1].name: duplicate tenant name \"acme\"; the first "
+                     "is on line 6"),
+            std::string::npos)
+      << all;
   EXPECT_NE(all.find("already listed for tenant"), std::string::npos) << all;
 }
 
 TEST(ConfigTenants, TenantsWithoutAnAuthFilterAreAnError) {
   auto r = parse(R"(tenants:
-  - { name: acme, api_keys: [")" + digest + R"("] }
+  - { name: acme, api_keys: [")" +
+                 digest + R"("] }
 )");
   ASSERT_FALSE(r.config);
   EXPECT_NE(errors_of(r).find("no filter authenticates callers; add `- auth: {}` under filters"),
@@ -175,7 +183,8 @@ TEST(ConfigCredentials, TenantHeadersMustNameATenant) {
       url: "http://127.0.0.1:3311/mcp"
       tenant_headers: { initech: { Authorization: "Bearer x" } }
 routes: [{ path: /mcp, backend: demo }]
-tenants: [{ name: acme, api_keys: [")" + digest + R"("] }]
+tenants: [{ name: acme, api_keys: [")" +
+                                 digest + R"("] }]
 filters: [{ auth: {} }]
 )",
                              "gateway.yaml", [] {

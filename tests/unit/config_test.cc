@@ -710,11 +710,13 @@ TEST(Config, UrlThatIsNotHttpOrUnparsableIsAnError) {
     http: { url: "http://127.0.0.1/mcp#top" }
   - name: g
     http: { url: "http://127.0.0.1:0/mcp" }
+  - name: h
+    http: { url: "http://127.0.0.1.evil.example/mcp" }
 routes:
   - path: /mcp
     backend: a
 )");
-  ASSERT_EQ(result.errors.size(), 7U) << all_errors(result);
+  ASSERT_EQ(result.errors.size(), 8U) << all_errors(result);
   EXPECT_TRUE(has_error(result, 3, "backends[0].http.url",
                         "expected an http:// or https:// URL like http://127.0.0.1:3311/mcp, got "
                         "\"ftp://127.0.0.1/mcp\" (the scheme must be http or https)"));
@@ -724,6 +726,8 @@ routes:
   EXPECT_TRUE(has_error(result, 11, "backends[4].http.url", "passwords in the URL"));
   EXPECT_TRUE(has_error(result, 13, "backends[5].http.url", "#fragment"));
   EXPECT_TRUE(has_error(result, 15, "backends[6].http.url", "port must be a number from 1"));
+  // Boost.URL 1.81 would read host 127.0.0.1 and path ".evil.example/mcp" here.
+  EXPECT_TRUE(has_error(result, 17, "backends[7].http.url", "host is not a valid name"));
 }
 
 TEST(Config, HttpsUrlWithTlsSettingsIsAccepted) {

@@ -1,4 +1,5 @@
 #include "filter/filter_chain.h"
+
 #include "mcp/session.h"
 #include "mcpgw/glob.h"
 
@@ -17,7 +18,8 @@ namespace {
 // Records every hook call in a shared log; stops at the hooks it is told to.
 class recording_filter final : public filter {
  public:
-  recording_filter(std::string name, std::vector<std::string>& log) : name_(std::move(name)), log_(log) {}
+  recording_filter(std::string name, std::vector<std::string>& log)
+      : name_(std::move(name)), log_(log) {}
 
   bool stop_http = false;
   bool stop_request = false;
@@ -133,9 +135,9 @@ struct session_fixture : chain_fixture {
   }
 
   std::size_t completions() const {
-    return static_cast<std::size_t>(std::count_if(log.begin(), log.end(), [](const std::string& line) {
-      return line.starts_with("a.complete");
-    }));
+    return static_cast<std::size_t>(
+        std::count_if(log.begin(), log.end(),
+                      [](const std::string& line) { return line.starts_with("a.complete"); }));
   }
 };
 
@@ -145,7 +147,8 @@ TEST(FilterChain, RunsHttpHooksInConfigOrderAndStopsAtTheFirstStop) {
   chain_fixture f;
   f.b->stop_http = true;
   no_headers headers;
-  http_context ctx{headers, "POST", "/mcp", "/mcp", "demo", client_transport::streamable_http, {}, {}};
+  http_context ctx{headers, "POST", "/mcp", "/mcp", "demo", client_transport::streamable_http,
+                   {},      {}};
   filter_status status = f.run(f.chain->run_http(ctx));
   EXPECT_EQ(status, filter_status::stop);
   EXPECT_EQ(f.log, (std::vector<std::string>{"a.http", "b.http"}));
@@ -156,11 +159,12 @@ TEST(FilterChain, RunsHttpHooksInConfigOrderAndStopsAtTheFirstStop) {
 TEST(FilterChain, RunsRequestHooksInOrderAndResponseAndCompletionHooksInReverse) {
   chain_fixture f;
   principal who;
-  message_context ctx{who, nullptr, "/mcp", "demo", "sid", jsonrpc::message_kind::request,
-                      "tools/list", "", "1", "{}", {}};
+  message_context ctx{who,          nullptr, "/mcp", "demo", "sid", jsonrpc::message_kind::request,
+                      "tools/list", "",      "1",    "{}",   {}};
   EXPECT_EQ(f.run(f.chain->run_request(ctx)), filter_status::next);
   std::string body = "{}";
-  response_context rctx{who, "/mcp", "demo", "sid", jsonrpc::message_kind::result, "tools/list", "", body};
+  response_context rctx{who,          "/mcp", "demo", "sid", jsonrpc::message_kind::result,
+                        "tools/list", "",     body};
   f.chain->run_response(rctx);
   request_record record;
   record.method = "tools/list";
@@ -176,8 +180,8 @@ TEST(FilterChain, AStoppedRequestKeepsTheStoppingFiltersReply) {
   chain_fixture f;
   f.a->stop_request = true;
   principal who;
-  message_context ctx{who, nullptr, "/mcp", "demo", "sid", jsonrpc::message_kind::request,
-                      "tools/call", "x", "1", "{}", {}};
+  message_context ctx{who,          nullptr, "/mcp", "demo", "sid", jsonrpc::message_kind::request,
+                      "tools/call", "x",     "1",    "{}",   {}};
   EXPECT_EQ(f.run(f.chain->run_request(ctx)), filter_status::stop);
   EXPECT_EQ(f.log, (std::vector<std::string>{"a.request tools/call"}));
   EXPECT_EQ(ctx.reply.message, "stopped by a");
@@ -203,7 +207,8 @@ TEST(FilterCompletion, FiresOnceWithTheBackendsAnswer) {
 
 TEST(FilterCompletion, RecordsTheBackendsErrorCodeAndMessage) {
   session_fixture f;
-  std::int64_t up = f.send(R"({"jsonrpc":"2.0","id":"x","method":"tools/call","params":{"name":"t"}})");
+  std::int64_t up =
+      f.send(R"({"jsonrpc":"2.0","id":"x","method":"tools/call","params":{"name":"t"}})");
   f.s->map_backend_message(R"({"jsonrpc":"2.0","id":)" + std::to_string(up) +
                                R"(,"error":{"code":-32602,"message":"Tool t not found"}})",
                            f.decoder);
@@ -216,7 +221,8 @@ TEST(FilterCompletion, RecordsTheBackendsErrorCodeAndMessage) {
 
 TEST(FilterCompletion, ACancelledRequestStaysCancelledEvenIfAnAnswerFollows) {
   session_fixture f;
-  std::int64_t up = f.send(R"({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"t"}})");
+  std::int64_t up =
+      f.send(R"({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"t"}})");
   f.s->abort_request(up);
   f.s->map_backend_message(R"({"jsonrpc":"2.0","id":)" + std::to_string(up) + R"(,"result":{}})",
                            f.decoder);
@@ -240,7 +246,8 @@ TEST(FilterCompletion, ARequestInFlightWhenTheSessionEndsIsAbandonedOnce) {
 
 TEST(FilterCompletion, AGatewayErrorIsRecordedAndPassesTheResponseHooks) {
   session_fixture f;
-  std::int64_t up = f.send(R"({"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"t"}})");
+  std::int64_t up =
+      f.send(R"({"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"t"}})");
   std::string answer = f.s->failure_response(up, jsonrpc::backend_timeout, "too slow");
   EXPECT_EQ(answer, R"({"jsonrpc":"2.0","id":3,"error":{"code":-32051,"message":"too slow"}})");
   EXPECT_NE(std::find(f.log.begin(), f.log.end(), "a.response tools/call"), f.log.end());

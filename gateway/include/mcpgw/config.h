@@ -44,7 +44,7 @@ struct http_backend_config {
   duration connect_timeout = std::chrono::seconds(5);
   bool tls_verify = true;  // certificate and host name verification for https
   std::string ca_file;     // optional extra trust anchors (PEM); system store otherwise
-  std::size_t max_idle_connections = 64;  // keep-alive pool bound
+  std::size_t max_idle_connections = 64;   // keep-alive pool bound
   std::vector<credential_header> headers;  // sent on every request to the backend
   // Sent instead of a same-named static header for sessions of that tenant.
   std::vector<std::pair<std::string, std::vector<credential_header>>> tenant_headers;
@@ -57,8 +57,7 @@ struct stdio_backend_config {
   std::vector<std::pair<std::string, std::string>> env;
   // Added after `env` for processes of a session of that tenant (such processes are spawned
   // for the session, not taken from the warm pool).
-  std::vector<std::pair<std::string, std::vector<std::pair<std::string, std::string>>>>
-      tenant_env;
+  std::vector<std::pair<std::string, std::vector<std::pair<std::string, std::string>>>> tenant_env;
   std::string cwd;             // empty: the gateway's working directory
   std::size_t pool_warm = 1;   // processes kept spawned (and initialized) ahead of sessions
   std::size_t pool_max = 100;  // processes of this backend, in use and warm

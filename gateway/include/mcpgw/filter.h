@@ -79,8 +79,8 @@ enum class client_transport : std::uint8_t { streamable_http, legacy_sse };
 // /message), before its body is read as MCP.
 struct http_context {
   const request_headers& headers;
-  std::string_view method;  // "POST"
-  std::string_view target;  // path and query
+  std::string_view method;   // "POST"
+  std::string_view target;   // path and query
   std::string_view route;    // the route's path
   std::string_view backend;  // the route's backend
   client_transport transport = client_transport::streamable_http;
@@ -173,6 +173,11 @@ class filter {
     std::string body;
   };
   virtual std::vector<endpoint> endpoints() const { return {}; }
+
+  // Background work of the filter (a key refresh) begins once the gateway listens, and ends
+  // when it starts to shut down.
+  virtual void start() {}
+  virtual void stop() {}
 };
 
 // What a filter may use when it is built. Everything outlives the filter.
@@ -207,10 +212,12 @@ class filter_registry {
  public:
   // Reads the filter's settings (`at` is the value under its key), reporting problems through
   // `p` with line numbers; returns null after reporting.
-  using parse_fn = std::function<std::shared_ptr<const filter_factory>(config_detail::parser& p,
-                                                                       const config_detail::field& at)>;
+  using parse_fn = std::function<std::shared_ptr<const filter_factory>(
+      config_detail::parser& p, const config_detail::field& at)>;
 
-  void add(std::string name, parse_fn parse) { parsers_.insert_or_assign(std::move(name), std::move(parse)); }
+  void add(std::string name, parse_fn parse) {
+    parsers_.insert_or_assign(std::move(name), std::move(parse));
+  }
   const parse_fn* find(std::string_view name) const {
     auto it = parsers_.find(name);
     return it == parsers_.end() ? nullptr : &it->second;

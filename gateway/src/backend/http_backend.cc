@@ -218,9 +218,7 @@ void http_backend::prepare_credentials() {
   for (const auto& [tenant, own] : config_.http.tenant_headers) {
     std::vector<credential_header> merged = own;
     for (const auto& h : config_.http.headers) {
-      auto same = [&](const credential_header& o) {
-        return http_headers::iequals(o.name, h.name);
-      };
+      auto same = [&](const credential_header& o) { return http_headers::iequals(o.name, h.name); };
       if (std::none_of(own.begin(), own.end(), same)) {
         merged.push_back(h);
       }
@@ -244,7 +242,11 @@ std::string http_backend::build_request(const backend_request& request) const {
   auto tenant_lines = request.tenant.empty() ? tenant_credential_lines_.end()
                                              : tenant_credential_lines_.find(request.tenant);
   out += tenant_lines == tenant_credential_lines_.end() ? credential_lines_ : tenant_lines->second;
-  if (request.method == http::verb::get) {
+  if (!request.accept.empty()) {
+    out += "Accept: ";
+    out += request.accept;
+    out += "\r\n";
+  } else if (request.method == http::verb::get) {
     out += "Accept: text/event-stream\r\n";
   } else {
     out += "Accept: application/json, text/event-stream\r\n";

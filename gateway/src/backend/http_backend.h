@@ -42,6 +42,7 @@ struct backend_request {
   bool stream = false;                // a long-lived GET stream: no response deadline
   std::string_view target;            // path and query; empty: the configured URL's
   std::string_view tenant;            // picks the tenant's credential headers, if it has some
+  std::string_view accept;            // Accept header; empty: what MCP asks for the method
 };
 
 struct pooled_connection {

@@ -399,7 +399,7 @@ net::awaitable<void> stdio_backend::refill() {
 }
 
 net::awaitable<stdio_backend::lease> stdio_backend::acquire(std::string_view init_request,
-                                                           std::string_view tenant) {
+                                                            std::string_view tenant) {
   lease out;
   // A tenant's own credentials must not be in a process another tenant could get: its
   // processes never come from, nor go to, the shared warm pool.

@@ -28,9 +28,9 @@ namespace mcpgw {
 namespace {
 
 constexpr std::array<std::string_view, 13> top_level_keys{
-    "listen", "admin_listen",   "tls",       "allowed_hosts", "allowed_origins",
-    "session_store", "backends", "routes",   "limits",        "tenants",
-    "filters",       "shutdown_grace",       "log_level"};
+    "listen",        "admin_listen",   "tls",      "allowed_hosts", "allowed_origins",
+    "session_store", "backends",       "routes",   "limits",        "tenants",
+    "filters",       "shutdown_grace", "log_level"};
 constexpr std::array<std::string_view, 2> tls_keys{"cert", "key"};
 constexpr std::array<std::string_view, 3> session_store_keys{"type", "idle_timeout",
                                                              "max_sessions"};

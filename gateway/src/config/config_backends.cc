@@ -15,8 +15,8 @@ namespace mcpgw::config_detail {
 namespace {
 
 constexpr std::array<std::string_view, 4> backend_keys{"name", "http", "sse", "stdio"};
-constexpr std::array<std::string_view, 7> stdio_keys{
-    "command", "env", "tenant_env", "cwd", "pool", "timeout", "shutdown_timeout"};
+constexpr std::array<std::string_view, 7> stdio_keys{"command", "env",     "tenant_env",      "cwd",
+                                                     "pool",    "timeout", "shutdown_timeout"};
 constexpr std::array<std::string_view, 2> pool_keys{"warm", "max"};
 
 bool valid_env_name(std::string_view name) {
@@ -58,8 +58,8 @@ std::string locate_program(const std::string& program, const std::string& cwd) {
   return {};
 }
 constexpr std::array<std::string_view, 8> http_keys{
-    "url",     "timeout",   "connect_timeout",     "tls_verify",
-    "ca_file", "max_idle_connections", "headers", "tenant_headers"};
+    "url",     "timeout",       "connect_timeout", "tls_verify", "ca_file", "max_idle_connections",
+    "headers", "tenant_headers"};
 constexpr std::array<std::string_view, 2> route_keys{"path", "backend"};
 
 }  // namespace
@@ -160,7 +160,8 @@ void parser::read_http(const field& at, http_backend_config& out) {
 
 void parser::read_tenant_headers(const field& at, http_backend_config& out) {
   if (!at.node.IsMap()) {
-    expected(at, "a map of tenant names to headers, like { acme: { Authorization: ${ACME_TOKEN} } }");
+    expected(at,
+             "a map of tenant names to headers, like { acme: { Authorization: ${ACME_TOKEN} } }");
     return;
   }
   for (auto it = at.node.begin(); it != at.node.end(); ++it) {

@@ -148,8 +148,8 @@ std::optional<std::vector<std::pair<std::string, std::string>>> parser::read_str
 }
 
 void parser::read_access_rules(const field& at, access_rules& out) {
-  const auto rules = read_map(at, rules_keys,
-                              "a map of glob lists, like { routes: [\"/mcp\"], tools: [\"*\"] }");
+  const auto rules =
+      read_map(at, rules_keys, "a map of glob lists, like { routes: [\"/mcp\"], tools: [\"*\"] }");
   if (!rules) {
     return;
   }
@@ -226,9 +226,11 @@ void parser::read_tenants(const map_fields& top, gateway_config& config) {
       read_access_rules(*deny, out.deny);
     }
     if (const field* scopes = tenant->get("scopes")) {
-      if (auto list = read_list(*scopes, "a list like [{ tools: \"deploy_*\", scopes: [deploy] }]")) {
+      if (auto list =
+              read_list(*scopes, "a list like [{ tools: \"deploy_*\", scopes: [deploy] }]")) {
         for (const field& entry : *list) {
-          const auto rule = read_map(entry, scope_keys, "a map like { tools: \"deploy_*\", scopes: [deploy] }");
+          const auto rule =
+              read_map(entry, scope_keys, "a map like { tools: \"deploy_*\", scopes: [deploy] }");
           if (!rule) {
             continue;
           }
@@ -303,7 +305,8 @@ void parser::read_credential_headers(const field& at, std::vector<credential_hea
   }
   for (auto& [name, value] : *pairs) {
     const bool token_char = std::all_of(name.begin(), name.end(), [](char c) {
-      return std::isalnum(static_cast<unsigned char>(c)) || std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+      return std::isalnum(static_cast<unsigned char>(c)) ||
+             std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
     });
     const bool reserved = lower(name) == "host" || lower(name) == "content-length" ||
                           lower(name) == "mcp-session-id" || lower(name) == "transfer-encoding";

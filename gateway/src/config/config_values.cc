@@ -182,6 +182,11 @@ std::string url_hint(std::string_view text) {
   if (!url->has_authority() || url->encoded_host().empty()) {
     return " (missing host)";
   }
+  // Boost.URL 1.81 takes "http://127.0.0.1.evil.example/x" as host 127.0.0.1 and path
+  // ".evil.example/x"; RFC 3986 says a path after the authority starts with '/'.
+  if (!url->encoded_path().empty() && url->encoded_path().front() != '/') {
+    return " (the host is not a valid name or address)";
+  }
   // The backend client would silently drop these, so say so at start-up instead.
   if (url->has_userinfo()) {
     return " (user names and passwords in the URL are not supported)";

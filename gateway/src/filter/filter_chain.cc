@@ -77,6 +77,18 @@ std::vector<filter::endpoint> filter_chain::endpoints() const {
   return out;
 }
 
+void filter_chain::start() const {
+  for (const auto& f : filters_) {
+    f->start();
+  }
+}
+
+void filter_chain::stop() const {
+  for (const auto& f : filters_) {
+    f->stop();
+  }
+}
+
 void completion_guard::set_outcome(request_outcome outcome, int code, std::string_view message) {
   if (!chain_ || record_->outcome == request_outcome::cancelled) {
     return;

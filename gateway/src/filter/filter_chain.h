@@ -27,6 +27,8 @@ class filter_chain {
   void run_response(response_context& ctx) const;
   void run_complete(const request_record& record) const;
   std::vector<filter::endpoint> endpoints() const;
+  void start() const;
+  void stop() const;
 
  private:
   std::vector<std::unique_ptr<filter>> filters_;

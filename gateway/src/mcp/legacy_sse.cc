@@ -69,9 +69,11 @@ net::awaitable<void> streamable_http_endpoint::handle_legacy(client_request& req
     co_return;
   }
   principal who;
-  const bool admitted = co_await admit(req, res, route, client_transport::legacy_sse, who);
-  if (!admitted) {
-    co_return;
+  if (chain_) {
+    const bool admitted = co_await admit(req, res, route, client_transport::legacy_sse, who);
+    if (!admitted) {
+      co_return;
+    }
   }
   if (kind == legacy_kind::sse) {
     co_await legacy_open(req, res, route, who);
@@ -166,11 +168,14 @@ net::awaitable<void> streamable_http_endpoint::legacy_post(client_request& req, 
   s->touch();
   // Accepted now; what the backend answers goes on the stream.
   ++background_;
-  net::co_spawn(ex_, legacy_process(s, std::move(req.body())), net::detached);
+  net::co_spawn(ex_,
+                legacy_process(s, std::make_shared<const principal>(who), std::move(req.body())),
+                net::detached);
   co_await res.send(202, "text/plain", "Accepted");
 }
 
 net::awaitable<void> streamable_http_endpoint::legacy_process(std::shared_ptr<session> s,
+                                                              std::shared_ptr<const principal> who,
                                                               std::string body) {
   struct count_task {
     int& n;
@@ -194,7 +199,10 @@ net::awaitable<void> streamable_http_endpoint::legacy_process(std::shared_ptr<se
     if (env.kind != jsonrpc::message_kind::invalid) {
       // The POST was answered 202 already: a stop becomes the request's error on the stream.
       local_reply refusal;
-      const filter_status admitted = co_await filter_message(*s, nullptr, text, env, refusal);
+      filter_status admitted = filter_status::next;
+      if (s->filters() != nullptr) {  // no coroutine frame without filters
+        admitted = co_await filter_message(*s, *who, nullptr, text, env, refusal);
+      }
       if (admitted == filter_status::stop) {
         if (env.kind == jsonrpc::message_kind::request) {
           co_await legacy_room(s);
@@ -203,8 +211,8 @@ net::awaitable<void> streamable_http_endpoint::legacy_process(std::shared_ptr<se
         continue;
       }
     }
-    staged_completion staged(*s, env.kind == jsonrpc::message_kind::request ? env.id.in(text)
-                                                                            : std::string_view());
+    staged_completion staged(
+        *s, env.kind == jsonrpc::message_kind::request ? env.id.in(text) : std::string_view());
     switch (env.kind) {
       case jsonrpc::message_kind::invalid:
         co_await legacy_room(s);

@@ -302,8 +302,7 @@ session::mapped session::map_backend_notification(std::string_view body,
   std::string_view method = env.method.str();
   if (method == "notifications/progress" && env.progress_token.present()) {
     std::int64_t up = 0;
-    auto it =
-        parse_int(env.progress_token.in(body), up) ? in_flight_.find(up) : in_flight_.end();
+    auto it = parse_int(env.progress_token.in(body), up) ? in_flight_.find(up) : in_flight_.end();
     if (it == in_flight_.end() || it->second.progress_token.empty()) {
       return out;  // progress for a request that is over: nobody to tell
     }

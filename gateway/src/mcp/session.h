@@ -3,10 +3,11 @@
 // Created by the Streamable HTTP endpoint on initialize; owned by the session registry.
 #pragma once
 
+#include "filter/filter_chain.h"
+
 #include "backend/http_backend.h"
 #include "backend/message_channel.h"
 #include "backend/stdio_backend.h"
-#include "filter/filter_chain.h"
 #include "mcpgw/config.h"
 #include "mcpgw/filter.h"
 #include "mcpgw/jsonrpc.h"

@@ -24,104 +24,6 @@ streamable_http_endpoint::streamable_http_endpoint(net::any_io_executor ex,
       chain_(chain && !chain->empty() ? std::move(chain) : nullptr),
       sweep_timer_(ex) {}
 
-std::shared_ptr<session> streamable_http_endpoint::new_session(const route_binding& route,
-                                                               const principal& who) {
-  auto s = std::make_shared<session>(ex_, mint_session_id(), route, config_.limits);
-  s->bind(who, chain_);
-  return s;
-}
-
-net::awaitable<bool> streamable_http_endpoint::admit(client_request& req, responder& res,
-                                                     const route_binding& route,
-                                                     client_transport transport, principal& who) {
-  if (!chain_) {
-    co_return true;
-  }
-  beast_headers headers(req);
-  http_context ctx{headers,         req.method_string(), req.target(), route.path,
-                   route.backend_name(), transport,       {},           {}};
-  filter_status status = co_await chain_->run_http(ctx);
-  if (status == filter_status::next) {
-    who = std::move(ctx.who);
-    co_return true;
-  }
-  std::vector<std::pair<std::string_view, std::string_view>> extra;
-  for (const auto& h : ctx.reply.headers) {
-    extra.emplace_back(h.name, h.value);
-  }
-  co_await send_error(res, ctx.reply.status == 200 ? 403 : ctx.reply.status, ctx.reply.code,
-                      ctx.reply.message, {}, extra);
-  co_return false;
-}
-
-net::awaitable<filter_status> streamable_http_endpoint::filter_message(
-    session& s, const request_headers* headers, std::string_view text,
-    const jsonrpc::envelope& env, local_reply& reply) {
-  const filter_chain* chain = s.filters();
-  if (chain == nullptr) {
-    co_return filter_status::next;
-  }
-  message_context ctx{s.who(),
-                      headers,
-                      s.route().path,
-                      s.backend_name(),
-                      s.id(),
-                      env.kind,
-                      env.method.str(),
-                      env.name.str(),
-                      env.id.in(text),
-                      text,
-                      {}};
-  const bool is_request = env.kind == jsonrpc::message_kind::request;
-  completion_guard done;
-  if (is_request) {
-    request_record record;
-    record.who = s.who();
-    record.route = s.route().path;
-    record.backend = s.backend_name();
-    record.session_id = s.id();
-    record.method = env.method.str();
-    record.name = env.name.str();
-    record.client_id = env.id.in(text);
-    record.started = std::chrono::system_clock::now();
-    record.started_steady = std::chrono::steady_clock::now();
-    done = completion_guard(chain_, std::move(record));
-  }
-  filter_status status = co_await chain->run_request(ctx);
-  if (status == filter_status::stop) {
-    reply = std::move(ctx.reply);
-    done.set_outcome(request_outcome::rejected, reply.code, reply.message);
-    co_return filter_status::stop;  // `done` fires: the request is over
-  }
-  if (is_request) {
-    s.stage_completion(std::string(env.id.in(text)), std::move(done));
-  }
-  co_return filter_status::next;
-}
-
-net::awaitable<void> streamable_http_endpoint::send_local_reply(responder& res,
-                                                                const local_reply& reply,
-                                                                const jsonrpc::envelope& env,
-                                                                std::string_view body,
-                                                                const session* s) {
-  std::vector<std::pair<std::string_view, std::string_view>> extra;
-  for (const auto& h : reply.headers) {
-    extra.emplace_back(h.name, h.value);
-  }
-  if (reply.status != 200) {
-    co_await send_error(res, reply.status, reply.code, reply.message, env.id.in(body), extra);
-    co_return;
-  }
-  if (s != nullptr) {
-    extra.emplace_back("Mcp-Session-Id", s->id());
-  }
-  if (env.kind != jsonrpc::message_kind::request) {
-    co_await res.send_empty(202, extra);  // a notification or response is dropped
-    co_return;
-  }
-  co_await send_error(res, 200, reply.code, reply.message, env.id.in(body), extra);
-}
-
 std::string streamable_http_endpoint::mint_session_id() {
   std::array<unsigned char, 16> bytes{};
   if (RAND_bytes(bytes.data(), static_cast<int>(bytes.size())) != 1) {
@@ -185,9 +87,11 @@ net::awaitable<void> streamable_http_endpoint::handle(client_request& req, respo
     co_return;
   }
   principal who;
-  const bool admitted = co_await admit(req, res, route, client_transport::streamable_http, who);
-  if (!admitted) {
-    co_return;
+  if (chain_) {
+    const bool admitted = co_await admit(req, res, route, client_transport::streamable_http, who);
+    if (!admitted) {
+      co_return;
+    }
   }
   switch (req.method()) {
     case http::verb::post:
@@ -223,8 +127,8 @@ net::awaitable<std::shared_ptr<session>> streamable_http_endpoint::find_session(
   // A session belongs to the route that created it: elsewhere it does not exist.
   // An HTTP+SSE session's id is valid on its message endpoint only.
   // Another principal's session answers exactly like one that never existed.
-  if (it == sessions_.end() || it->second->route().path != route.path ||
-      it->second->is_legacy() || !it->second->who().same_as(who)) {
+  if (it == sessions_.end() || it->second->route().path != route.path || it->second->is_legacy() ||
+      !it->second->who().same_as(who)) {
     co_await send_error(res, 404, session_not_found,
                         "session not found (expired or deleted); start a new session with "
                         "initialize");
@@ -306,15 +210,18 @@ net::awaitable<void> streamable_http_endpoint::handle_post(client_request& req, 
       co_return;
     }
     if (s->is_stdio()) {
-      co_await forward_batch_stdio(s, body, decoded, res);
+      co_await forward_batch_stdio(s, who, body, decoded, res);
     } else {
-      co_await forward_batch(s, body, decoded, res);
+      co_await forward_batch(s, who, body, decoded, res);
     }
     co_return;
   }
   beast_headers headers(req);
   local_reply reply;
-  const filter_status admitted = co_await filter_message(*s, &headers, body, env, reply);
+  filter_status admitted = filter_status::next;
+  if (s->filters() != nullptr) {  // no coroutine frame without filters
+    admitted = co_await filter_message(*s, who, &headers, body, env, reply);
+  }
   if (admitted == filter_status::stop) {
     co_await send_local_reply(res, reply, env, body, s.get());
     co_return;
@@ -398,7 +305,10 @@ net::awaitable<void> streamable_http_endpoint::initialize(client_request& req, r
   active_request guard(s);
   beast_headers headers(req);
   local_reply reply;
-  const filter_status admitted = co_await filter_message(*s, &headers, body, env, reply);
+  filter_status admitted = filter_status::next;
+  if (s->filters() != nullptr) {  // no coroutine frame without filters
+    admitted = co_await filter_message(*s, who, &headers, body, env, reply);
+  }
   if (admitted == filter_status::stop) {
     co_await send_local_reply(res, reply, env, body, nullptr);
     co_return;
@@ -518,6 +428,7 @@ net::awaitable<void> streamable_http_endpoint::forward_message(std::shared_ptr<s
 }
 
 net::awaitable<void> streamable_http_endpoint::forward_batch(std::shared_ptr<session> s,
+                                                             const principal& who,
                                                              std::string_view body,
                                                              const jsonrpc::decoded_body& decoded,
                                                              responder& res) {
@@ -539,7 +450,10 @@ net::awaitable<void> streamable_http_endpoint::forward_batch(std::shared_ptr<ses
     }
     // A filter's stop is this element's error (an HTTP status cannot answer one element).
     local_reply refusal;
-    const filter_status admitted = co_await filter_message(*s, nullptr, text, env, refusal);
+    filter_status admitted = filter_status::next;
+    if (s->filters() != nullptr) {  // no coroutine frame without filters
+      admitted = co_await filter_message(*s, who, nullptr, text, env, refusal);
+    }
     if (admitted == filter_status::stop) {
       if (env.kind == jsonrpc::message_kind::request) {
         collect(jsonrpc::make_error(id, refusal.code, refusal.message));

@@ -3,8 +3,9 @@
 // route's HTTP backend. Owned by the server; one per gateway, shared by all routes.
 #pragma once
 
-#include "backend/http_backend.h"
 #include "filter/filter_chain.h"
+
+#include "backend/http_backend.h"
 #include "http/responder.h"
 #include "mcp/session.h"
 #include "mcpgw/config.h"
@@ -66,9 +67,12 @@ class streamable_http_endpoint {
   // Runs the request hooks on one client message of session `s`. A request that passes has
   // its completion staged on the session; one that is stopped completes as rejected, and
   // `reply` says how to answer it.
-  net::awaitable<filter_status> filter_message(session& s, const request_headers* headers,
-                                               std::string_view text,
-                                               const jsonrpc::envelope& env, local_reply& reply);
+  // `who`: the principal of the HTTP request that carried the message (the same identity as the
+  // session's, with this request's token scopes).
+  net::awaitable<filter_status> filter_message(session& s, const principal& who,
+                                               const request_headers* headers,
+                                               std::string_view text, const jsonrpc::envelope& env,
+                                               local_reply& reply);
   // Answers a single POSTed message that a filter stopped.
   net::awaitable<void> send_local_reply(responder& res, const local_reply& reply,
                                         const jsonrpc::envelope& env, std::string_view body,
@@ -82,8 +86,9 @@ class streamable_http_endpoint {
   net::awaitable<void> forward_message(std::shared_ptr<session> s, std::string mapped,
                                        const jsonrpc::envelope& env, responder& res,
                                        std::int64_t cancels);
-  net::awaitable<void> forward_batch(std::shared_ptr<session> s, std::string_view body,
-                                     const jsonrpc::decoded_body& decoded, responder& res);
+  net::awaitable<void> forward_batch(std::shared_ptr<session> s, const principal& who,
+                                     std::string_view body, const jsonrpc::decoded_body& decoded,
+                                     responder& res);
   // A batch's answers ("[a,b" without the closing bracket, or empty) as one array, or 202.
   net::awaitable<void> send_batch_answer(session& s, responder& res, std::string& responses);
   net::awaitable<relay_outcome> relay_response(std::shared_ptr<session> s,
@@ -140,7 +145,8 @@ class streamable_http_endpoint {
   net::awaitable<void> forward_message_stdio(std::shared_ptr<session> s, std::string mapped,
                                              const jsonrpc::envelope& env, responder& res,
                                              std::int64_t cancels);
-  net::awaitable<void> forward_batch_stdio(std::shared_ptr<session> s, std::string_view body,
+  net::awaitable<void> forward_batch_stdio(std::shared_ptr<session> s, const principal& who,
+                                           std::string_view body,
                                            const jsonrpc::decoded_body& decoded, responder& res);
   // One message from a session's process, put on the stream it belongs to.
   net::awaitable<void> deliver(std::shared_ptr<session> s, std::string message);
@@ -154,7 +160,8 @@ class streamable_http_endpoint {
   net::awaitable<void> legacy_post(client_request& req, responder& res, const route_binding& route,
                                    const principal& who);
   // Forwards what one POST carried, after the POST was answered 202.
-  net::awaitable<void> legacy_process(std::shared_ptr<session> s, std::string body);
+  net::awaitable<void> legacy_process(std::shared_ptr<session> s,
+                                      std::shared_ptr<const principal> who, std::string body);
   // Back-pressure: waits while the session's stream is full (its client is not reading).
   net::awaitable<void> legacy_room(std::shared_ptr<session> s);
   void legacy_push(session& s, std::string message);

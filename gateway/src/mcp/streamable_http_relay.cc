@@ -145,7 +145,9 @@ net::awaitable<streamable_http_endpoint::relay_outcome> streamable_http_endpoint
       if (failure != backend_failure::timeout) {
         message += " (its response stream ended before the result)";
       }
-      stream->push(s->failure_response(upstream_id, failure_code(failure == backend_failure::none ? backend_failure::protocol : failure),
+      stream->push(s->failure_response(
+          upstream_id,
+          failure_code(failure == backend_failure::none ? backend_failure::protocol : failure),
           message));
       break;
     }

@@ -147,7 +147,8 @@ void streamable_http_endpoint::oversize(const std::shared_ptr<session>& s, std::
     return;
   }
   s->mark_answered(upstream_id);
-  sink.stream->push(s->failure_response(upstream_id, jsonrpc::backend_protocol_error,
+  sink.stream->push(s->failure_response(
+      upstream_id, jsonrpc::backend_protocol_error,
       stdio_failure(*s, "answered with a message of " + std::to_string(size) +
                             " bytes, over limits.max_backend_message (" +
                             std::to_string(config_.limits.max_backend_message) + ")")));
@@ -165,8 +166,7 @@ void streamable_http_endpoint::process_exited(const std::shared_ptr<session>& s,
     session::sink_view sink = s->sink_of(upstream_id);
     if (sink.stream && !sink.stream->finished()) {
       s->mark_answered(upstream_id);
-      sink.stream->push(
-          s->failure_response(upstream_id, jsonrpc::backend_unavailable, message));
+      sink.stream->push(s->failure_response(upstream_id, jsonrpc::backend_unavailable, message));
       sink.stream->finish();
       s->poke(upstream_id);
     }
@@ -237,7 +237,10 @@ net::awaitable<void> streamable_http_endpoint::initialize_stdio(client_request& 
   active_request guard(s);
   beast_headers headers(req);
   local_reply reply;
-  const filter_status admitted = co_await filter_message(*s, &headers, body, env, reply);
+  filter_status admitted = filter_status::next;
+  if (s->filters() != nullptr) {  // no coroutine frame without filters
+    admitted = co_await filter_message(*s, who, &headers, body, env, reply);
+  }
   if (admitted == filter_status::stop) {
     co_await send_local_reply(res, reply, env, body, nullptr);
     co_return;
@@ -391,14 +394,14 @@ streamable_http_endpoint::send_stdio_request(std::shared_ptr<session> s, std::st
   in_time = co_await wait_progress([&] { return stream->finished(); });
   if (!in_time) {
     give_up();
-    stream->push(s->failure_response(upstream_id, jsonrpc::backend_timeout,
-                                     timeout_message));
+    stream->push(s->failure_response(upstream_id, jsonrpc::backend_timeout, timeout_message));
     stream->finish();
   }
   bool answered = s->answered(upstream_id);
   if (!answered && in_time && !s->request_cancelled(upstream_id)) {
     // The session closed under the request (DELETE, shutdown): say so on the stream.
-    stream->push(s->failure_response(upstream_id, jsonrpc::backend_unavailable,
+    stream->push(s->failure_response(
+        upstream_id, jsonrpc::backend_unavailable,
         s->end_reason().empty() ? "session ended before the backend answered" : s->end_reason()));
   }
   s->forget_request(upstream_id);
@@ -449,8 +452,8 @@ net::awaitable<void> streamable_http_endpoint::forward_message_stdio(std::shared
 }
 
 net::awaitable<void> streamable_http_endpoint::forward_batch_stdio(
-    std::shared_ptr<session> s, std::string_view body, const jsonrpc::decoded_body& decoded,
-    responder& res) {
+    std::shared_ptr<session> s, const principal& who, std::string_view body,
+    const jsonrpc::decoded_body& decoded, responder& res) {
   active_request guard(s);
   std::string responses;
   auto collect = [&](std::string message) {
@@ -468,7 +471,10 @@ net::awaitable<void> streamable_http_endpoint::forward_batch_stdio(
     }
     // A filter's stop is this element's error (an HTTP status cannot answer one element).
     local_reply refusal;
-    const filter_status admitted = co_await filter_message(*s, nullptr, text, env, refusal);
+    filter_status admitted = filter_status::next;
+    if (s->filters() != nullptr) {  // no coroutine frame without filters
+      admitted = co_await filter_message(*s, who, nullptr, text, env, refusal);
+    }
     if (admitted == filter_status::stop) {
       if (env.kind == jsonrpc::message_kind::request) {
         collect(jsonrpc::make_error(id, refusal.code, refusal.message));

@@ -28,13 +28,11 @@ std::string format_endpoint(const net::ip::tcp::endpoint& ep) {
 
 gateway_server::gateway_server(net::io_context& ioc, const gateway_config& config, logger& log,
                                std::shared_ptr<const filter_chain> chain)
-    : ioc_(ioc),
-      config_(config),
-      log_(log),
-      endpoint_(ioc.get_executor(), config, log, chain) {
+    : ioc_(ioc), config_(config), log_(log), endpoint_(ioc.get_executor(), config, log, chain) {
   if (chain) {
     filter_endpoints_ = chain->endpoints();
   }
+  chain_ = std::move(chain);
   if (config_.tls) {
     tls_.emplace(net::ssl::context::tls_server);
     tls_->set_options(net::ssl::context::default_workarounds | net::ssl::context::no_sslv2 |
@@ -125,6 +123,9 @@ void gateway_server::start() {
   net::co_spawn(ioc_, accept_loop(*acceptor_, false), net::detached);
   net::co_spawn(ioc_, accept_loop(*admin_acceptor_, true), net::detached);
   endpoint_.start();
+  if (chain_) {
+    chain_->start();
+  }
   for (const auto& b : stdio_backends_) {
     b->start();
   }
@@ -145,6 +146,9 @@ void gateway_server::stop() {
     acceptor_->close(ignored);
   }
   endpoint_.begin_shutdown();
+  if (chain_) {
+    chain_->stop();
+  }
   for (const auto& b : stdio_backends_) {
     b->shutdown();
   }
@@ -378,8 +382,7 @@ net::awaitable<void> gateway_server::serve_document(client_request& req, respond
     co_await res.send(405, "application/json",
                       jsonrpc::make_error({}, jsonrpc::invalid_request,
                                           "method " + std::string(req.method_string()) +
-                                              " is not allowed on " + document.path +
-                                              "; use GET"),
+                                              " is not allowed on " + document.path + "; use GET"),
                       allow);
     co_return;
   }

@@ -3,9 +3,10 @@
 // two-stage shutdown (stop accepting and drain, then stop). Created and driven by main.
 #pragma once
 
+#include "filter/filter_chain.h"
+
 #include "backend/http_backend.h"
 #include "backend/stdio_backend.h"
-#include "filter/filter_chain.h"
 #include "http/responder.h"
 #include "mcp/streamable_http.h"
 #include "mcpgw/config.h"
@@ -68,6 +69,7 @@ class gateway_server {
   std::vector<std::unique_ptr<stdio_backend>> stdio_backends_;
   std::vector<route_binding> routes_;
   std::vector<filter::endpoint> filter_endpoints_;
+  std::shared_ptr<const filter_chain> chain_;
   streamable_http_endpoint endpoint_;
   std::optional<net::ip::tcp::acceptor> acceptor_;
   std::optional<net::ip::tcp::acceptor> admin_acceptor_;

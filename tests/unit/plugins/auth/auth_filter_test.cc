@@ -1,8 +1,10 @@
-#include "auth/api_keys.h"
 #include "auth/auth_filter.h"
+
+#include "auth/api_keys.h"
 #include "auth/jwt.h"
 #include "builtin.h"
 #include "filter/filter_chain.h"
+
 #include "mcpgw/config.h"
 
 #include <boost/asio/co_spawn.hpp>
@@ -72,19 +74,23 @@ routes:
   - { path: /admin, backend: admin }
 tenants:
   - name: acme
-    api_keys: [")" + digest_of("acme-key") + R"("]
+    api_keys: [")" + digest_of("acme-key") +
+                       R"("]
     allow: { routes: ["/mcp"], tools: ["*"], prompts: ["greet*"], resources: ["file:///public/*"] }
     deny: { tools: ["*delete*"] }
     scopes: [{ tools: "deploy_*", scopes: [deploy, write] }]
-)" + extra_tenant_rules + R"(
+)" + extra_tenant_rules +
+                       R"(
   - name: globex
-    api_keys: [")" + digest_of("globex-key") + R"("]
+    api_keys: [")" + digest_of("globex-key") +
+                       R"("]
 filters:
   - auth:
       resource: https://mcp.example.com/mcp
       authorization_servers: [https://auth.example.com]
       api_key_header: X-Api-Key
-      jwt: { issuer: https://auth.example.com, jwks_file: )" + jwks.string() + R"(, tenant_claim: org }
+      jwt: { issuer: https://auth.example.com, jwks_file: )" +
+                       jwks.string() + R"(, tenant_claim: org }
 )";
     config_result result = parse_config_text(yaml, "gateway.yaml", &registry);
     for (const auto& e : result.errors) {
@@ -106,15 +112,21 @@ filters:
                        std::string target = "/mcp") {
     map_headers h;
     h.values = std::move(headers);
-    http_context ctx{h, "POST", target, route, route == "/mcp" ? "demo" : "admin",
-                     client_transport::streamable_http, {}, {}};
+    http_context ctx{h,
+                     "POST",
+                     target,
+                     route,
+                     route == "/mcp" ? "demo" : "admin",
+                     client_transport::streamable_http,
+                     {},
+                     {}};
     filter_status status = auth->authenticate(ctx);
     return {status, ctx.reply, ctx.who};
   }
 
   outcome request(const principal& who, std::string method, std::string name) {
-    message_context ctx{who, nullptr, "/mcp", "demo", "sid", jsonrpc::message_kind::request,
-                        method, name, "1", "{}", {}};
+    message_context ctx{who,    nullptr, "/mcp", "demo", "sid", jsonrpc::message_kind::request,
+                        method, name,    "1",    "{}",   {}};
     filter_status status = filter_status::next;
     boost::asio::io_context io;
     boost::asio::co_spawn(io, auth->on_request(ctx), [&](std::exception_ptr e, filter_status s) {
@@ -187,8 +199,8 @@ TEST(AuthFilter, AnotherSchemeGets401) {
 
 TEST(AuthFilter, TokensInTheQueryStringAreRefused) {
   fixture f;
-  auto out = f.authenticate({{"authorization", "Bearer acme-key"}}, "/mcp",
-                            "/mcp?access_token=acme-key");
+  auto out =
+      f.authenticate({{"authorization", "Bearer acme-key"}}, "/mcp", "/mcp?access_token=acme-key");
   EXPECT_EQ(out.reply.status, 400u);
 }
 
@@ -251,7 +263,8 @@ TEST(AuthFilter, InvalidTokensGet401InvalidToken) {
   const std::map<std::string, std::string> cases{
       {"expired", with(std::to_string(now + 600), std::to_string(now - 3600))},
       {"wrong audience", with("https://mcp.example.com/mcp", "https://other.example.com/mcp")},
-      {"wrong issuer", with("\"iss\":\"https://auth.example.com\"", "\"iss\":\"https://evil.example\"")},
+      {"wrong issuer",
+       with("\"iss\":\"https://auth.example.com\"", "\"iss\":\"https://evil.example\"")},
       {"not yet valid", with("\"sub\"", "\"nbf\":" + std::to_string(now + 3600) + ",\"sub\"")},
       {"bad signature", token(good_claims).substr(0, token(good_claims).size() - 2) + "AA"},
       {"alg none", auth::base64url_encode(R"({"alg":"none"})") + "." +
@@ -287,8 +300,7 @@ TEST(AuthPolicy, ADeniedToolReadsLikeAnUnknownOne) {
   EXPECT_EQ(f.request(who, "prompts/get", "greeting").status, filter_status::next);
   EXPECT_EQ(f.request(who, "resources/read", "file:///private/x").reply.message,
             "Resource file:///private/x not found");
-  EXPECT_EQ(f.request(who, "resources/subscribe", "file:///private/x").status,
-            filter_status::stop);
+  EXPECT_EQ(f.request(who, "resources/subscribe", "file:///private/x").status, filter_status::stop);
   EXPECT_EQ(f.request(who, "resources/read", "file:///public/x").status, filter_status::next);
 }
 
@@ -309,21 +321,24 @@ TEST(AuthPolicy, ListsShowOnlyWhatTheTenantMayUse) {
   auto who = f.authenticate({{"authorization", "Bearer acme-key"}}).who;
   std::string body =
       R"({"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"echo"},{"name":"repo_delete","description":"x"},{"name":"add"}],"nextCursor":"c2"}})";
-  response_context ctx{who, "/mcp", "demo", "sid", jsonrpc::message_kind::result, "tools/list", "", body};
+  response_context ctx{who,          "/mcp", "demo", "sid", jsonrpc::message_kind::result,
+                       "tools/list", "",     body};
   f.auth->on_response(ctx);
-  EXPECT_EQ(body,
-            R"({"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"echo"},{"name":"add"}],"nextCursor":"c2"}})");
+  EXPECT_EQ(
+      body,
+      R"({"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"echo"},{"name":"add"}],"nextCursor":"c2"}})");
   std::string resources =
       R"({"jsonrpc":"2.0","id":2,"result":{"resources":[{"uri":"file:///public/a","name":"a"},{"uri":"file:///private/b","name":"b"}]}})";
-  response_context rctx{who, "/mcp", "demo", "sid", jsonrpc::message_kind::result, "resources/list", "", resources};
+  response_context rctx{
+      who, "/mcp", "demo", "sid", jsonrpc::message_kind::result, "resources/list", "", resources};
   f.auth->on_response(rctx);
   EXPECT_EQ(resources.find("private"), std::string::npos);
   EXPECT_NE(resources.find("file:///public/a"), std::string::npos);
   auto other = f.authenticate({{"authorization", "Bearer globex-key"}}).who;
-  std::string untouched =
-      R"({"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"repo_delete"}]}})";
+  std::string untouched = R"({"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"repo_delete"}]}})";
   std::string copy = untouched;
-  response_context octx{other, "/mcp", "demo", "sid", jsonrpc::message_kind::result, "tools/list", "", copy};
+  response_context octx{other,        "/mcp", "demo", "sid", jsonrpc::message_kind::result,
+                        "tools/list", "",     copy};
   f.auth->on_response(octx);
   EXPECT_EQ(copy, untouched) << "globex has no tool rules";
 }
@@ -333,8 +348,9 @@ TEST(AuthMetadata, ServesProtectedResourceMetadataAtTheRootAndPerRoute) {
   auto docs = f.auth->endpoints();
   ASSERT_EQ(docs.size(), 3u);
   EXPECT_EQ(docs[0].path, "/.well-known/oauth-protected-resource");
-  EXPECT_EQ(docs[0].body,
-            R"({"resource":"https://mcp.example.com/mcp","authorization_servers":["https://auth.example.com"],"bearer_methods_supported":["header"],"scopes_supported":["deploy","write"],"resource_name":"mcpgw"})");
+  EXPECT_EQ(
+      docs[0].body,
+      R"({"resource":"https://mcp.example.com/mcp","authorization_servers":["https://auth.example.com"],"bearer_methods_supported":["header"],"scopes_supported":["deploy","write"],"resource_name":"mcpgw"})");
   EXPECT_EQ(docs[1].path, "/.well-known/oauth-protected-resource/mcp");
   EXPECT_EQ(docs[2].path, "/.well-known/oauth-protected-resource/admin");
   EXPECT_NE(docs[2].body.find(R"("resource":"https://mcp.example.com/admin")"), std::string::npos);

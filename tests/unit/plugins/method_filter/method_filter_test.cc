@@ -1,5 +1,7 @@
-#include "builtin.h"
 #include "method_filter/method_filter.h"
+
+#include "builtin.h"
+
 #include "mcpgw/config.h"
 
 #include <boost/asio/co_spawn.hpp>
@@ -24,7 +26,8 @@ filters:
 }  // namespace
 
 TEST(MethodFilter, RefusesMatchingRequestsAndNotificationsButNotResponses) {
-  auto result = parse("  - method_filter: { deny: [\"resources/*\", \"notifications/roots/*\"] }\n");
+  auto result =
+      parse("  - method_filter: { deny: [\"resources/*\", \"notifications/roots/*\"] }\n");
   ASSERT_TRUE(result.config) << result.errors.front().to_string();
   boost::asio::io_context ioc;
   logger log(log_level::error);

@@ -1,0 +1,102 @@
+// The filter chain at the MCP endpoint: the HTTP hooks every request on a route passes
+// (authentication), the request hooks every client message passes, and the answers to what a
+// filter stopped. Shared by every transport (streamable_http*.cc, legacy_sse.cc).
+#include "mcp/endpoint_detail.h"
+#include "mcp/streamable_http.h"
+
+namespace mcpgw {
+
+using namespace endpoint_detail;
+
+std::shared_ptr<session> streamable_http_endpoint::new_session(const route_binding& route,
+                                                               const principal& who) {
+  auto s = std::make_shared<session>(ex_, mint_session_id(), route, config_.limits);
+  s->bind(who, chain_);
+  return s;
+}
+
+net::awaitable<bool> streamable_http_endpoint::admit(client_request& req, responder& res,
+                                                     const route_binding& route,
+                                                     client_transport transport, principal& who) {
+  if (!chain_) {
+    co_return true;
+  }
+  beast_headers headers(req);
+  http_context ctx{
+      headers, req.method_string(), req.target(), route.path, route.backend_name(), transport, {},
+      {}};
+  filter_status status = co_await chain_->run_http(ctx);
+  if (status == filter_status::next) {
+    who = std::move(ctx.who);
+    co_return true;
+  }
+  std::vector<std::pair<std::string_view, std::string_view>> extra;
+  for (const auto& h : ctx.reply.headers) {
+    extra.emplace_back(h.name, h.value);
+  }
+  co_await send_error(res, ctx.reply.status == 200 ? 403 : ctx.reply.status, ctx.reply.code,
+                      ctx.reply.message, {}, extra);
+  co_return false;
+}
+
+net::awaitable<filter_status> streamable_http_endpoint::filter_message(
+    session& s, const principal& who, const request_headers* headers, std::string_view text,
+    const jsonrpc::envelope& env, local_reply& reply) {
+  const filter_chain* chain = s.filters();
+  if (chain == nullptr) {
+    co_return filter_status::next;
+  }
+  message_context ctx{who,      headers,          s.route().path, s.backend_name(), s.id(),
+                      env.kind, env.method.str(), env.name.str(), env.id.in(text),  text,
+                      {}};
+  const bool is_request = env.kind == jsonrpc::message_kind::request;
+  completion_guard done;
+  if (is_request) {
+    request_record record;
+    record.who = who;
+    record.route = s.route().path;
+    record.backend = s.backend_name();
+    record.session_id = s.id();
+    record.method = env.method.str();
+    record.name = env.name.str();
+    record.client_id = env.id.in(text);
+    record.started = std::chrono::system_clock::now();
+    record.started_steady = std::chrono::steady_clock::now();
+    done = completion_guard(chain_, std::move(record));
+  }
+  filter_status status = co_await chain->run_request(ctx);
+  if (status == filter_status::stop) {
+    reply = std::move(ctx.reply);
+    done.set_outcome(request_outcome::rejected, reply.code, reply.message);
+    co_return filter_status::stop;  // `done` fires: the request is over
+  }
+  if (is_request) {
+    s.stage_completion(std::string(env.id.in(text)), std::move(done));
+  }
+  co_return filter_status::next;
+}
+
+net::awaitable<void> streamable_http_endpoint::send_local_reply(responder& res,
+                                                                const local_reply& reply,
+                                                                const jsonrpc::envelope& env,
+                                                                std::string_view body,
+                                                                const session* s) {
+  std::vector<std::pair<std::string_view, std::string_view>> extra;
+  for (const auto& h : reply.headers) {
+    extra.emplace_back(h.name, h.value);
+  }
+  if (reply.status != 200) {
+    co_await send_error(res, reply.status, reply.code, reply.message, env.id.in(body), extra);
+    co_return;
+  }
+  if (s != nullptr) {
+    extra.emplace_back("Mcp-Session-Id", s->id());
+  }
+  if (env.kind != jsonrpc::message_kind::request) {
+    co_await res.send_empty(202, extra);  // a notification or response is dropped
+    co_return;
+  }
+  co_await send_error(res, 200, reply.code, reply.message, env.id.in(body), extra);
+}
+
+}  // namespace mcpgw
