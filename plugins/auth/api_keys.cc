@@ -47,7 +47,7 @@ std::optional<api_key_store::match> api_key_store::find(std::string_view key) co
   if (found == nullptr) {
     return std::nullopt;
   }
-  return match{found->tenant, to_hex(std::string_view(digest).substr(0, 4))};
+  return match{found->tenant, to_hex(digest)};
 }
 
 }  // namespace mcpgw::plugins

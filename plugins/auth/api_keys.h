@@ -17,7 +17,7 @@ class api_key_store {
 
   struct match {
     std::string tenant;
-    std::string fingerprint;  // 8 hex digits of the digest: names the key in logs and bindings
+    std::string fingerprint;  // the digest in hex: names the key in bindings (not reversible)
   };
   // The tenant of `key`, if some tenant lists its digest. Every stored digest is compared, in
   // constant time, whatever matches: the time taken says nothing about which key is close.

@@ -99,10 +99,18 @@ auth_filter::auth_filter(auth_config config, const gateway_config& gateway, logg
                 : std::make_shared<jwks_source>(ex, config_.jwt->fetch, log);
     // Without configured audiences: the resource, and the route's own URL (a client may have
     // asked for a token for the exact endpoint it talks to, RFC 8707), on that route only.
+    // Route URLs are only derived when the resource is itself one of the routes at its
+    // origin's root; behind a path prefix, origin + route would name another server.
+    const bool at_root = std::any_of(
+        gateway.routes.begin(), gateway.routes.end(),
+        [&](const route_config& r) { return config_.origin + r.path == config_.resource; });
     for (const auto& r : gateway.routes) {
       auth::jwt_rules rules = config_.jwt->rules;
       if (rules.audiences.empty()) {
-        rules.audiences = {config_.resource, config_.origin + r.path};
+        rules.audiences = {config_.resource};
+        if (at_root) {
+          rules.audiences.push_back(config_.origin + r.path);
+        }
       }
       route_rules_.emplace(r.path, std::move(rules));
     }
@@ -204,6 +212,11 @@ filter_status auth_filter::verify_token(http_context& ctx, std::string_view toke
     log_.debug("token rejected",
                {{"error", auth::to_string(result.error)}, {"detail", result.detail}});
     return challenge(ctx, 401, "invalid_token", describe(result.error));
+  }
+  if (result.claims.subject.empty()) {
+    // The session is bound to the subject: without one, every such token would be the same
+    // principal. RFC 9068 access tokens always carry sub.
+    return challenge(ctx, 401, "invalid_token", "the token has no subject (sub)");
   }
   principal who;
   who.via = principal::method::jwt;

@@ -32,6 +32,11 @@ class factory final : public filter_factory {
       errors.push_back({config.source, config_.line, "filters.auth",
                         "nobody could authenticate: list tenants with api_keys, or set jwt"});
     }
+    if (config_.jwt && config_.jwt->rules.tenant_claim.empty() && !config.tenants.empty()) {
+      errors.push_back({config.source, config_.jwt->line, "filters.auth.jwt.tenant_claim",
+                        "missing; with tenants configured, tokens must name their tenant, or no "
+                        "tenant policy would apply to them (for example tenant_claim: org)"});
+    }
     if (config_.jwt && !config_.jwt->rules.tenant_claim.empty() && config.tenants.empty()) {
       errors.push_back({config.source, config_.jwt->line, "filters.auth.jwt.tenant_claim",
                         "names a claim, but there are no tenants to match it against; add "

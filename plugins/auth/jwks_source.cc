@@ -93,6 +93,20 @@ net::awaitable<bool> jwks_source::fetch() {
   if (why.empty()) {
     auth::jwks_result parsed = auth::parse_jwks(body);
     if (parsed.keys) {
+      // A shared secret published at a URL is no secret: anyone could sign with it.
+      auto keys = std::make_shared<auth::jwk_set>(*parsed.keys);
+      std::erase_if(keys->keys, [](const auth::jwk& k) { return k.kind == auth::jwk::type::oct; });
+      if (keys->keys.size() != parsed.keys->keys.size()) {
+        log_->warn("jwks: symmetric (oct) keys from a URL ignored", {{"url", settings_.url}});
+      }
+      if (keys->keys.empty()) {
+        parsed.keys.reset();
+        parsed.error = "no usable public key (symmetric keys are not taken from a URL)";
+      } else {
+        parsed.keys = std::move(keys);
+      }
+    }
+    if (parsed.keys) {
       const bool first = keys_ == nullptr;
       keys_ = std::move(parsed.keys);
       log_->info(first ? "jwks loaded" : "jwks refreshed",

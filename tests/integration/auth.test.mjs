@@ -603,6 +603,36 @@ describe('tenant policy', () => {
     assert.equal(other.message?.result?.isError, true, other.text);
   });
 
+  test('params carrying both name and uri: the policy checks the one the backend acts on; a repeated name → 400 -32602', async () => {
+    const g = await initialize(gw.url, { headers: bearer(KEY_G) });
+    const both = await mcpPost(gw.url,
+      { jsonrpc: '2.0', id: 51, method: 'tools/call', params: { name: DENIED_TOOL, uri: 'echo', arguments: {} } },
+      { sessionId: g.sessionId, protocolVersion: g.protocolVersion, headers: bearer(KEY_G) });
+    const answer = both.messages.find((m) => m && m.id === 51);
+    assert.equal(answer?.error?.code, -32602, both.text);
+    assert.equal(answer.error.message, `Tool ${DENIED_TOOL} not found`, both.text);
+    const body = `{"jsonrpc":"2.0","id":52,"method":"tools/call","params":{"name":"echo","name":"${DENIED_TOOL}","arguments":{}}}`;
+    const twice = await request(gw.url, {
+      method: 'POST', body,
+      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...sessionHeaders(g), ...bearer(KEY_G) },
+      timeoutMs: 3000,
+    });
+    assert.equal(twice.status, 400, twice.text);
+    assert.equal(safeJson(twice.text)?.error?.code, -32602, twice.text);
+    assert.match(twice.text, /params\.name appears twice/);
+  });
+
+  test('a request id already in flight on the session is refused (-32600) and the first call still completes', async () => {
+    const g = await initialize(gw.url, { headers: bearer(KEY_G) });
+    const first = callTool(gw.url, g, 'slow', { ms: 600 }, { id: 77, headers: bearer(KEY_G), timeoutMs: 5000 });
+    await new Promise((r) => setTimeout(r, 150));
+    const second = await callTool(gw.url, g, 'echo', { text: 'x' }, { id: 77, headers: bearer(KEY_G) });
+    assert.equal(second.message?.error?.code, -32600, second.text);
+    assert.match(second.message.error.message, /already in use by a request in flight/);
+    const done = await first;
+    assert.equal(done.message?.result?.content?.[0]?.text, 'done', done.text);
+  });
+
   test('allow { routes: ["/mcp"] }: the same key on /mcp2 and /mcp-stdio → 403, JSON-RPC -32043', async () => {
     for (const url of [gwUrl2, gwStdio]) {
       const r = await mcpPost(url, initializeBody(), { headers: bearer(KEY_G) });

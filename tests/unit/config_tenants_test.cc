@@ -133,6 +133,20 @@ TEST(ConfigTenants, JwtNeedsItsKeysAnAudienceAndAuthorizationServers) {
   EXPECT_NE(all.find("cannot read \"/nonexistent/jwks.json\""), std::string::npos) << all;
 }
 
+TEST(ConfigTenants, TokensMustNameTheirTenantWhenThereAreTenants) {
+  auto r = parse(R"(tenants: [{ name: acme, api_keys: [")" + digest + R"("] }]
+filters:
+  - auth:
+      resource: https://mcp.example.com/mcp
+      authorization_servers: [https://auth.example.com]
+      jwt: { issuer: https://auth.example.com, jwks_url: https://auth.example.com/jwks }
+)");
+  ASSERT_FALSE(r.config);
+  EXPECT_NE(errors_of(r).find("filters.auth.jwt.tenant_claim: missing; with tenants configured"),
+            std::string::npos)
+      << errors_of(r);
+}
+
 TEST(ConfigTenants, ResourceMustBeAnAbsoluteUrl) {
   auto r = parse(R"(tenants: [{ name: acme, api_keys: [")" + digest + R"("] }]
 filters:

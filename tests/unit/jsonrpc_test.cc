@@ -139,3 +139,26 @@ TEST(Jsonrpc, ReusedDecoderHandlesLongThenShortBodies) {
   EXPECT_EQ(env.kind, message_kind::request);
   EXPECT_EQ(env.id.in(small), "2");
 }
+
+TEST(Jsonrpc, ReadsNameAndUriApartSoPoliciesSeeWhatTheBackendActsOn) {
+  decoder d;
+  auto call = d.decode(
+      R"({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"deploy_prod","uri":"search"}})");
+  EXPECT_EQ(call.kind, message_kind::request);
+  EXPECT_EQ(subject_of(call), "deploy_prod");
+  auto read = d.decode(
+      R"({"jsonrpc":"2.0","id":2,"method":"resources/read","params":{"uri":"secret://x","name":"public://ok"}})");
+  EXPECT_EQ(subject_of(read), "secret://x");
+}
+
+TEST(Jsonrpc, RefusesARepeatedNameOrUriInParams) {
+  decoder d;
+  auto twice = d.decode(
+      R"({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"search","name":"deploy_prod"}})");
+  EXPECT_EQ(twice.kind, message_kind::invalid);
+  EXPECT_EQ(twice.problem_code, invalid_params);
+  EXPECT_EQ(twice.problem, "params.name appears twice");
+  auto uri = d.decode(
+      R"({"jsonrpc":"2.0","id":1,"method":"resources/read","params":{"uri":"a","uri":"b"}})");
+  EXPECT_EQ(uri.kind, message_kind::invalid);
+}

@@ -47,7 +47,8 @@ struct envelope {
   message_kind kind = message_kind::invalid;
   token id;  // raw id token: `7` or `"abc"`
   json_string method;
-  json_string name;      // params.name (tools/call, prompts/get) or params.uri (resources/*)
+  json_string name;      // params.name (tools/call, prompts/get)
+  json_string uri;       // params.uri (resources/read, resources/subscribe, ...)
   token progress_token;  // params._meta.progressToken (requests), params.progressToken (progress)
   token request_id;      // params.requestId (notifications/cancelled)
   json_string protocol_version;  // params.protocolVersion, or result.protocolVersion
@@ -81,6 +82,13 @@ class decoder {
   struct impl;
   std::unique_ptr<impl> impl_;
 };
+
+// What a request is about, as policies name it: params.uri for resources/*, else params.name.
+// Each key is read on its own, so a message carrying both cannot pass a check with one and
+// act on the other.
+inline std::string_view subject_of(const envelope& env) {
+  return env.method.str().starts_with("resources/") ? env.uri.str() : env.name.str();
+}
 
 // Replaces the bytes of `at` in `text` with `replacement`.
 std::string splice(std::string_view text, token at, std::string_view replacement);

@@ -410,6 +410,10 @@ net::awaitable<stdio_backend::lease> stdio_backend::acquire(std::string_view ini
     }
   }
   if (tenant_env != nullptr) {
+    if (active_ >= config_.stdio.pool_max && !warm_.empty()) {
+      warm_.front()->stop();  // a warm process makes room, as for any other session
+      warm_.pop_front();
+    }
     if (active_ >= config_.stdio.pool_max) {
       out.at_capacity = true;
       out.error = "backend '" + name() + "' runs its maximum of " +

@@ -107,7 +107,16 @@ class object_reader {
   void read_params(ondemand::object params, envelope& env) const {
     for_each_field(params, [&](std::string_view key, ondemand::value v) {
       if (key == "name" || key == "uri") {
-        read_string(v, env.name);
+        json_string& into = key == "name" ? env.name : env.uri;
+        // A repeated key is read differently by different JSON parsers: refused, so that the
+        // gateway's policy and the backend always see the same name.
+        if (into.view.data() != nullptr || into.escaped) {
+          env.kind = message_kind::invalid;
+          env.problem = "params." + std::string(key) + " appears twice";
+          env.problem_code = invalid_params;
+          return;
+        }
+        read_string(v, into);
       } else if (key == "_meta") {
         ondemand::object meta;
         if (v.get_object().get(meta) == simdjson::SUCCESS) {

@@ -220,10 +220,13 @@ net::awaitable<void> streamable_http_endpoint::legacy_process(std::shared_ptr<se
         break;
       case jsonrpc::message_kind::request:
         if (env.method.str() == "initialize" && s->initialized()) {
+          staged.failed(jsonrpc::invalid_request, "this session is already initialized");
           co_await legacy_room(s);
           legacy_push(*s, jsonrpc::make_error(env.id.in(text), jsonrpc::invalid_request,
                                               "this session is already initialized"));
         } else if (env.method.str() != "initialize" && !s->initialized()) {
+          staged.failed(jsonrpc::invalid_request,
+                        "send initialize first: the session is not initialized");
           co_await legacy_room(s);
           legacy_push(*s,
                       jsonrpc::make_error(env.id.in(text), jsonrpc::invalid_request,

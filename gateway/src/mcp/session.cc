@@ -106,13 +106,13 @@ std::string session::map_client_request(std::string_view body, const jsonrpc::en
                              [&](const auto& e) { return e.first == entry.client_id; });
   if (staged != staged_.end()) {
     entry.method = env.method.str();
-    entry.name = env.name.str();
+    entry.name = jsonrpc::subject_of(env);
     entry.done = std::move(staged->second);
     staged_.erase(staged);
   } else if (chain_) {
     // A request no hook saw (the gateway's own): its completion is still reported.
     entry.method = env.method.str();
-    entry.name = env.name.str();
+    entry.name = jsonrpc::subject_of(env);
     request_record record;
     record.who = who_;
     record.route = route_.path;
@@ -220,6 +220,12 @@ void session::answer_locally(std::int64_t upstream_id, std::string& body, bool i
   it->second.done.set_outcome(is_error ? request_outcome::error : request_outcome::answered);
   filter_response(body, is_error ? jsonrpc::message_kind::error : jsonrpc::message_kind::result,
                   it->second.method, it->second.name);
+}
+
+bool session::request_pending(std::string_view client_id) const {
+  return upstream_by_client_id_.contains(std::string(client_id)) ||
+         std::any_of(staged_.begin(), staged_.end(),
+                     [&](const auto& entry) { return entry.first == client_id; });
 }
 
 void session::stage_completion(std::string client_id, completion_guard guard) {

@@ -206,6 +206,8 @@ class session : public std::enable_shared_from_this<session> {
   // (map_client_request takes it over) or the endpoint is done with it without mapping it
   // (unstage_completion fires it with `outcome`).
   void stage_completion(std::string client_id, completion_guard guard);
+  // A request with this id is staged or in flight: a second one would be confused with it.
+  bool request_pending(std::string_view client_id) const;
   void unstage_completion(std::string_view client_id, request_outcome outcome, int code = 0,
                           std::string_view message = {});
 

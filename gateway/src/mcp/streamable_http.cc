@@ -460,7 +460,8 @@ net::awaitable<void> streamable_http_endpoint::forward_batch(std::shared_ptr<ses
       }
       continue;
     }
-    staged_completion staged(*s, id);
+    staged_completion staged(*s,
+                             env.kind == jsonrpc::message_kind::request ? id : std::string_view());
     std::string upstream_body;
     std::int64_t upstream_id = -1;
     std::int64_t cancels = -1;

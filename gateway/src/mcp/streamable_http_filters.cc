@@ -46,10 +46,18 @@ net::awaitable<filter_status> streamable_http_endpoint::filter_message(
   if (chain == nullptr) {
     co_return filter_status::next;
   }
-  message_context ctx{who,      headers,          s.route().path, s.backend_name(), s.id(),
-                      env.kind, env.method.str(), env.name.str(), env.id.in(text),  text,
-                      {}};
+  message_context ctx{
+      who,      headers,          s.route().path,           s.backend_name(), s.id(),
+      env.kind, env.method.str(), jsonrpc::subject_of(env), env.id.in(text),  text,
+      {}};
   const bool is_request = env.kind == jsonrpc::message_kind::request;
+  if (is_request && s.request_pending(env.id.in(text))) {
+    // MCP forbids reusing an id within a session; two at once would swap their records.
+    reply.code = jsonrpc::invalid_request;
+    reply.message = "request id " + std::string(env.id.in(text).substr(0, 64)) +
+                    " is already in use by a request in flight in this session";
+    co_return filter_status::stop;
+  }
   completion_guard done;
   if (is_request) {
     request_record record;
@@ -58,7 +66,7 @@ net::awaitable<filter_status> streamable_http_endpoint::filter_message(
     record.backend = s.backend_name();
     record.session_id = s.id();
     record.method = env.method.str();
-    record.name = env.name.str();
+    record.name = jsonrpc::subject_of(env);
     record.client_id = env.id.in(text);
     record.started = std::chrono::system_clock::now();
     record.started_steady = std::chrono::steady_clock::now();

@@ -52,14 +52,13 @@ net::awaitable<streamable_http_endpoint::relay_outcome> streamable_http_endpoint
   unsigned status = exchange->status();
   if (status == 404 && !s->upstream_id().empty()) {
     // The backend ended its session: so does the client's, and it must re-initialize.
-    std::string client_id = s->client_id_of(upstream_id);
+    std::string answer = s->failure_response(
+        upstream_id, session_not_found,
+        "session expired at backend '" + backend.name() + "'; start a new session with initialize");
     s->forget_request(upstream_id);
     log_.warn("backend session expired", {{"session", s->id()}, {"backend", backend.name()}});
     end_session(s, false);
-    co_await send_error(
-        res, 404, session_not_found,
-        "session expired at backend '" + backend.name() + "'; start a new session with initialize",
-        client_id);
+    co_await res.send(404, json_type, answer);
     co_return relay_outcome::failed;
   }
 
@@ -165,11 +164,11 @@ net::awaitable<streamable_http_endpoint::relay_outcome> streamable_http_endpoint
 
   std::string text;
   backend_failure failure = co_await exchange->read_body(text);
-  std::string client_id = s->client_id_of(upstream_id);
   if (failure != backend_failure::none) {
+    std::string answer =
+        s->failure_response(upstream_id, failure_code(failure), failure_message(backend, failure));
     s->forget_request(upstream_id);
-    co_await send_error(res, 200, failure_code(failure), failure_message(backend, failure),
-                        client_id, sid);
+    co_await res.send(200, json_type, answer, sid);
     co_return relay_outcome::failed;
   }
   if (exchange->is_json()) {
@@ -183,15 +182,16 @@ net::awaitable<streamable_http_endpoint::relay_outcome> streamable_http_endpoint
       co_return m.is_error ? relay_outcome::error_response : relay_outcome::completed;
     }
   }
-  s->forget_request(upstream_id);
   if (text.size() > 300) {
     text.resize(300);
     text += "...";
   }
-  co_await send_error(res, 200, jsonrpc::backend_protocol_error,
-                      "backend '" + backend.name() + "' answered HTTP " + std::to_string(status) +
-                          " without a JSON-RPC response" + (text.empty() ? "" : ": " + text),
-                      client_id, sid);
+  std::string answer = s->failure_response(
+      upstream_id, jsonrpc::backend_protocol_error,
+      "backend '" + backend.name() + "' answered HTTP " + std::to_string(status) +
+          " without a JSON-RPC response" + (text.empty() ? "" : ": " + text));
+  s->forget_request(upstream_id);
+  co_await res.send(200, json_type, answer, sid);
   co_return relay_outcome::failed;
 }
 

@@ -358,24 +358,26 @@ streamable_http_endpoint::send_stdio_request(std::shared_ptr<session> s, std::st
   if (!in_time) {
     give_up();
     stream->finish();
-    std::string client_id = s->client_id_of(upstream_id);
+    std::string answer =
+        s->failure_response(upstream_id, jsonrpc::backend_timeout, timeout_message);
     s->forget_request(upstream_id);
-    co_await send_error(res, 200, jsonrpc::backend_timeout, timeout_message, client_id, sid);
+    co_await res.send(200, json_type, answer, sid);
     co_return relay_outcome::failed;
   }
   if (stream->finished() && stream->last_seq() <= 1) {
     const event_stream::entry* answer = stream->next_after(0);
-    std::string client_id = s->client_id_of(upstream_id);
     bool cancelled = s->request_cancelled(upstream_id);
-    s->forget_request(upstream_id);
     if (answer == nullptr) {
       std::string why = cancelled                 ? "request cancelled by the client"
                         : s->end_reason().empty() ? "session ended before the backend answered"
                                                   : s->end_reason();
-      co_await send_error(res, 200, cancelled ? transport_error : jsonrpc::backend_unavailable, why,
-                          client_id, sid);
+      std::string error = s->failure_response(
+          upstream_id, cancelled ? transport_error : jsonrpc::backend_unavailable, why);
+      s->forget_request(upstream_id);
+      co_await res.send(200, json_type, error, sid);
       co_return relay_outcome::failed;
     }
+    s->forget_request(upstream_id);
     stream->mark_delivered(answer->seq);
     jsonrpc::envelope env_answer = decoder_.decode(answer->data);
     bool is_error = env_answer.kind == jsonrpc::message_kind::error;
@@ -481,7 +483,8 @@ net::awaitable<void> streamable_http_endpoint::forward_batch_stdio(
       }
       continue;
     }
-    staged_completion staged(*s, id);
+    staged_completion staged(*s,
+                             env.kind == jsonrpc::message_kind::request ? id : std::string_view());
     if (env.kind != jsonrpc::message_kind::request) {
       std::int64_t cancels = -1;
       std::optional<std::string> mapped = env.kind == jsonrpc::message_kind::notification
