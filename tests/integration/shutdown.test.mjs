@@ -59,7 +59,13 @@ describe('SIGTERM with a call in flight (shutdown_grace 3s)', () => {
     const firstDraining = readyzDuringDrain.findIndex((r) => r.status === 503);
     assert.ok(firstDraining >= 0, `/readyz never answered 503 during the drain: ${samples}`);
     assert.match(readyzDuringDrain[firstDraining].body, /draining/);
-    assert.ok(readyzDuringDrain.slice(firstDraining).every((r) => r.status === 503), `ready again after draining: ${samples}`);
+    // The drain may end (the call done, the process exiting) while a probe is on the wire: a
+    // connection error then closes the samples, and nothing answers after it.
+    const rest = readyzDuringDrain.slice(firstDraining);
+    const gone = rest.findIndex((r) => r.error);
+    const answered = gone < 0 ? rest : rest.slice(0, gone);
+    assert.ok(answered.every((r) => r.status === 503), `ready again after draining: ${samples}`);
+    assert.ok(rest.slice(answered.length).every((r) => r.error), `answers after the listener closed: ${samples}`);
   });
 
   test('the in-flight slow call started before SIGTERM completes successfully', async () => {

@@ -409,24 +409,6 @@ net::awaitable<stdio_backend::lease> stdio_backend::acquire(std::string_view ini
       tenant_env = &vars;
     }
   }
-  if (tenant_env != nullptr) {
-    if (active_ >= config_.stdio.pool_max && !warm_.empty()) {
-      warm_.front()->stop();  // a warm process makes room, as for any other session
-      warm_.pop_front();
-    }
-    if (active_ >= config_.stdio.pool_max) {
-      out.at_capacity = true;
-      out.error = "backend '" + name() + "' runs its maximum of " +
-                  std::to_string(config_.stdio.pool_max) +
-                  " processes (stdio.pool.max); retry later or raise the limit";
-      co_return out;
-    }
-    out.process = co_await spawn(out.error, tenant_env);
-    if (!out.process) {
-      out.error = "backend '" + name() + "' could not start: " + out.error;
-    }
-    co_return out;
-  }
   auto take = [&](auto it) {
     out.process = std::move(*it);
     warm_.erase(it);
@@ -435,20 +417,17 @@ net::awaitable<stdio_backend::lease> stdio_backend::acquire(std::string_view ini
   auto same = std::find_if(warm_.begin(), warm_.end(), [&](const auto& p) {
     return !p->exited_ && !p->init_request_.empty() && p->init_request_ == init_request;
   });
-  if (same != warm_.end()) {
+  auto fresh = std::find_if(warm_.begin(), warm_.end(),
+                            [](const auto& p) { return !p->exited_ && p->init_request_.empty(); });
+  if (tenant_env == nullptr && same != warm_.end()) {
     take(same);
     out.initialized = true;
-  } else {
-    auto fresh = std::find_if(warm_.begin(), warm_.end(), [](const auto& p) {
-      return !p->exited_ && p->init_request_.empty();
-    });
-    if (fresh != warm_.end()) {
-      take(fresh);
-    } else if (!warm_.empty() && active_ >= config_.stdio.pool_max) {
-      // Warm processes initialized for another client: one makes room for this one.
-      warm_.front()->stop();
-      warm_.pop_front();
-    }
+  } else if (tenant_env == nullptr && fresh != warm_.end()) {
+    take(fresh);
+  } else if (!warm_.empty() && active_ >= config_.stdio.pool_max) {
+    // Warm processes no use to this session: one makes room for it.
+    warm_.front()->stop();
+    warm_.pop_front();
   }
   if (!out.process) {
     if (active_ >= config_.stdio.pool_max) {
@@ -458,7 +437,7 @@ net::awaitable<stdio_backend::lease> stdio_backend::acquire(std::string_view ini
                   " processes (stdio.pool.max); retry later or raise the limit";
       co_return out;
     }
-    out.process = co_await spawn(out.error);
+    out.process = co_await spawn(out.error, tenant_env);
     if (!out.process) {
       out.error = "backend '" + name() + "' could not start: " + out.error;
     }
