@@ -1,5 +1,6 @@
 #include "builtin.h"
 
+#include "audit/config.h"
 #include "auth/config.h"
 #include "method_filter/config.h"
 
@@ -7,6 +8,7 @@ namespace mcpgw::plugins {
 
 void register_builtin_filters(filter_registry& registry) {
   registry.add("auth", parse_auth);
+  registry.add("audit", audit::parse_audit);
   registry.add("method_filter", parse_method_filter);
 }
 

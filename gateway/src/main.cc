@@ -1,5 +1,6 @@
 // mcpgw: wiring only. Parses the command line and the config, builds the server, runs it
 // until SIGINT/SIGTERM, and exits 0 after the drain.
+#include "audit/audit_chain.h"
 #include "builtin.h"
 #include "filter/filter_chain.h"
 
@@ -16,12 +17,14 @@
 #include <cstring>
 #include <iostream>
 #include <string>
+#include <vector>
 
 namespace {
 
 constexpr const char* usage =
     "usage: mcpgw [--config FILE] [--log-level debug|info|warn|error]\n"
     "       mcpgw --check-config FILE\n"
+    "       mcpgw audit verify FILE...   (a rotated sequence: oldest first)\n"
     "       mcpgw --version\n"
     "Without --config, mcpgw runs its embedded defaults (conf/gateway.yaml).\n";
 
@@ -32,9 +35,34 @@ int report(const mcpgw::config_result& result) {
   return result.config ? 0 : 1;
 }
 
+// `mcpgw audit verify FILE...`: 0 when the chain holds, 1 naming the first broken line.
+int audit_verify(int argc, char** argv) {
+  std::vector<std::string> files(argv + 3, argv + argc);
+  if (files.empty()) {
+    std::fprintf(stderr, "mcpgw audit verify: name the files, oldest first\n%s", usage);
+    return 2;
+  }
+  bool mid_chain = false;
+  auto result = mcpgw::plugins::audit::verify_files(files, mid_chain);
+  if (!result.ok) {
+    std::fprintf(stderr, "%s:%llu: %s\n", result.file.c_str(),
+                 static_cast<unsigned long long>(result.line), result.problem.c_str());
+    std::fprintf(stderr, "mcpgw audit verify: broken after %llu good records\n",
+                 static_cast<unsigned long long>(result.records));
+    return 1;
+  }
+  std::printf("ok: %llu records in %zu file%s%s\n", static_cast<unsigned long long>(result.records),
+              files.size(), files.size() == 1 ? "" : "s",
+              mid_chain ? " (the first continues an earlier file, not given)" : "");
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc >= 3 && std::strcmp(argv[1], "audit") == 0 && std::strcmp(argv[2], "verify") == 0) {
+    return audit_verify(argc, argv);
+  }
   std::string config_path;
   std::string check_path;
   std::string level_override;

@@ -144,6 +144,9 @@ struct request_record {
   request_outcome outcome = request_outcome::abandoned;
   int error_code = 0;
   std::string error_message;
+  bool tool_error = false;  // answered with a tool result whose isError is true
+  std::size_t request_bytes = 0;
+  std::size_t response_bytes = 0;  // the answer as the client got it
 };
 
 // A link of the chain. One object per configured filter, shared by every request and

@@ -21,6 +21,7 @@ enum error_code : int {
   backend_unavailable = -32050,     // the backend could not be reached or failed mid-response
   backend_timeout = -32051,         // the backend did not answer within its deadline
   backend_protocol_error = -32052,  // the backend answered something that is not MCP
+  rate_limited = -32029,            // a rate limit refused the call
   unauthorized = -32041,            // no valid credentials (HTTP 401)
   forbidden = -32043,               // valid credentials, not allowed (HTTP 403)
 };
@@ -53,6 +54,7 @@ struct envelope {
   token request_id;      // params.requestId (notifications/cancelled)
   json_string protocol_version;  // params.protocolVersion, or result.protocolVersion
   int error_code = 0;            // error.code (error responses)
+  bool tool_error = false;       // result.isError is true (a tool that failed)
   json_string error_message;     // error.message (error responses)
   std::string problem;           // why the message is invalid
   int problem_code = 0;          // parse_error or invalid_request when kind == invalid

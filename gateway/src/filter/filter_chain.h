@@ -64,6 +64,13 @@ class completion_guard {
   // cancellation stays a cancellation.
   void set_outcome(request_outcome outcome, int code = 0, std::string_view message = {});
   const request_record* record() const { return chain_ ? &*record_ : nullptr; }
+  // The answer the client gets: its size, and whether it is a failed tool call.
+  void set_answer(std::size_t bytes, bool tool_error) {
+    if (chain_) {
+      record_->response_bytes = bytes;
+      record_->tool_error = tool_error;
+    }
+  }
   void fire();
 
  private:

@@ -136,6 +136,9 @@ class object_reader {
     for_each_field(result, [&](std::string_view key, ondemand::value v) {
       if (key == "protocolVersion") {
         read_string(v, env.protocol_version);
+      } else if (key == "isError") {
+        bool value = false;
+        env.tool_error = v.get_bool().get(value) == simdjson::SUCCESS && value;
       }
     });
   }

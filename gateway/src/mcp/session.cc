@@ -208,6 +208,7 @@ std::string session::failure_response(std::int64_t upstream_id, int code,
   if (chain_) {
     it->second.done.set_outcome(request_outcome::error, code, message);
     filter_response(body, jsonrpc::message_kind::error, it->second.method, it->second.name);
+    it->second.done.set_answer(body.size(), false);
   }
   return body;
 }
@@ -275,6 +276,7 @@ session::mapped session::map_backend_message(std::string_view body, jsonrpc::dec
           it->second.done.set_outcome(request_outcome::answered);
         }
         filter_response(out.body, env.kind, it->second.method, it->second.name);
+        it->second.done.set_answer(out.body.size(), env.tool_error);
       }
       return out;
     }

@@ -68,6 +68,7 @@ net::awaitable<filter_status> streamable_http_endpoint::filter_message(
     record.method = env.method.str();
     record.name = jsonrpc::subject_of(env);
     record.client_id = env.id.in(text);
+    record.request_bytes = text.size();
     record.started = std::chrono::system_clock::now();
     record.started_steady = std::chrono::steady_clock::now();
     done = completion_guard(chain_, std::move(record));

@@ -1,0 +1,175 @@
+#include "audit/audit_filter.h"
+
+#include "mcpgw/jsonrpc.h"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+
+namespace mcpgw::plugins::audit {
+namespace {
+
+std::string iso_time(std::chrono::system_clock::time_point t) {
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch());
+  const std::time_t secs = static_cast<std::time_t>(ms.count() / 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[40];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  char out[48];
+  std::snprintf(out, sizeof out, "%s.%03dZ", buf, static_cast<int>(ms.count() % 1000));
+  return out;
+}
+
+std::string_view outcome_of(const request_record& r) {
+  switch (r.outcome) {
+    case request_outcome::answered:
+      return r.tool_error ? "tool_error" : "ok";
+    case request_outcome::error:
+      return r.error_code <= jsonrpc::backend_unavailable && r.error_code >= -32059
+                 ? "backend_failure"
+                 : "error";
+    case request_outcome::rejected:
+      return r.error_code == jsonrpc::rate_limited ? "rate_limited" : "denied";
+    case request_outcome::cancelled:
+      return "cancelled";
+    case request_outcome::abandoned:
+      return "abandoned";
+  }
+  return "abandoned";
+}
+
+std::string_view method_of(principal::method m) {
+  switch (m) {
+    case principal::method::api_key:
+      return "api_key";
+    case principal::method::jwt:
+      return "jwt";
+    case principal::method::none:
+      break;
+  }
+  return "none";
+}
+
+std::string key_of(std::string_view session, std::string_view id) {
+  std::string key(session);
+  key += '\n';
+  key += id;
+  return key;
+}
+
+bool has_arguments(std::string_view method) {
+  return method == "tools/call" || method == "prompts/get";
+}
+
+}  // namespace
+
+audit_filter::audit_filter(audit_config config, const filter_services& services)
+    : config_(std::move(config)),
+      executor_(services.executor),
+      log_(std::make_unique<audit_log>(config_.log, services.log)) {}
+
+std::string audit_filter::format(const request_record& r, std::string_view arguments,
+                                 std::string_view digest) {
+  using jsonrpc::quote;
+  std::string out;
+  out.reserve(384 + arguments.size());
+  out += "\"time\":" + quote(iso_time(r.started));
+  out += ",\"tenant\":" + quote(r.who.tenant);
+  out += ",\"principal\":" + quote(r.who.subject);
+  out += ",\"auth\":" + quote(method_of(r.who.via));
+  out += ",\"session\":" + quote(r.session_id);
+  out += ",\"route\":" + quote(r.route);
+  out += ",\"backend\":" + quote(r.backend);
+  out += ",\"method\":" + quote(r.method);
+  if (!r.name.empty()) {
+    out += ",\"name\":" + quote(r.name);
+  }
+  if (!r.client_id.empty()) {
+    out += ",\"id\":" + r.client_id;  // the raw JSON token: a number or a string
+  }
+  out += ",\"outcome\":" + quote(outcome_of(r));
+  if (r.error_code != 0) {
+    out += ",\"code\":" + std::to_string(r.error_code);
+    out += ",\"message\":" + quote(r.error_message.substr(0, 300));
+  }
+  out += ",\"latency_ms\":" +
+         std::to_string(std::chrono::duration<double, std::milli>(r.elapsed).count());
+  out += ",\"request_bytes\":" + std::to_string(r.request_bytes);
+  out += ",\"response_bytes\":" + std::to_string(r.response_bytes);
+  if (!digest.empty()) {
+    out += ",\"args_sha256\":" + quote(digest);
+    out += ",\"args\":";
+    out += arguments;
+  }
+  return out;
+}
+
+net::awaitable<filter_status> audit_filter::on_request(message_context& ctx) {
+  if (ctx.kind != jsonrpc::message_kind::request &&
+      ctx.kind != jsonrpc::message_kind::notification) {
+    co_return filter_status::next;  // the client's answers to server requests
+  }
+  if (!log_->has_room()) {
+    bool room = false;
+    if (config_.on_full == when_full::wait) {
+      ++stats_.waited;
+      // Back-pressure: the request waits (the event loop does not) until the writer catches up.
+      net::steady_timer timer(executor_);
+      const auto deadline = std::chrono::steady_clock::now() + config_.max_wait;
+      while (!room && std::chrono::steady_clock::now() < deadline) {
+        timer.expires_after(std::chrono::milliseconds(2));
+        co_await timer.async_wait(net::as_tuple(net::use_awaitable));
+        room = log_->has_room();
+      }
+    }
+    if (!room) {
+      ++stats_.rejected;
+      ctx.reply.status = 503;
+      ctx.reply.code = -32000;
+      ctx.reply.message =
+          "the audit log cannot keep up (audit.queue = " + std::to_string(config_.log.queue) +
+          " records waiting); retry shortly";
+      ctx.reply.headers.push_back({"Retry-After", "1"});
+      co_return filter_status::stop;  // the refusal is recorded at completion like any other
+    }
+  }
+  if (ctx.kind == jsonrpc::message_kind::notification) {
+    request_record r;
+    r.who = ctx.who;
+    r.route = ctx.route;
+    r.backend = ctx.backend;
+    r.session_id = ctx.session_id;
+    r.method = ctx.method;
+    r.name = ctx.name;
+    r.started = std::chrono::system_clock::now();
+    r.outcome = request_outcome::answered;
+    r.request_bytes = ctx.body.size();
+    log_->push(format(r, {}, {}));
+    co_return filter_status::next;
+  }
+  audited_arguments args;
+  if (has_arguments(ctx.method)) {
+    args = audit_arguments(ctx.body, config_.redaction);
+  }
+  pending_.insert_or_assign(key_of(ctx.session_id, ctx.id),
+                            std::pair(std::move(args.redacted), std::move(args.digest)));
+  co_return filter_status::next;
+}
+
+void audit_filter::on_complete(const request_record& record) {
+  auto it = pending_.find(key_of(record.session_id, record.client_id));
+  if (it == pending_.end()) {
+    // Stopped by a filter before this one: recorded all the same.
+    log_->push(format(record, {}, {}));
+    return;
+  }
+  log_->push(format(record, it->second.first, it->second.second));
+  pending_.erase(it);
+}
+
+}  // namespace mcpgw::plugins::audit

@@ -1,0 +1,45 @@
+// The audit filter: one sealed JSON line per client request (at its completion, whatever
+// happened to it) and per client notification, with who, where, what, the redacted arguments
+// and their digest, the outcome, latency and bytes. Placed anywhere in the chain, it records
+// requests stopped by earlier filters too.
+#pragma once
+
+#include "audit/audit_log.h"
+#include "audit/config.h"
+
+#include "mcpgw/filter.h"
+
+#include <map>
+#include <memory>
+#include <string>
+
+namespace mcpgw::plugins::audit {
+
+class audit_filter final : public filter {
+ public:
+  audit_filter(audit_config config, const filter_services& services);
+
+  net::awaitable<filter_status> on_request(message_context& ctx) override;
+  void on_complete(const request_record& record) override;
+
+  audit_log& log() { return *log_; }
+  struct counters {
+    std::uint64_t waited = 0;    // requests that waited for room in the queue
+    std::uint64_t rejected = 0;  // requests refused because the queue stayed full
+  };
+  const counters& stats() const { return stats_; }
+
+  // The record's fields (the inside of its JSON object, before sealing).
+  static std::string format(const request_record& record, std::string_view arguments,
+                            std::string_view digest);
+
+ private:
+  audit_config config_;
+  net::any_io_executor executor_;
+  std::unique_ptr<audit_log> log_;
+  // Arguments of requests that passed this filter, until their completion.
+  std::map<std::string, std::pair<std::string, std::string>, std::less<>> pending_;
+  counters stats_;
+};
+
+}  // namespace mcpgw::plugins::audit

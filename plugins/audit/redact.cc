@@ -1,0 +1,151 @@
+#include "audit/redact.h"
+
+#include "auth/api_keys.h"
+
+#include "mcpgw/jsonrpc.h"
+
+#include <simdjson.h>
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+
+namespace mcpgw::plugins::audit {
+namespace {
+
+constexpr std::string_view redacted = "\"[redacted]\"";
+
+std::string lower(std::string_view text) {
+  std::string out(text);
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return out;
+}
+
+// A path segment list matches the current position (keys from the root).
+bool path_matches(std::string_view path, const std::vector<std::string>& at) {
+  std::size_t i = 0;
+  while (!path.empty()) {
+    const std::size_t dot = path.find('.');
+    const std::string_view segment = path.substr(0, dot);
+    path = dot == std::string_view::npos ? std::string_view() : path.substr(dot + 1);
+    if (i >= at.size() || (segment != "*" && segment != at[i])) {
+      return false;
+    }
+    ++i;
+  }
+  return i == at.size();
+}
+
+void write(simdjson::dom::element value, const redaction_rules& rules, std::vector<std::string>& at,
+           std::string& out) {
+  for (const auto& path : rules.paths) {
+    if (!at.empty() && path_matches(path, at)) {
+      out += redacted;
+      return;
+    }
+  }
+  switch (value.type()) {
+    case simdjson::dom::element_type::OBJECT: {
+      out += '{';
+      bool first = true;
+      for (auto [key, child] : simdjson::dom::object(value)) {
+        out += first ? "" : ",";
+        first = false;
+        out += jsonrpc::quote(key) + ":";
+        if (secret_looking_key(key)) {
+          out += redacted;
+          continue;
+        }
+        at.emplace_back(key);
+        write(child, rules, at, out);
+        at.pop_back();
+      }
+      out += '}';
+      return;
+    }
+    case simdjson::dom::element_type::ARRAY: {
+      out += '[';
+      std::size_t index = 0;
+      for (simdjson::dom::element child : simdjson::dom::array(value)) {
+        out += index ? "," : "";
+        at.push_back(std::to_string(index++));
+        write(child, rules, at, out);
+        at.pop_back();
+      }
+      out += ']';
+      return;
+    }
+    case simdjson::dom::element_type::STRING: {
+      std::string_view text = value.get_string().value_unsafe();
+      out += secret_looking_value(text) ? std::string(redacted) : jsonrpc::quote(text);
+      return;
+    }
+    default:
+      out += simdjson::to_string(value);
+  }
+}
+
+}  // namespace
+
+bool secret_looking_key(std::string_view key) {
+  static constexpr std::array<std::string_view, 10> words{
+      "password",      "secret",     "token",       "api_key", "apikey",
+      "authorization", "credential", "private_key", "cookie",  "passwd"};
+  const std::string k = lower(key);
+  return std::any_of(words.begin(), words.end(),
+                     [&](std::string_view w) { return k.find(w) != std::string::npos; });
+}
+
+bool secret_looking_value(std::string_view value) {
+  const std::string v = lower(value.substr(0, 16));
+  if (v.starts_with("bearer ") || v.starts_with("basic ") ||
+      value.find("-----BEGIN") != std::string_view::npos) {
+    return true;
+  }
+  // A JWT: three base64url parts, the first a JSON header ("eyJ").
+  return value.starts_with("eyJ") && std::count(value.begin(), value.end(), '.') == 2 &&
+         value.size() > 40;
+}
+
+audited_arguments audit_arguments(std::string_view message, const redaction_rules& rules) {
+  audited_arguments out;
+  thread_local simdjson::dom::parser parser;
+  simdjson::padded_string padded(message);
+  simdjson::dom::element root;
+  simdjson::dom::element arguments;
+  if (parser.parse(padded).get(root) != simdjson::SUCCESS ||
+      root["params"]["arguments"].get(arguments) != simdjson::SUCCESS) {
+    return out;
+  }
+  const std::string minified = simdjson::to_string(arguments);
+  out.digest = to_hex(sha256(minified));
+  std::string text;
+  std::vector<std::string> at;
+  write(arguments, rules, at, text);
+  out.redacted = text.size() > rules.max_bytes
+                     ? "{\"truncated\":" + std::to_string(text.size()) + "}"
+                     : std::move(text);
+  return out;
+}
+
+std::string redact_arguments(std::string_view arguments, const redaction_rules& rules) {
+  if (arguments.empty()) {
+    return {};
+  }
+  thread_local simdjson::dom::parser parser;
+  simdjson::padded_string padded(arguments);
+  simdjson::dom::element root;
+  if (parser.parse(padded).get(root) != simdjson::SUCCESS) {
+    return {};
+  }
+  std::string out;
+  std::vector<std::string> at;
+  write(root, rules, at, out);
+  if (out.size() > rules.max_bytes) {
+    return "{\"truncated\":" + std::to_string(out.size()) + "}";
+  }
+  return out;
+}
+
+}  // namespace mcpgw::plugins::audit

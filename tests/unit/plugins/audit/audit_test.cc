@@ -1,0 +1,261 @@
+#include "audit/audit_chain.h"
+#include "audit/audit_filter.h"
+#include "audit/audit_log.h"
+#include "audit/redact.h"
+#include "builtin.h"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <unistd.h>
+
+using namespace mcpgw;
+using namespace mcpgw::plugins::audit;
+
+namespace {
+
+std::vector<std::string> sealed(int n) {
+  chain_state state;
+  std::vector<std::string> lines;
+  for (int i = 0; i < n; ++i) {
+    lines.push_back(seal(state, "\"method\":\"tools/call\",\"n\":" + std::to_string(i)));
+  }
+  return lines;
+}
+
+verify_result check(const std::vector<std::string>& lines) {
+  verifier v;
+  for (const auto& line : lines) {
+    if (!v.feed("audit.jsonl", line)) {
+      break;
+    }
+  }
+  return v.result();
+}
+
+struct temp_dir {
+  std::filesystem::path path = std::filesystem::temp_directory_path() /
+                               ("mcpgw-audit-" + std::to_string(::getpid()) + "-" +
+                                std::to_string(reinterpret_cast<std::uintptr_t>(this)));
+  temp_dir() { std::filesystem::create_directories(path); }
+  ~temp_dir() { std::filesystem::remove_all(path); }
+};
+
+std::vector<std::string> read_lines(const std::filesystem::path& file) {
+  std::ifstream in(file);
+  std::vector<std::string> out;
+  for (std::string line; std::getline(in, line);) {
+    out.push_back(line);
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST(AuditChain, SealedLinesVerify) {
+  auto lines = sealed(5);
+  EXPECT_TRUE(lines[0].starts_with("{\"seq\":0,\"method\":\"tools/call\",\"n\":0,\"prev\":\"" +
+                                   std::string(64, '0') + "\",\"hash\":\""));
+  auto r = check(lines);
+  EXPECT_TRUE(r.ok) << r.problem;
+  EXPECT_EQ(r.records, 5u);
+}
+
+TEST(AuditChain, AnEditedLineIsNamed) {
+  auto lines = sealed(5);
+  lines[2].replace(lines[2].find("\"n\":2"), 5, "\"n\":9");
+  auto r = check(lines);
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.line, 3u);
+  EXPECT_EQ(r.problem, "the record was changed: its hash does not match its content");
+}
+
+TEST(AuditChain, AnEditedLastLineIsCaughtToo) {
+  auto lines = sealed(3);
+  lines[2].replace(lines[2].find("tools/call"), 10, "tools/list");
+  EXPECT_EQ(check(lines).line, 3u);
+}
+
+TEST(AuditChain, ADeletedLineBreaksTheNextOne) {
+  auto lines = sealed(5);
+  lines.erase(lines.begin() + 1);
+  auto r = check(lines);
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.line, 2u);
+  EXPECT_NE(r.problem.find("expected record 1, found record 2"), std::string::npos) << r.problem;
+}
+
+TEST(AuditChain, AReorderedLineIsNamed) {
+  auto lines = sealed(5);
+  std::swap(lines[1], lines[3]);
+  auto r = check(lines);
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.line, 2u);
+}
+
+TEST(AuditChain, AForgedHashWithoutTheChainIsCaughtByTheNextPrev) {
+  auto lines = sealed(4);
+  // Rewrite line 2 and reseal it alone: its own hash holds, the next line's prev does not.
+  chain_state state = *state_after(lines[0]);
+  lines[1] = seal(state, "\"method\":\"tools/call\",\"n\":42");
+  auto r = check(lines);
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.line, 3u);
+}
+
+TEST(AuditChain, AFileThatContinuesAnOlderOneIsAnchoredOnItsFirstLine) {
+  auto lines = sealed(6);
+  std::vector<std::string> second(lines.begin() + 3, lines.end());
+  verifier v;
+  for (const auto& line : second) {
+    ASSERT_TRUE(v.feed("audit.jsonl", line)) << v.result().problem;
+  }
+  EXPECT_TRUE(v.anchored_mid_chain());
+  auto genesis_deleted = sealed(3);
+  genesis_deleted[0] = "{\"seq\":0,\"x\":1}";
+  EXPECT_FALSE(check(genesis_deleted).ok);
+}
+
+TEST(AuditLog, WritesEveryRecordAndContinuesTheChainAfterARestart) {
+  temp_dir dir;
+  logger log(log_level::error);
+  log_settings settings;
+  settings.file = (dir.path / "audit.jsonl").string();
+  {
+    audit_log a(settings, log);
+    for (int i = 0; i < 100; ++i) {
+      a.push("\"n\":" + std::to_string(i));
+    }
+    a.flush();
+    EXPECT_EQ(a.stats().written.load(), 100u);
+    EXPECT_GE(a.stats().fsyncs.load(), 1u);
+  }
+  {
+    audit_log b(settings, log);
+    b.push("\"n\":100");
+  }
+  bool mid = false;
+  auto r = verify_files({settings.file}, mid);
+  EXPECT_TRUE(r.ok) << r.problem << " at " << r.line;
+  EXPECT_EQ(r.records, 101u);
+  EXPECT_FALSE(mid);
+}
+
+TEST(AuditLog, RotationBySizeKeepsTheChainAcrossFiles) {
+  temp_dir dir;
+  logger log(log_level::error);
+  log_settings settings;
+  settings.file = (dir.path / "audit.jsonl").string();
+  settings.rotate_size = 2000;
+  {
+    audit_log a(settings, log);
+    for (int i = 0; i < 60; ++i) {
+      a.push("\"n\":" + std::to_string(i));
+    }
+  }
+  std::vector<std::string> files;
+  for (const auto& e : std::filesystem::directory_iterator(dir.path)) {
+    if (e.path().filename() != "audit.jsonl") {
+      files.push_back(e.path().string());
+    }
+  }
+  std::sort(files.begin(), files.end());
+  ASSERT_GE(files.size(), 3u) << "60 records of about 200 bytes, 2000 bytes per file";
+  files.push_back(settings.file);
+  bool mid = false;
+  auto r = verify_files(files, mid);
+  EXPECT_TRUE(r.ok) << r.file << ":" << r.line << ": " << r.problem;
+  EXPECT_EQ(r.records, 60u);
+  auto alone = verify_files({settings.file}, mid);
+  EXPECT_TRUE(alone.ok);
+  EXPECT_TRUE(mid) << "the newest file continues the rotated ones";
+}
+
+TEST(AuditLog, RefusesToContinueAFileWhoseLastRecordIsNotSealed) {
+  temp_dir dir;
+  logger log(log_level::error);
+  log_settings settings;
+  settings.file = (dir.path / "audit.jsonl").string();
+  std::ofstream(settings.file) << "{\"not\":\"sealed\"}\n";
+  EXPECT_THROW(audit_log(settings, log), std::runtime_error);
+}
+
+TEST(AuditRedact, SecretKeysPathsAndCredentialValuesAreRedacted) {
+  redaction_rules rules;
+  rules.paths = {"query", "items.*.note"};
+  const std::string body =
+      R"({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"t","arguments":{"query":"q","apiToken":"x","user":{"Password":"p","name":"n"},"items":[{"note":"a","v":1}],"auth":"Bearer abc","n":2}}})";
+  auto out = audit_arguments(body, rules);
+  EXPECT_EQ(
+      out.redacted,
+      R"({"query":"[redacted]","apiToken":"[redacted]","user":{"Password":"[redacted]","name":"n"},"items":[{"note":"[redacted]","v":1}],"auth":"[redacted]","n":2})");
+  EXPECT_EQ(out.digest.size(), 64u);
+  auto again = audit_arguments(body, rules);
+  EXPECT_EQ(out.digest, again.digest);
+  EXPECT_TRUE(audit_arguments(R"({"jsonrpc":"2.0","id":1,"method":"ping"})", rules).digest.empty());
+  rules.max_bytes = 10;
+  EXPECT_TRUE(audit_arguments(body, rules).redacted.starts_with("{\"truncated\":"));
+}
+
+TEST(AuditRedact, JwtLookingValuesAreRedactedWhateverTheirKey) {
+  EXPECT_TRUE(secret_looking_value("eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJlc2ln"));
+  EXPECT_TRUE(secret_looking_value("-----BEGIN PRIVATE KEY-----\nabc"));
+  EXPECT_FALSE(secret_looking_value("hello world"));
+}
+
+TEST(AuditFilter, OneRecordPerRequestWhetherPassedOrStoppedEarlier) {
+  temp_dir dir;
+  filter_registry registry;
+  plugins::register_builtin_filters(registry);
+  const std::string file = (dir.path / "audit.jsonl").string();
+  auto result = parse_config_text(R"(
+backends: [{ name: demo, http: { url: "http://127.0.0.1:3311/mcp" } }]
+routes: [{ path: /mcp, backend: demo }]
+filters:
+  - audit: { file: )" + file + R"(, fsync: { every_records: 1 } }
+)",
+                                  "gateway.yaml", &registry);
+  ASSERT_TRUE(result.config) << result.errors.at(0).to_string();
+  boost::asio::io_context ioc;
+  logger log(log_level::error);
+  auto f = result.config->filters.at(0).factory->create({ioc.get_executor(), log, *result.config});
+  auto& audit = dynamic_cast<audit_filter&>(*f);
+  principal who;
+  who.tenant = "acme";
+  who.subject = "key:ab";
+  std::string body =
+      R"({"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hi","password":"p"}}})";
+  message_context ctx{who,          nullptr, "/mcp", "demo", "sid", jsonrpc::message_kind::request,
+                      "tools/call", "echo",  "7",    body,   {}};
+  boost::asio::co_spawn(ioc, audit.on_request(ctx), [](std::exception_ptr, filter_status) {});
+  ioc.run();
+  request_record passed;
+  passed.who = who;
+  passed.session_id = "sid";
+  passed.client_id = "7";
+  passed.method = "tools/call";
+  passed.name = "echo";
+  passed.outcome = request_outcome::answered;
+  passed.tool_error = true;
+  audit.on_complete(passed);
+  request_record denied = passed;
+  denied.client_id = "8";
+  denied.outcome = request_outcome::rejected;
+  denied.error_code = jsonrpc::forbidden;
+  denied.error_message = "no";
+  audit.on_complete(denied);
+  audit.log().flush();
+  auto lines = read_lines(file);
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_NE(lines[0].find(R"("outcome":"tool_error")"), std::string::npos) << lines[0];
+  EXPECT_NE(lines[0].find(R"("args":{"text":"hi","password":"[redacted]"})"), std::string::npos)
+      << lines[0];
+  EXPECT_EQ(lines[0].find("\"p\""), std::string::npos);
+  EXPECT_NE(lines[1].find(R"("id":8,"outcome":"denied","code":-32043)"), std::string::npos)
+      << lines[1];
+  bool mid = false;
+  EXPECT_TRUE(verify_files({file}, mid).ok);
+}
