@@ -166,7 +166,8 @@ class filter {
   // await would hold up every later event of the session; a filter with I/O to do queues it.
   virtual void on_response(response_context& ctx);
   // Exactly once per client request that reached on_request, whatever happened to it
-  // (answered, failed, stopped by a filter, cancelled, its session ended).
+  // (answered, failed, stopped by a filter, cancelled, its session ended), and once per
+  // request of a POST an HTTP hook refused (outcome rejected).
   virtual void on_complete(const request_record& record);
 
   // An HTTP resource the filter serves outside the MCP routes (a discovery document).

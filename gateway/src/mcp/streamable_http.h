@@ -62,6 +62,9 @@ class streamable_http_endpoint {
   // Runs the HTTP hooks (authentication) on a request; false when a filter answered it.
   net::awaitable<bool> admit(client_request& req, responder& res, const route_binding& route,
                              client_transport transport, principal& who);
+  // The requests of a POST the HTTP hooks refused: their completion hooks fire (rejected).
+  void complete_refused(const client_request& req, const route_binding& route,
+                        const http_context& ctx);
   // A new session of `who` on `route`, with the filter chain attached.
   std::shared_ptr<session> new_session(const route_binding& route, const principal& who);
   // Runs the request hooks on one client message of session `s`. A request that passes has

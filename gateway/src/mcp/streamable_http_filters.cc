@@ -30,6 +30,7 @@ net::awaitable<bool> streamable_http_endpoint::admit(client_request& req, respon
     who = std::move(ctx.who);
     co_return true;
   }
+  complete_refused(req, route, ctx);
   std::vector<std::pair<std::string_view, std::string_view>> extra;
   for (const auto& h : ctx.reply.headers) {
     extra.emplace_back(h.name, h.value);
@@ -37,6 +38,48 @@ net::awaitable<bool> streamable_http_endpoint::admit(client_request& req, respon
   co_await send_error(res, ctx.reply.status == 200 ? 403 : ctx.reply.status, ctx.reply.code,
                       ctx.reply.message, {}, extra);
   co_return false;
+}
+
+void streamable_http_endpoint::complete_refused(const client_request& req,
+                                                const route_binding& route,
+                                                const http_context& ctx) {
+  if (req.method() != http::verb::post || req.body().empty()) {
+    return;  // a GET or DELETE carries no call
+  }
+  // The calls of a refused POST never reach a session, but the completion hooks (the audit
+  // log) still learn of each one: who tried what, and why it was refused.
+  const std::string& body = req.body();
+  jsonrpc::decoded_body decoded = decoder_.decode_body(body);
+  if (decoded.problem_code != 0) {
+    return;
+  }
+  auto complete = [&](std::string_view text, const jsonrpc::envelope& env) {
+    if (env.kind != jsonrpc::message_kind::request) {
+      return;
+    }
+    request_record record;
+    record.who = ctx.who;
+    record.route = route.path;
+    record.backend = route.backend_name();
+    record.method = env.method.str();
+    record.name = jsonrpc::subject_of(env);
+    record.client_id = env.id.in(text);
+    record.started = std::chrono::system_clock::now();
+    record.started_steady = std::chrono::steady_clock::now();
+    record.outcome = request_outcome::rejected;
+    record.error_code = ctx.reply.code;
+    record.error_message = ctx.reply.message;
+    record.request_bytes = text.size();
+    chain_->run_complete(record);
+  };
+  if (!decoded.batch) {
+    complete(body, decoded.single);
+    return;
+  }
+  for (const auto& element : decoded.elements) {
+    std::string_view text = element.in(body);
+    complete(text, decoder_.decode(text));
+  }
 }
 
 net::awaitable<filter_status> streamable_http_endpoint::filter_message(
