@@ -146,7 +146,9 @@ filter_status rate_limit_filter::check_call(message_context& ctx) {
         ctx.reply.code = jsonrpc::rate_limited;
         ctx.reply.message =
             "rate limit " + r.name + " (" + std::to_string(static_cast<long long>(r.rate->limit)) +
-            " " + (r.match.method.empty() ? std::string("calls") : std::string(ctx.method)) +
+            " " +
+            (r.match.method.empty() && r.match.tool.empty() ? std::string("calls")
+                                                            : std::string(ctx.method)) +
             " per " + r.per_text + " per " + std::string(to_string(r.key)) +
             ") exceeded; retry after " + seconds(d.retry_after);
         return filter_status::stop;
