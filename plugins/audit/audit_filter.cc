@@ -34,7 +34,10 @@ std::string_view outcome_of(const request_record& r) {
                  ? "backend_failure"
                  : "error";
     case request_outcome::rejected:
-      return r.error_code == jsonrpc::rate_limited ? "rate_limited" : "denied";
+      return r.error_code == jsonrpc::rate_limited ? "rate_limited"
+             : r.error_code <= jsonrpc::backend_unavailable && r.error_code >= -32059
+                 ? "backend_failure"  // a circuit breaker refused it
+                 : "denied";
     case request_outcome::cancelled:
       return "cancelled";
     case request_outcome::abandoned:
@@ -164,8 +167,13 @@ net::awaitable<filter_status> audit_filter::on_request(message_context& ctx) {
 void audit_filter::on_complete(const request_record& record) {
   auto it = pending_.find(key_of(record.session_id, record.client_id));
   if (it == pending_.end()) {
-    // Stopped by a filter before this one: recorded all the same.
-    log_->push(format(record, {}, {}));
+    // Stopped by a filter before this one (or at the HTTP level): recorded all the same, with
+    // its arguments from the body the refusal kept.
+    audited_arguments args;
+    if (has_arguments(record.method) && !record.request_body.empty()) {
+      args = audit_arguments(record.request_body, config_.redaction);
+    }
+    log_->push(format(record, args.redacted, args.digest));
     return;
   }
   log_->push(format(record, it->second.first, it->second.second));

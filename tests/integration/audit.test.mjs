@@ -13,7 +13,7 @@
 // gateway(s) with its own audit file in a temp dir, so each count is exact.
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { copyFileSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -310,7 +310,6 @@ describe('client disconnect and cancellation', () => {
     assert.equal(note.length, 1, JSON.stringify(note));
     assert.equal(note[0].outcome, 'ok');
     assert.equal(note[0].id, undefined);
-    assert.ok(note[0].seq < rec.seq || note[0].seq > rec.seq, 'two records');
     const seen = JSON.parse(textOf(await callTool(gw.url, s, 'last_cancelled', { tag }, { id: 44 })));
     assert.equal(seen.state, 'cancelled', JSON.stringify(seen));
   });

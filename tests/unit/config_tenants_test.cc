@@ -104,7 +104,7 @@ TEST(ConfigTenants, UnknownFilterNamesTheOnesThisBuildHas) {
   ASSERT_FALSE(r.config);
   EXPECT_EQ(r.errors.at(0).to_string(),
             "gateway.yaml:6: filters[0].ratelimit: unknown filter \"ratelimit\"; this build has "
-            "audit, auth, method_filter, rate_limit");
+            "audit, auth, circuit_breaker, method_filter, rate_limit");
 }
 
 TEST(ConfigTenants, AnAuthFilterNobodyCanPassIsAnError) {

@@ -147,6 +147,9 @@ struct request_record {
   bool tool_error = false;  // answered with a tool result whose isError is true
   std::size_t request_bytes = 0;
   std::size_t response_bytes = 0;  // the answer as the client got it
+  // The request as the client sent it, for requests a filter refused (the others' bodies are
+  // not kept: a filter that wants them reads them in on_request).
+  std::string request_body;
 };
 
 // A link of the chain. One object per configured filter, shared by every request and

@@ -71,6 +71,11 @@ class completion_guard {
       record_->tool_error = tool_error;
     }
   }
+  void keep_body(std::string_view body) {
+    if (chain_) {
+      record_->request_body.assign(body);
+    }
+  }
   void fire();
 
  private:

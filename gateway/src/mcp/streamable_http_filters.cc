@@ -70,6 +70,9 @@ void streamable_http_endpoint::complete_refused(const client_request& req,
     record.error_code = ctx.reply.code;
     record.error_message = ctx.reply.message;
     record.request_bytes = text.size();
+    record.request_body.assign(text);
+    // The refusal's body has no id: it answers the HTTP request, not one message.
+    record.response_bytes = jsonrpc::make_error({}, ctx.reply.code, ctx.reply.message).size();
     chain_->run_complete(record);
   };
   if (!decoded.batch) {
@@ -120,6 +123,8 @@ net::awaitable<filter_status> streamable_http_endpoint::filter_message(
   if (status == filter_status::stop) {
     reply = std::move(ctx.reply);
     done.set_outcome(request_outcome::rejected, reply.code, reply.message);
+    done.set_answer(jsonrpc::make_error(env.id.in(text), reply.code, reply.message).size(), false);
+    done.keep_body(text);
     co_return filter_status::stop;  // `done` fires: the request is over
   }
   if (is_request) {

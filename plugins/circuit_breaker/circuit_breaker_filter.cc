@@ -1,0 +1,104 @@
+#include "circuit_breaker/circuit_breaker_filter.h"
+
+#include "mcpgw/jsonrpc.h"
+
+#include <cstdio>
+
+namespace mcpgw::plugins::circuit_breaker {
+namespace {
+
+std::string call_key(std::string_view session, std::string_view id) {
+  std::string key(session);
+  key += '\n';
+  key += id;
+  return key;
+}
+
+// Failures of the backend itself: unreachable, timed out, answered something unusable.
+bool backend_failed(int code) {
+  return code == jsonrpc::backend_unavailable || code == jsonrpc::backend_timeout ||
+         code == jsonrpc::backend_protocol_error;
+}
+
+}  // namespace
+
+circuit_breaker_filter::circuit_breaker_filter(breaker_config config, logger& log)
+    : config_(config), log_(log) {
+  now_ = [] { return std::chrono::steady_clock::now(); };
+}
+
+breaker& circuit_breaker_filter::breaker_for(std::string_view backend) {
+  auto it = breakers_.find(backend);
+  if (it == breakers_.end()) {
+    it = breakers_.emplace(std::string(backend), breaker(config_.settings)).first;
+  }
+  return it->second;
+}
+
+breaker_state circuit_breaker_filter::state_of(std::string_view backend) {
+  return breaker_for(backend).state(now_());
+}
+
+filter_status circuit_breaker_filter::check(message_context& ctx) {
+  if (ctx.kind != jsonrpc::message_kind::request) {
+    return filter_status::next;
+  }
+  const time_point now = now_();
+  breaker& b = breaker_for(ctx.backend);
+  if (b.allow(now)) {
+    let_through_.insert(call_key(ctx.session_id, ctx.id));
+    return filter_status::next;
+  }
+  const auto wait = std::chrono::duration_cast<milliseconds>(b.retry_at() - now);
+  char seconds[32];
+  std::snprintf(seconds, sizeof seconds, "%.1f s",
+                static_cast<double>(std::max<long long>(0, wait.count())) / 1000.0);
+  ctx.reply.code = jsonrpc::backend_unavailable;
+  ctx.reply.message = "backend '" + std::string(ctx.backend) +
+                      "' is failing and the gateway stopped sending it calls (circuit open); " +
+                      (b.state(now) == breaker_state::half_open
+                           ? std::string("a probe call is testing it now; retry shortly")
+                           : "it will be tried again in " + std::string(seconds));
+  return filter_status::stop;
+}
+
+net::awaitable<filter_status> circuit_breaker_filter::on_request(message_context& ctx) {
+  co_return check(ctx);
+}
+
+void circuit_breaker_filter::on_complete(const request_record& record) {
+  auto it = let_through_.find(call_key(record.session_id, record.client_id));
+  if (it == let_through_.end()) {
+    return;  // refused here or before: tells nothing about the backend
+  }
+  let_through_.erase(it);
+  breaker& b = breaker_for(record.backend);
+  const time_point now = now_();
+  const breaker_state before = b.state(now);
+  switch (record.outcome) {
+    case request_outcome::answered:
+      b.on_success(now);
+      break;
+    case request_outcome::error:
+      if (backend_failed(record.error_code)) {
+        b.on_failure(now);
+      } else {
+        b.on_success(now);  // the backend answered, with an error of its own
+      }
+      break;
+    case request_outcome::rejected:
+    case request_outcome::cancelled:
+    case request_outcome::abandoned:
+      b.on_neutral();
+      break;
+  }
+  const breaker_state after = b.state(now);
+  if (before != after) {
+    const char* name = after == breaker_state::open     ? "open"
+                       : after == breaker_state::closed ? "closed"
+                                                        : "half_open";
+    log_.warn("circuit breaker", {{"backend", record.backend}, {"state", name}});
+  }
+}
+
+}  // namespace mcpgw::plugins::circuit_breaker
