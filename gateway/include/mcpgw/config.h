@@ -44,7 +44,13 @@ struct http_backend_config {
   duration connect_timeout = std::chrono::seconds(5);
   bool tls_verify = true;  // certificate and host name verification for https
   std::string ca_file;     // optional extra trust anchors (PEM); system store otherwise
-  std::size_t max_idle_connections = 64;   // keep-alive pool bound
+  std::size_t max_idle_connections = 64;  // keep-alive pool bound
+  // Safe methods (initialize, ping, the list methods) are sent again when the backend could
+  // not be reached or answered 502/503/504: up to `retry_attempts` tries in all, waiting
+  // `retry_backoff` (doubling, with jitter) in between. tools/call only with retry_tools_call.
+  std::size_t retry_attempts = 2;
+  duration retry_backoff = std::chrono::milliseconds(100);
+  bool retry_tools_call = false;
   std::vector<credential_header> headers;  // sent on every request to the backend
   // Sent instead of a same-named static header for sessions of that tenant.
   std::vector<std::pair<std::string, std::vector<credential_header>>> tenant_headers;

@@ -6,6 +6,7 @@
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/host_name_verification.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/http/read.hpp>
@@ -348,8 +349,44 @@ bool http_backend::still_open(pooled_connection& conn) {
   return got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
+bool http_backend::retryable(std::string_view method) const {
+  return method == "initialize" || method == "ping" || method == "tools/list" ||
+         method == "prompts/list" || method == "resources/list" ||
+         method == "resources/templates/list" ||
+         (method == "tools/call" && config_.http.retry_tools_call);
+}
+
 net::awaitable<std::pair<backend_failure, std::unique_ptr<backend_exchange>>> http_backend::send(
     const backend_request& request) {
+  const std::size_t attempts = retryable(request.mcp_method) ? config_.http.retry_attempts : 1;
+  duration backoff = config_.http.retry_backoff;
+  for (std::size_t attempt = 1;; ++attempt) {
+    auto result = co_await send_once(request);
+    const bool overloaded =
+        result.second && (result.second->status() == 502 || result.second->status() == 503 ||
+                          result.second->status() == 504);
+    // A timeout is not retried: the backend may still be working on it, and the client has
+    // waited a whole deadline already.
+    if (attempt >= attempts || !(result.first == backend_failure::unavailable || overloaded)) {
+      co_return result;
+    }
+    result.second.reset();
+    // Full jitter between half the back-off and all of it, so retries do not arrive in waves.
+    const auto half = backoff.count() / 2;
+    const auto wait =
+        duration(half + static_cast<long long>(jitter_() % static_cast<unsigned long>(half + 1)));
+    log_.debug("retrying backend request", {{"backend", name()},
+                                            {"method", request.mcp_method},
+                                            {"attempt", std::to_string(attempt + 1)}});
+    net::steady_timer timer(ex_);
+    timer.expires_after(wait);
+    co_await timer.async_wait(tuple_awaitable);
+    backoff = std::min<duration>(backoff * 2, std::chrono::seconds(5));
+  }
+}
+
+net::awaitable<std::pair<backend_failure, std::unique_ptr<backend_exchange>>>
+http_backend::send_once(const backend_request& request) {
   auto deadline = std::chrono::steady_clock::now() + config_.http.timeout;
   std::string wire = build_request(request);
   // Idle connections the backend closed are skipped before use. After that, a request is

@@ -20,6 +20,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <random>
 #include <string>
 
 namespace mcpgw {
@@ -43,6 +44,7 @@ struct backend_request {
   std::string_view target;            // path and query; empty: the configured URL's
   std::string_view tenant;            // picks the tenant's credential headers, if it has some
   std::string_view accept;            // Accept header; empty: what MCP asks for the method
+  std::string_view mcp_method;        // the JSON-RPC method of a request: decides on retries
 };
 
 struct pooled_connection {
@@ -115,9 +117,12 @@ class http_backend {
   std::size_t max_message() const { return limits_.max_backend_message; }
   net::any_io_executor executor() const { return ex_; }
 
-  // Sends the request and reads the response header. On failure the exchange is null.
+  // Sends the request and reads the response header. On failure the exchange is null. A
+  // request of a safe method is tried again (see http.retry_attempts).
   net::awaitable<std::pair<backend_failure, std::unique_ptr<backend_exchange>>> send(
       const backend_request& request);
+  // Whether a request of this JSON-RPC method may be sent more than once.
+  bool retryable(std::string_view method) const;
 
   std::size_t idle_connections() const { return pool_->idle.size(); }
   // The configured URL's "host:port" as it goes in the Host header, and its path and query.
@@ -144,6 +149,9 @@ class http_backend {
   // The credential header lines (http.headers, and per tenant http.tenant_headers over them),
   // serialized once.
   void prepare_credentials();
+  net::awaitable<std::pair<backend_failure, std::unique_ptr<backend_exchange>>> send_once(
+      const backend_request& request);
+  std::minstd_rand jitter_{std::random_device{}()};
   std::string credential_lines_;
   std::map<std::string, std::string, std::less<>> tenant_credential_lines_;
   std::optional<net::ip::tcp::endpoint> literal_;  // set when the URL's host is an IP address

@@ -57,9 +57,11 @@ std::string locate_program(const std::string& program, const std::string& cwd) {
   }
   return {};
 }
-constexpr std::array<std::string_view, 8> http_keys{
-    "url",     "timeout",       "connect_timeout", "tls_verify", "ca_file", "max_idle_connections",
-    "headers", "tenant_headers"};
+constexpr std::array<std::string_view, 9> http_keys{
+    "url",        "timeout",        "connect_timeout",
+    "tls_verify", "ca_file",        "max_idle_connections",
+    "headers",    "tenant_headers", "retry"};
+constexpr std::array<std::string_view, 3> retry_keys{"attempts", "backoff", "tools_call"};
 constexpr std::array<std::string_view, 2> route_keys{"path", "backend"};
 
 }  // namespace
@@ -155,6 +157,19 @@ void parser::read_http(const field& at, http_backend_config& out) {
   }
   if (const field* headers = http->get("tenant_headers")) {
     read_tenant_headers(*headers, out);
+  }
+  if (const field* retry = http->get("retry")) {
+    if (const auto r = read_map(*retry, retry_keys, "a map like { attempts: 3, backoff: 100ms }")) {
+      if (const field* attempts = r->get("attempts")) {
+        read_size(*attempts, out.retry_attempts, value_kind::count);
+      }
+      if (const field* backoff = r->get("backoff")) {
+        read_duration(*backoff, out.retry_backoff, zero_policy::reject);
+      }
+      if (const field* calls = r->get("tools_call")) {
+        read_bool(*calls, out.retry_tools_call);
+      }
+    }
   }
 }
 

@@ -321,6 +321,7 @@ net::awaitable<void> streamable_http_endpoint::legacy_request(std::shared_ptr<se
   backend_request breq;
   breq.tenant = s->who().tenant;
   breq.body = upstream_body;
+  breq.mcp_method = env.method.str();
   breq.session_id = s->upstream_id();
   breq.protocol_version = is_initialize ? std::string_view() : s->protocol_version();
   auto [failure, exchange] = co_await backend.send(breq);

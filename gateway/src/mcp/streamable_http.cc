@@ -319,6 +319,7 @@ net::awaitable<void> streamable_http_endpoint::initialize(client_request& req, r
   backend_request breq;
   breq.tenant = s->who().tenant;
   breq.body = upstream_body;
+  breq.mcp_method = env.method.str();
   auto [failure, exchange] = co_await route.backend->send(breq);
   if (failure != backend_failure::none) {
     log_.warn("backend initialize failed", {{"backend", route.backend->name()},
@@ -359,6 +360,7 @@ net::awaitable<void> streamable_http_endpoint::forward_request(std::shared_ptr<s
   backend_request breq;
   breq.tenant = s->who().tenant;
   breq.body = upstream_body;
+  breq.mcp_method = env.method.str();
   breq.session_id = s->upstream_id();
   breq.protocol_version = s->protocol_version();
   auto [failure, exchange] = co_await s->backend().send(breq);
@@ -483,6 +485,7 @@ net::awaitable<void> streamable_http_endpoint::forward_batch(std::shared_ptr<ses
     backend_request breq;
     breq.tenant = s->who().tenant;
     breq.body = upstream_body;
+    breq.mcp_method = env.method.str();
     breq.session_id = s->upstream_id();
     breq.protocol_version = s->protocol_version();
     auto [failure, exchange] = co_await s->backend().send(breq);
