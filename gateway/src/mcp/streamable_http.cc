@@ -297,10 +297,6 @@ net::awaitable<void> streamable_http_endpoint::initialize(client_request& req, r
     std::size_t& pending;
     ~release_slot() { --pending; }
   } slot{pending_initializes_};
-  if (route.uses_channel()) {
-    co_await initialize_stdio(req, res, route, env, who);
-    co_return;
-  }
   auto s = new_session(route, who);
   active_request guard(s);
   beast_headers headers(req);
@@ -314,6 +310,10 @@ net::awaitable<void> streamable_http_endpoint::initialize(client_request& req, r
     co_return;
   }
   staged_completion staged(*s, client_id);
+  if (route.uses_channel()) {
+    co_await initialize_stdio(req, res, route, env, s, staged);
+    co_return;
+  }
   std::int64_t upstream_id = 0;
   std::string upstream_body = s->map_client_request(body, env, upstream_id);
   backend_request breq;

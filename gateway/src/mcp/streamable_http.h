@@ -22,6 +22,10 @@
 
 namespace mcpgw {
 
+namespace endpoint_detail {
+class staged_completion;
+}
+
 using client_request = http::request<http::string_body>;
 
 class streamable_http_endpoint {
@@ -136,9 +140,11 @@ class streamable_http_endpoint {
                           bool& accepted);
   class stdio_link;
   std::shared_ptr<channel_listener> make_stdio_link(const std::shared_ptr<session>& s);
+  // The rest of initialize on a channel route, for the session `initialize` made and admitted.
   net::awaitable<void> initialize_stdio(client_request& req, responder& res,
                                         const route_binding& route, const jsonrpc::envelope& env,
-                                        const principal& who);
+                                        std::shared_ptr<session> s,
+                                        endpoint_detail::staged_completion& staged);
   // Sends a request to the session's process and relays what it says about it to the client.
   net::awaitable<relay_outcome> send_stdio_request(std::shared_ptr<session> s,
                                                    std::string_view body,

@@ -230,22 +230,10 @@ net::awaitable<streamable_http_endpoint::channel_lease> streamable_http_endpoint
 net::awaitable<void> streamable_http_endpoint::initialize_stdio(client_request& req, responder& res,
                                                                 const route_binding& route,
                                                                 const jsonrpc::envelope& env,
-                                                                const principal& who) {
+                                                                std::shared_ptr<session> s,
+                                                                staged_completion& staged) {
   const std::string& body = req.body();
   std::string client_id(env.id.in(body));
-  auto s = new_session(route, who);
-  active_request guard(s);
-  beast_headers headers(req);
-  local_reply reply;
-  filter_status admitted = filter_status::next;
-  if (s->filters() != nullptr) {  // no coroutine frame without filters
-    admitted = co_await filter_message(*s, who, &headers, body, env, reply);
-  }
-  if (admitted == filter_status::stop) {
-    co_await send_local_reply(res, reply, env, body, nullptr);
-    co_return;
-  }
-  staged_completion staged(*s, client_id);
 
   // The pool's warm processes got exactly this message (with the pool's id): one of them can
   // take this client without a round trip.
