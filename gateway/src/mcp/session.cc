@@ -152,7 +152,7 @@ std::optional<std::string> session::map_client_notification(std::string_view bod
                                                             std::int64_t& cancels) {
   cancels = -1;
   if (env.method.str() == "notifications/cancelled" && env.request_id.present()) {
-    auto it = upstream_by_client_id_.find(std::string(env.request_id.in(body)));
+    auto it = upstream_by_client_id_.find(env.request_id.in(body));
     if (it == upstream_by_client_id_.end()) {
       return std::nullopt;
     }
@@ -224,7 +224,7 @@ void session::answer_locally(std::int64_t upstream_id, std::string& body, bool i
 }
 
 bool session::request_pending(std::string_view client_id) const {
-  return upstream_by_client_id_.contains(std::string(client_id)) ||
+  return upstream_by_client_id_.contains(client_id) ||
          std::any_of(staged_.begin(), staged_.end(),
                      [&](const auto& entry) { return entry.first == client_id; });
 }

@@ -299,7 +299,12 @@ class session : public std::enable_shared_from_this<session> {
 
   std::int64_t next_upstream_id_ = 0;
   std::unordered_map<std::int64_t, in_flight> in_flight_;
-  std::unordered_map<std::string, std::int64_t> upstream_by_client_id_;
+  // Looked up by the raw id token (a string_view into the body): no copy per message.
+  struct id_hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view id) const { return std::hash<std::string_view>{}(id); }
+  };
+  std::unordered_map<std::string, std::int64_t, id_hash, std::equal_to<>> upstream_by_client_id_;
 
   std::int64_t next_client_facing_id_ = 0;
   std::unordered_map<std::int64_t, std::string> server_requests_;  // our id -> backend raw id
