@@ -4,6 +4,9 @@ find_package(OpenSSL 3 REQUIRED)
 find_package(simdjson REQUIRED)
 find_package(yaml-cpp REQUIRED)
 find_package(Threads REQUIRED)
+find_package(PkgConfig REQUIRED)
+# hiredis: only its RESP reader and command formatter (the I/O is the gateway's own, on Asio).
+pkg_check_modules(hiredis REQUIRED IMPORTED_TARGET hiredis)
 
 # Boost.Asio and Boost.Beast compiled once (separate compilation), not in every TU.
 add_library(mcpgw_boost STATIC ${PROJECT_SOURCE_DIR}/gateway/src/boost_src.cc)

@@ -3,6 +3,8 @@
 #include "audit/audit_chain.h"
 #include "builtin.h"
 #include "filter/filter_chain.h"
+#include "store/redis_client.h"
+#include "store/session_store.h"
 
 #include "mcpgw/config.h"
 #include "mcpgw/filter.h"
@@ -132,8 +134,14 @@ int main(int argc, char** argv) {
     // One thread runs the io_context, so its reactor needs no locks. The scheduler keeps
     // them: the resolver completes host name look-ups from a helper thread.
     boost::asio::io_context ioc(BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO);
-    auto chain = mcpgw::filter_chain::build({ioc.get_executor(), log, config});
-    mcpgw::gateway_server server(ioc, config, log, chain);
+    std::shared_ptr<mcpgw::redis_client> redis;
+    if (config.session_store.type == "redis") {
+      redis = std::make_shared<mcpgw::redis_client>(
+          ioc.get_executor(), mcpgw::redis_options_from(config.session_store), log);
+    }
+    auto store = mcpgw::make_session_store(config.session_store, redis);
+    auto chain = mcpgw::filter_chain::build({ioc.get_executor(), log, config, redis});
+    mcpgw::gateway_server server(ioc, config, log, chain, store, redis);
     // Signals are caught before the listeners open, so a signal right after start drains too.
     boost::asio::signal_set signals(ioc, SIGINT, SIGTERM);
     int received = 0;

@@ -268,6 +268,40 @@ export async function closedPort() {
   return port;
 }
 
+/**
+ * A real redis-server on a free loopback port, without persistence. Returns
+ * { port, url, proc, stop(), restart(), pause(), resume(), cli(...args) }; restart() starts a
+ * fresh server on the same port (every key gone, as after a restart without persistence).
+ */
+export async function startRedis({ args = [], timeoutMs = 10_000 } = {}) {
+  const port = await closedPort();
+  const redis = { port, url: `redis://127.0.0.1:${port}/0`, proc: undefined };
+  const launch = async () => {
+    const entry = spawnTracked('redis-server', 'redis-server', [
+      '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...args,
+    ]);
+    await entry.waitForLine((s, l) => s === 'stdout' && /Ready to accept connections/.test(l), timeoutMs,
+      'redis-server "Ready to accept connections" (is redis-server installed? scripts/deps.sh test installs it)')
+      .catch(async (err) => { await stopChild(entry); throw err; });
+    redis.proc = entry;
+  };
+  await launch();
+  redis.stop = () => stopChild(redis.proc);
+  redis.restart = async () => { await stopChild(redis.proc, 500); await launch(); };
+  redis.pause = () => process.kill(redis.proc.pid, 'SIGSTOP');
+  redis.resume = () => process.kill(redis.proc.pid, 'SIGCONT');
+  redis.cli = (...cmd) => new Promise((resolve, reject) => {
+    const c = spawn('redis-cli', ['-p', String(port), '--raw', ...cmd], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    c.stdout.on('data', (d) => { out += d; });
+    c.on('error', reject);
+    c.on('exit', () => resolve(out.trim()));
+  });
+  onCleanup(() => { try { process.kill(redis.proc.pid, 'SIGCONT'); } catch { /* gone */ } });
+  addDiagnostics(() => redis.proc.diagnostics(20));
+  return redis;
+}
+
 // ---------------------------------------------------------------------------------------
 // Gateway.
 

@@ -2,6 +2,8 @@
 // value; every omitted key gets its documented default; the shipped conf/ files parse.
 #include "mcpgw/config.h"
 
+#include "store/redis_options.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -220,7 +222,7 @@ routes:
 TEST(Config, CollectsEveryErrorInDocumentOrder) {
   const auto result = parse(R"(log_level: loud
 listen: nowhere
-session_store: { type: redis }
+session_store: { type: etcd }
 backends:
   - name: a
     http: { url: ftp://x }
@@ -232,7 +234,7 @@ limits: { max_body: 0 }
   ASSERT_EQ(result.errors.size(), 7U) << all_errors(result);
   EXPECT_TRUE(has_error(result, 1, "log_level", "got \"loud\""));
   EXPECT_TRUE(has_error(result, 2, "listen", "got \"nowhere\""));
-  EXPECT_TRUE(has_error(result, 3, "session_store.type", "got \"redis\""));
+  EXPECT_TRUE(has_error(result, 3, "session_store.type", "expected memory or redis, got \"etcd\""));
   EXPECT_TRUE(has_error(result, 6, "backends[0].http.url", "got \"ftp://x\""));
   EXPECT_TRUE(has_error(result, 8, "routes[0].path", "got \"mcp\""));
   EXPECT_TRUE(has_error(result, 9, "routes[0].backend", "got \"b\""));
@@ -352,8 +354,9 @@ routes:
   - path: /mcp
     backend: conf
 )");
-  EXPECT_TRUE(has_only_error(result, 2, "backends[0]",
-                             "expected a backend map with name and http, sse or stdio, got \"conf\""));
+  EXPECT_TRUE(
+      has_only_error(result, 2, "backends[0]",
+                     "expected a backend map with name and http, sse or stdio, got \"conf\""));
 }
 
 TEST(Config, RouteGivenAsAStringIsAnError) {
@@ -600,10 +603,60 @@ TEST(Config, AllowedOriginWithPathOrWithoutSchemeIsAnError) {
 
 // --- session store ---
 
-TEST(Config, SessionStoreOtherThanMemoryIsNotSupported) {
-  EXPECT_TRUE(has_only_error(parse_with_tail("session_store:\n  type: redis\n"), 2,
-                             "session_store.type",
-                             "only \"memory\" is supported in this version, got \"redis\""));
+TEST(Config, RedisSessionStoreReadsItsSettings) {
+  ::setenv("MCPGW_TEST_REDIS_PASSWORD", "pw from env", 1);
+  const auto result = parse_with_tail(
+      "session_store:\n  type: redis\n  url: redis://:inurl@10.0.0.5:6380/2\n"
+      "  key_prefix: \"gw1:\"\n  password_env: MCPGW_TEST_REDIS_PASSWORD\n"
+      "  timeout: 250ms\n  connect_timeout: 2s\n  cache_ttl: 500ms\n  idle_timeout: 10m\n");
+  ASSERT_TRUE(result.config) << all_errors(result);
+  const auto& store = result.config->session_store;
+  EXPECT_EQ(store.type, "redis");
+  EXPECT_EQ(store.key_prefix, "gw1:");
+  EXPECT_EQ(store.password, "pw from env");
+  EXPECT_EQ(store.timeout, std::chrono::milliseconds(250));
+  EXPECT_EQ(store.cache_ttl, std::chrono::milliseconds(500));
+  auto options = redis_options_from(store);
+  EXPECT_EQ(options.host, "10.0.0.5");
+  EXPECT_EQ(options.port, 6380);
+  EXPECT_EQ(options.db, 2);
+  EXPECT_EQ(options.password, "pw from env");  // the variable beats the URL
+  EXPECT_EQ(options.command_timeout, std::chrono::milliseconds(250));
+  EXPECT_EQ(options.connect_timeout, std::chrono::seconds(2));
+}
+
+TEST(Config, RedisSessionStoreNeedsAUrl) {
+  EXPECT_TRUE(has_only_error(parse_with_tail("session_store:\n  type: redis\n"), 1, "session_store",
+                             "type: redis needs url"));
+}
+
+TEST(Config, RedisSessionStoreUrlErrorsNameTheProblem) {
+  EXPECT_TRUE(
+      has_only_error(parse_with_tail("session_store:\n  type: redis\n  url: rediss://cache:6380\n"),
+                     3, "session_store.url", "not supported yet"));
+  EXPECT_TRUE(
+      has_only_error(parse_with_tail("session_store:\n  type: redis\n  url: redis://cache/db1\n"),
+                     3, "session_store.url", "database number like /0, got \"/db1\""));
+}
+
+TEST(Config, RedisPasswordVariableMustBeSet) {
+  ::unsetenv("MCPGW_TEST_REDIS_UNSET");
+  EXPECT_TRUE(
+      has_only_error(parse_with_tail("session_store:\n  type: redis\n  url: redis://127.0.0.1\n"
+                                     "  password_env: MCPGW_TEST_REDIS_UNSET\n"),
+                     4, "session_store.password_env",
+                     "the environment variable \"MCPGW_TEST_REDIS_UNSET\" is not set"));
+}
+
+TEST(Config, RedisSettingsOnTheMemoryStoreAreErrors) {
+  EXPECT_TRUE(
+      has_only_error(parse_with_tail("session_store:\n  type: memory\n  url: redis://127.0.0.1\n"),
+                     3, "session_store.url", "a setting of type: redis; this store is \"memory\""));
+}
+
+TEST(Config, UnknownSessionStoreTypeIsAnError) {
+  EXPECT_TRUE(has_only_error(parse_with_tail("session_store:\n  type: etcd\n"), 2,
+                             "session_store.type", "expected memory or redis, got \"etcd\""));
 }
 
 // --- backends ---

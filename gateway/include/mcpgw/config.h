@@ -27,9 +27,20 @@ struct tls_config {
 };
 
 struct session_store_config {
-  std::string type = "memory";
-  duration idle_timeout = std::chrono::minutes(30);
-  std::size_t max_sessions = 10000;
+  std::string type = "memory";  // memory (this process) or redis (shared by replicas)
+  duration idle_timeout = std::chrono::minutes(30);  // also the records' sliding TTL
+  std::size_t max_sessions = 10000;                  // per replica
+  // redis
+  std::string url;                             // redis://[[user]:password@]host[:port][/db]
+  std::string key_prefix = "mcpgw:";           // every key the gateway writes starts with it
+  std::string password_env;                    // variable holding the password (beats the URL's)
+  std::string password;                        // read from password_env at start-up
+  duration timeout = std::chrono::seconds(1);  // one command, round trip
+  duration connect_timeout = std::chrono::seconds(1);  // one connection attempt
+  // A session known to this replica is checked against the store (and its TTL extended) at
+  // most this often: the hot path stays off Redis, and a session deleted on another replica
+  // is seen here within this time.
+  duration cache_ttl = std::chrono::seconds(1);
 };
 
 // A header the gateway sends to a backend; the client's own credentials never reach it.

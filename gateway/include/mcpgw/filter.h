@@ -22,6 +22,8 @@
 
 namespace mcpgw {
 
+class redis_client;
+
 namespace net = boost::asio;
 
 // What a hook decides. `stop` ends the message (or HTTP request) with the filter's reply;
@@ -192,6 +194,9 @@ struct filter_services {
   net::any_io_executor executor;
   logger& log;
   const gateway_config& config;
+  // The session store's Redis connection (session_store type: redis), else null: global
+  // counters (rate limits) share it.
+  std::shared_ptr<redis_client> redis = nullptr;
 };
 
 // A filter's parsed configuration: made once by the plugin's config parser, immutable, and

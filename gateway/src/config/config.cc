@@ -3,6 +3,8 @@
 // single values (durations, sizes, addresses, URLs) lives in config_values.cc.
 #include "mcpgw/config.h"
 
+#include "store/redis_options.h"
+
 #include "config/parser.h"
 
 #include <yaml-cpp/yaml.h>
@@ -12,6 +14,7 @@
 #include <cctype>
 #include <cerrno>
 #include <charconv>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -32,8 +35,9 @@ constexpr std::array<std::string_view, 13> top_level_keys{
     "session_store", "backends",       "routes",   "limits",        "tenants",
     "filters",       "shutdown_grace", "log_level"};
 constexpr std::array<std::string_view, 2> tls_keys{"cert", "key"};
-constexpr std::array<std::string_view, 3> session_store_keys{"type", "idle_timeout",
-                                                             "max_sessions"};
+constexpr std::array<std::string_view, 9> session_store_keys{
+    "type",    "idle_timeout", "max_sessions",   "url", "key_prefix", "password_env",
+    "timeout", "cache_ttl",    "connect_timeout"};
 constexpr std::array<std::string_view, 10> limits_keys{"max_body",
                                                        "max_header",
                                                        "max_backend_message",
@@ -371,10 +375,57 @@ void parser::read_session_store(const field& at, session_store_config& out) {
   }
   if (const field* type = store->get("type")) {
     if (const auto text = read_scalar(*type, "a store type")) {
-      if (*text == "memory") {
+      if (*text == "memory" || *text == "redis") {
         out.type = *text;
       } else {
-        error(*type, "only \"memory\" is supported in this version, got " + quote_value(*text));
+        error(*type, "expected memory or redis, got " + quote_value(*text));
+      }
+    }
+  }
+  if (const field* url = store->get("url")) {
+    if (const auto text = read_scalar(*url, "a redis:// URL")) {
+      redis_options parsed;
+      std::string why;
+      if (parse_redis_url(*text, parsed, why)) {
+        out.url = *text;
+      } else {
+        error(*url, why + ", got " + quote_value(*text));
+      }
+    }
+  }
+  if (const field* prefix = store->get("key_prefix")) {
+    if (const auto text = read_scalar(*prefix, "a key prefix like \"mcpgw:\"")) {
+      out.key_prefix = *text;
+    }
+  }
+  if (const field* env = store->get("password_env")) {
+    if (const auto name = read_scalar(*env, "an environment variable name")) {
+      const char* value = std::getenv(name->c_str());
+      if (value == nullptr || *value == '\0') {
+        error(*env, "the environment variable " + quote_value(*name) +
+                        " is not set (or empty); export it, or remove password_env");
+      } else {
+        out.password_env = *name;
+        out.password = value;
+      }
+    }
+  }
+  for (auto [key, target] :
+       {std::pair{"timeout", &out.timeout}, std::pair{"connect_timeout", &out.connect_timeout},
+        std::pair{"cache_ttl", &out.cache_ttl}}) {
+    if (const field* d = store->get(key)) {
+      read_duration(*d, *target, zero_policy::reject);
+    }
+  }
+  if (out.type == "redis" && out.url.empty() && !store->get("url")) {
+    error(at, "type: redis needs url, e.g. url: redis://127.0.0.1:6379/0");
+  }
+  if (out.type != "redis") {
+    for (std::string_view key :
+         {"url", "key_prefix", "password_env", "timeout", "cache_ttl", "connect_timeout"}) {
+      if (const field* extra = store->get(key)) {
+        error(*extra, std::string(key) + " is a setting of type: redis; this store is " +
+                          quote_value(out.type));
       }
     }
   }

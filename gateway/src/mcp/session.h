@@ -169,6 +169,12 @@ class session : public std::enable_shared_from_this<session> {
   bool closed() const { return closed_; }
 
   void touch() { last_activity_ = clock::now(); }
+  // When the session store last confirmed the session (and extended its TTL).
+  clock::time_point store_checked() const { return store_checked_; }
+  void set_store_checked(clock::time_point t) { store_checked_ = t; }
+  // Created on another replica and taken up here from the session store's record.
+  bool adopted() const { return adopted_; }
+  void set_adopted() { adopted_ = true; }
   clock::time_point last_activity() const { return last_activity_; }
   // Busy sessions (a request in flight or a stream attached) do not expire.
   bool busy() const;
@@ -228,6 +234,7 @@ class session : public std::enable_shared_from_this<session> {
 
   // Registers an exchange (a backend GET stream) to abort when the session closes.
   void track(backend_exchange* exchange) { tracked_ = exchange; }
+  bool tracking() const { return tracked_ != nullptr; }
   void untrack(backend_exchange* exchange) {
     if (tracked_ == exchange) {
       tracked_ = nullptr;
@@ -295,6 +302,8 @@ class session : public std::enable_shared_from_this<session> {
   bool ready_ = false;
   bool closed_ = false;
   clock::time_point last_activity_ = clock::now();
+  clock::time_point store_checked_ = clock::now();
+  bool adopted_ = false;
   int active_requests_ = 0;
 
   std::int64_t next_upstream_id_ = 0;

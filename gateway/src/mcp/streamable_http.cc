@@ -17,11 +17,14 @@ using namespace endpoint_detail;
 
 streamable_http_endpoint::streamable_http_endpoint(net::any_io_executor ex,
                                                    const gateway_config& config, logger& log,
-                                                   std::shared_ptr<const filter_chain> chain)
+                                                   std::shared_ptr<const filter_chain> chain,
+                                                   std::shared_ptr<session_store> store)
     : ex_(ex),
       config_(config),
       log_(log),
       chain_(chain && !chain->empty() ? std::move(chain) : nullptr),
+      store_(store ? std::move(store) : std::make_shared<memory_session_store>()),
+      replica_id_(mint_session_id().substr(0, 16)),
       sweep_timer_(ex) {}
 
 std::string streamable_http_endpoint::mint_session_id() {
@@ -124,11 +127,25 @@ net::awaitable<std::shared_ptr<session>> streamable_http_endpoint::find_session(
     co_return nullptr;
   }
   auto it = sessions_.find(id);
+  std::shared_ptr<session> s = it != sessions_.end() ? it->second : nullptr;
+  if (!s && store_->shared()) {
+    // Created on another replica, perhaps: its record says whether it can be served here.
+    store_result looked_up;
+    s = co_await adopt(id, route, who, looked_up);
+    if (looked_up.status == store_status::unavailable) {
+      static constexpr std::pair<std::string_view, std::string_view> retry[] = {
+          {"Retry-After", "1"}};
+      co_await send_error(
+          res, 503, transport_error,
+          "the session store is unavailable (" + looked_up.error + "); retry shortly", {},
+          header_list(retry));
+      co_return nullptr;
+    }
+  }
   // A session belongs to the route that created it: elsewhere it does not exist.
   // An HTTP+SSE session's id is valid on its message endpoint only.
   // Another principal's session answers exactly like one that never existed.
-  if (it == sessions_.end() || it->second->route().path != route.path || it->second->is_legacy() ||
-      !it->second->who().same_as(who)) {
+  if (!s || s->route().path != route.path || s->is_legacy() || !s->who().same_as(who)) {
     co_await send_error(res, 404, session_not_found,
                         "session not found (expired or deleted); start a new session with "
                         "initialize");
@@ -137,15 +154,35 @@ net::awaitable<std::shared_ptr<session>> streamable_http_endpoint::find_session(
   std::string_view version = header_of(req, "mcp-protocol-version");
   // 2024-11-05 only where it was negotiated (a legacy SSE backend behind this session).
   if (!version.empty() && !http_headers::is_supported_protocol_version(version) &&
-      !(version == legacy_protocol_version &&
-        it->second->protocol_version() == legacy_protocol_version)) {
+      !(version == legacy_protocol_version && s->protocol_version() == legacy_protocol_version)) {
     co_await send_error(res, 400, transport_error,
                         "unsupported MCP-Protocol-Version '" + std::string(version) +
                             "'; supported: 2025-11-25, 2025-06-18, 2025-03-26");
     co_return nullptr;
   }
-  it->second->touch();
-  co_return it->second;
+  s->touch();
+  if (store_->shared()) {
+    // At most once per cache_ttl: extend the record's TTL, and learn whether another replica
+    // deleted the session meanwhile.
+    auto now = session::clock::now();
+    if (now - s->store_checked() >= config_.session_store.cache_ttl) {
+      s->set_store_checked(now);
+      store_result touched = co_await store_->touch(s->id(), config_.session_store.idle_timeout);
+      if (touched.status == store_status::not_found) {
+        log_.info("session ended elsewhere", {{"session", s->id()}, {"route", route.path}});
+        forget_session(s);
+        co_await send_error(res, 404, session_not_found,
+                            "session not found (expired or deleted); start a new session with "
+                            "initialize");
+        co_return nullptr;
+      }
+      if (touched.status == store_status::unavailable) {
+        log_.debug("session store unavailable; serving the session from this replica",
+                   {{"session", s->id()}, {"error", touched.error}});
+      }
+    }
+  }
+  co_return s;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -591,6 +628,11 @@ net::awaitable<void> streamable_http_endpoint::handle_get(client_request& req, r
                           "resume with Last-Event-ID to take it over");
       co_return;
     }
+    if (s->adopted() && !s->tracking()) {
+      // Taken up from another replica: what the backend sends on its own stream comes here
+      // once the client listens here.
+      co_await open_backend_stream(s);
+    }
   }
   // A resumption takes the stream over from a writer whose client went away unnoticed.
   session_header sid{{{"Mcp-Session-Id", s->id()}}};
@@ -651,15 +693,11 @@ net::awaitable<void> streamable_http_endpoint::delete_upstream(std::shared_ptr<s
 
 void streamable_http_endpoint::end_session(const std::shared_ptr<session>& s,
                                            bool delete_upstream_session) {
-  auto it = sessions_.find(s->id());
-  if (it != sessions_.end() && it->second == s) {
-    sessions_.erase(it);
-  }
-  s->close();
-  if (delete_upstream_session && !s->upstream_id().empty()) {
-    ++background_;
-    net::co_spawn(ex_, delete_upstream(s, true), net::detached);
-  }
+  forget_session(s);
+  ++background_;
+  net::co_spawn(ex_,
+                retire(s, delete_upstream_session && !s->upstream_id().empty(), !s->is_legacy()),
+                net::detached);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -684,6 +722,13 @@ net::awaitable<void> streamable_http_endpoint::sweep() {
       }
     }
     for (const auto& s : expired) {
+      if (lives_elsewhere(*s)) {
+        // Idle here, perhaps busy on another replica: the record's TTL decides when it ends.
+        log_.debug("session idle on this replica",
+                   {{"session", s->id()}, {"backend", s->backend_name()}});
+        forget_session(s);
+        continue;
+      }
       log_.info("session expired", {{"session", s->id()}, {"backend", s->backend_name()}});
       end_session(s, true);
     }
@@ -702,7 +747,8 @@ void streamable_http_endpoint::begin_shutdown() {
     }
   }
   for (const auto& s : idle) {
-    end_session(s, true);
+    // Sessions other replicas can serve outlive this one.
+    lives_elsewhere(*s) ? forget_session(s) : end_session(s, true);
   }
 }
 
@@ -713,7 +759,7 @@ void streamable_http_endpoint::finish_shutdown() {
     all.push_back(s);
   }
   for (const auto& s : all) {
-    end_session(s, true);
+    lives_elsewhere(*s) ? forget_session(s) : end_session(s, true);
   }
 }
 

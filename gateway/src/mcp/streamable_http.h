@@ -4,6 +4,7 @@
 #pragma once
 
 #include "filter/filter_chain.h"
+#include "store/session_store.h"
 
 #include "backend/http_backend.h"
 #include "http/responder.h"
@@ -30,9 +31,11 @@ using client_request = http::request<http::string_body>;
 
 class streamable_http_endpoint {
  public:
-  // `chain`: the filters every message passes (null or empty: none).
+  // `chain`: the filters every message passes (null or empty: none); `store`: where sessions
+  // are recorded (null: a memory store of its own).
   streamable_http_endpoint(net::any_io_executor ex, const gateway_config& config, logger& log,
-                           std::shared_ptr<const filter_chain> chain = nullptr);
+                           std::shared_ptr<const filter_chain> chain = nullptr,
+                           std::shared_ptr<session_store> store = nullptr);
 
   net::awaitable<void> handle(client_request& req, responder& res, const route_binding& route);
 
@@ -69,8 +72,26 @@ class streamable_http_endpoint {
   // The requests of a POST the HTTP hooks refused: their completion hooks fire (rejected).
   void complete_refused(const client_request& req, const route_binding& route,
                         const http_context& ctx);
-  // A new session of `who` on `route`, with the filter chain attached.
-  std::shared_ptr<session> new_session(const route_binding& route, const principal& who);
+  // A new session of `who` on `route`, with the filter chain attached; `id`: the id of a
+  // session taken up from the store (empty: a fresh one).
+  std::shared_ptr<session> new_session(const route_binding& route, const principal& who,
+                                       std::string id = {});
+  // Records a session in the store before its initialize answer leaves, so that the client's
+  // next request finds it on any replica. A store failure leaves it working on this replica.
+  net::awaitable<void> publish(session& s);
+  // A session unknown here, taken up from the store's record when it may be served here (an
+  // HTTP backend, same route and principal); null otherwise, with `looked_up` saying why.
+  net::awaitable<std::shared_ptr<session>> adopt(std::string_view id, const route_binding& route,
+                                                 const principal& who, store_result& looked_up);
+  // True when the session continues on other replicas after this one lets it go (a shared
+  // store and a backend any replica can reach): ending it here deletes nothing.
+  bool lives_elsewhere(const session& s) const {
+    return store_->shared() && !s.route().uses_channel() && !s.is_legacy();
+  }
+  // Lets a session go on this replica only (it idled here, or ended elsewhere).
+  void forget_session(const std::shared_ptr<session>& s);
+  net::awaitable<void> retire(std::shared_ptr<session> s, bool delete_upstream_session,
+                              bool erase_record);
   // Runs the request hooks on one client message of session `s`. A request that passes has
   // its completion staged on the session; one that is stopped completes as rejected, and
   // `reply` says how to answer it.
@@ -191,6 +212,8 @@ class streamable_http_endpoint {
   net::awaitable<bool> check_origin(client_request& req, responder& res);
   // 415 unless the body is declared application/json.
   net::awaitable<bool> check_json_type(client_request& req, responder& res);
+  // Ends a session for good: its record is erased from the store, and with
+  // `delete_upstream` its backend session is deleted (both in the background).
   void end_session(const std::shared_ptr<session>& s, bool delete_upstream);
   std::string mint_session_id();
   net::awaitable<bool> send_error(responder& res, unsigned status, int code,
@@ -202,6 +225,8 @@ class streamable_http_endpoint {
   const gateway_config& config_;
   logger& log_;
   std::shared_ptr<const filter_chain> chain_;  // null when no filters are configured
+  std::shared_ptr<session_store> store_;
+  std::string replica_id_;  // names this process in the records of sessions it holds
   jsonrpc::decoder decoder_;
   // Transparent hashing: a lookup by the header's string_view allocates nothing.
   struct id_hash {

@@ -9,8 +9,10 @@ namespace mcpgw {
 using namespace endpoint_detail;
 
 std::shared_ptr<session> streamable_http_endpoint::new_session(const route_binding& route,
-                                                               const principal& who) {
-  auto s = std::make_shared<session>(ex_, mint_session_id(), route, config_.limits);
+                                                               const principal& who,
+                                                               std::string id) {
+  auto s = std::make_shared<session>(ex_, id.empty() ? mint_session_id() : std::move(id), route,
+                                     config_.limits);
   s->bind(who, chain_);
   return s;
 }

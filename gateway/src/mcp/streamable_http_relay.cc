@@ -102,6 +102,9 @@ net::awaitable<streamable_http_endpoint::relay_outcome> streamable_http_endpoint
         bool completes = m.completes == upstream_id;
         if (completes && is_initialize) {
           accept_negotiated(*s, m, upstream_id);  // may turn the result into an error
+          if (!m.is_error) {
+            co_await publish(*s);
+          }
         }
         if (!co_await stream->wait_for_room() && s->closed()) {
           break;
@@ -176,6 +179,9 @@ net::awaitable<streamable_http_endpoint::relay_outcome> streamable_http_endpoint
     if (m.completes == upstream_id) {
       if (is_initialize) {
         accept_negotiated(*s, m, upstream_id);  // needs the request's client id: before forget
+        if (!m.is_error) {
+          co_await publish(*s);
+        }
       }
       s->forget_request(upstream_id);
       co_await res.send(status / 100 == 2 ? 200 : status, json_type, m.body, sid);

@@ -1,5 +1,7 @@
 #include "server/server.h"
 
+#include "store/redis_client.h"
+
 #include "mcpgw/jsonrpc.h"
 
 #include <boost/asio/as_tuple.hpp>
@@ -27,8 +29,15 @@ std::string format_endpoint(const net::ip::tcp::endpoint& ep) {
 }  // namespace
 
 gateway_server::gateway_server(net::io_context& ioc, const gateway_config& config, logger& log,
-                               std::shared_ptr<const filter_chain> chain)
-    : ioc_(ioc), config_(config), log_(log), endpoint_(ioc.get_executor(), config, log, chain) {
+                               std::shared_ptr<const filter_chain> chain,
+                               std::shared_ptr<session_store> store,
+                               std::shared_ptr<redis_client> redis)
+    : ioc_(ioc),
+      config_(config),
+      log_(log),
+      redis_(std::move(redis)),
+      endpoint_(ioc.get_executor(), config, log, chain,
+                store ? std::move(store) : std::make_shared<memory_session_store>()) {
   if (chain) {
     filter_endpoints_ = chain->endpoints();
   }
@@ -201,6 +210,9 @@ net::awaitable<void> gateway_server::drain() {
   boost::system::error_code ignored;
   if (admin_acceptor_) {
     admin_acceptor_->close(ignored);
+  }
+  if (redis_) {
+    redis_->close();
   }
   ioc_.stop();
 }
@@ -400,8 +412,21 @@ net::awaitable<void> gateway_server::handle_admin(client_request& req, responder
   } else if (path == "/healthz") {
     co_await res.send(200, "application/json", R"({"status":"ok"})");
   } else if (path == "/readyz") {
+    // The session store answers (a PING within the store's timeout), or this replica could
+    // neither find sessions created elsewhere nor publish its own.
+    redis_result ping;
+    if (redis_ && !draining_) {
+      std::array<std::string_view, 1> args{"PING"};
+      ping = co_await redis_->command(args);
+    }
     if (draining_) {
       co_await res.send(503, "application/json", R"({"status":"draining"})");
+    } else if (!ping.ok() || ping.reply.is_error()) {
+      co_await res.send(503, "application/json",
+                        R"({"status":"not ready","reason":)" +
+                            jsonrpc::quote("session store unreachable: " +
+                                           (ping.ok() ? ping.reply.str : ping.error)) +
+                            "}");
     } else {
       co_await res.send(
           200, "application/json",

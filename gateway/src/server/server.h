@@ -27,8 +27,12 @@ namespace mcpgw {
 class gateway_server {
  public:
   // `chain`: the configured filters (null: none); they also serve their discovery documents.
+  // `store`: where sessions are recorded (null: a memory store); `redis`: the connection the
+  // store and the filters share (null without a Redis store), closed when the server stops.
   gateway_server(net::io_context& ioc, const gateway_config& config, logger& log,
-                 std::shared_ptr<const filter_chain> chain = nullptr);
+                 std::shared_ptr<const filter_chain> chain = nullptr,
+                 std::shared_ptr<session_store> store = nullptr,
+                 std::shared_ptr<redis_client> redis = nullptr);
   ~gateway_server();
 
   // Binds both listeners (throws std::runtime_error naming the address on failure), starts
@@ -70,6 +74,7 @@ class gateway_server {
   std::vector<route_binding> routes_;
   std::vector<filter::endpoint> filter_endpoints_;
   std::shared_ptr<const filter_chain> chain_;
+  std::shared_ptr<redis_client> redis_;
   streamable_http_endpoint endpoint_;
   std::optional<net::ip::tcp::acceptor> acceptor_;
   std::optional<net::ip::tcp::acceptor> admin_acceptor_;
