@@ -20,8 +20,20 @@ constexpr std::array<std::string_view, 7> key_names{"tenant",  "principal", "ses
 class factory final : public filter_factory {
  public:
   explicit factory(rate_limit_config config) : config_(std::move(config)) {}
+  void check(const gateway_config& config, std::vector<config_error>& errors) const override {
+    if (config_.store == store_kind::redis && config.session_store.type != "redis") {
+      errors.push_back({config.source, config_.store_line, config_.store_path,
+                        "store: redis counts in the session store's Redis, but session_store "
+                        "is " +
+                            quote_value(config.session_store.type) +
+                            "; set session_store: { type: redis, url: ... } or use store: local"});
+    }
+  }
   std::unique_ptr<filter> create(const filter_services& services) const override {
-    return std::make_unique<rate_limit_filter>(config_, services.log);
+    return std::make_unique<rate_limit_filter>(
+        config_, services.log,
+        config_.store == store_kind::redis ? services.redis : std::shared_ptr<redis_client>(),
+        services.config.session_store.key_prefix);
   }
 
  private:
@@ -38,23 +50,25 @@ std::shared_ptr<const filter_factory> parse_rate_limit(config_detail::parser& p,
   if (!map) {
     return nullptr;
   }
+  rate_limit_config out;
   if (const auto* store = map->get("store")) {
     auto text = p.read_scalar(*store, "local or redis");
     if (text && *text == "redis") {
-      p.error(*store,
-              "store: redis needs the Redis session store, which this build does not "
-              "have yet; use store: local (limits per gateway process)");
+      out.store = store_kind::redis;
+      out.store_line = store->line;
+      out.store_path = store->path;
     } else if (text && *text != "local") {
       p.error(*store, "expected local or redis, got " + quote_value(*text));
     }
   }
   if (const auto* on_error = map->get("on_store_error")) {
     auto text = p.read_scalar(*on_error, "local or deny");
-    if (text && *text != "local" && *text != "deny") {
+    if (text && *text == "deny") {
+      out.on_store_error = store_error_policy::deny;
+    } else if (text && *text != "local") {
       p.error(*on_error, "expected local or deny, got " + quote_value(*text));
     }
   }
-  rate_limit_config out;
   const auto* rules_at = map->get("rules");
   if (rules_at == nullptr) {
     p.missing(*map, "rules",

@@ -41,7 +41,17 @@ struct rule_config {
   bool counts_calls() const { return !match.method.empty() || !match.tool.empty() || concurrency; }
 };
 
+// Where rates are counted: in this process, or in Redis for every replica together.
+enum class store_kind : std::uint8_t { local, redis };
+// With store: redis, what a call gets while Redis cannot be asked: this process's own
+// buckets (`local`), or a refusal (`deny`).
+enum class store_error_policy : std::uint8_t { local, deny };
+
 struct rate_limit_config {
+  store_kind store = store_kind::local;
+  store_error_policy on_store_error = store_error_policy::local;
+  int store_line = 0;      // where `store: redis` was written, for the cross-check
+  std::string store_path;  // "filters[1].rate_limit.store"
   std::vector<rule_config> rules;
 };
 

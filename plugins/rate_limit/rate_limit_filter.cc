@@ -28,12 +28,16 @@ std::string held_key(std::string_view session, std::string_view id) {
 
 }  // namespace
 
-rate_limit_filter::rate_limit_filter(rate_limit_config config, logger& log)
+rate_limit_filter::rate_limit_filter(rate_limit_config config, logger& log,
+                                     std::shared_ptr<redis_client> redis, std::string key_prefix)
     : config_(std::move(config)), log_(log), in_flight_(config_.rules.size()) {
   for (const auto& r : config_.rules) {
     buckets_.emplace_back(r.rate.value_or(bucket_rule{}));
   }
   now_ = [] { return std::chrono::steady_clock::now(); };
+  if (redis) {
+    global_ = std::make_unique<global_buckets>(std::move(redis), std::move(key_prefix));
+  }
 }
 
 bool rate_limit_filter::matches(const rule_config& r, const facts& f) const {
@@ -71,53 +75,115 @@ std::size_t rate_limit_filter::in_flight(std::size_t rule, std::string_view key)
   return it == in_flight_[rule].end() ? 0 : it->second;
 }
 
-filter_status rate_limit_filter::check_http(http_context& ctx) {
-  const facts f{ctx.who.tenant, ctx.who.subject, {}, ctx.route, ctx.backend, {}, {}};
+rate_limit_filter::draws rate_limit_filter::http_draws(const facts& f) const {
+  draws d;
   for (std::size_t i = 0; i < config_.rules.size(); ++i) {
     const rule_config& r = config_.rules[i];
-    if (r.counts_calls() || !r.rate || !matches(r, f)) {
-      continue;
+    if (!r.counts_calls() && r.rate && matches(r, f)) {
+      d.emplace_back(i, key_of(r, f));
     }
-    decision d = buckets_[i].take(key_of(r, f), now_());
-    if (d.allowed) {
-      continue;
-    }
-    ++stats_.http_limited;
-    const auto limit = static_cast<long long>(r.rate->limit);
-    const auto window_s = std::max<long long>(1, r.rate->per.count() / 1000);
-    const auto retry_s = std::max<long long>(1, (d.retry_after.count() + 999) / 1000);
-    ctx.reply.status = 429;
-    ctx.reply.code = jsonrpc::rate_limited;
-    ctx.reply.message = "rate limit " + r.name + " (" + std::to_string(limit) + " requests per " +
-                        r.per_text + " per " + std::string(to_string(r.key)) +
-                        ") exceeded; retry after " + seconds(d.retry_after);
-    ctx.reply.headers.push_back({"Retry-After", std::to_string(retry_s)});
-    ctx.reply.headers.push_back(
-        {"RateLimit-Policy",
-         "\"" + r.name + "\";q=" + std::to_string(limit) + ";w=" + std::to_string(window_s)});
-    ctx.reply.headers.push_back(
-        {"RateLimit", "\"" + r.name + "\";r=0;t=" + std::to_string(retry_s)});
-    return filter_status::stop;
   }
-  return filter_status::next;
+  return d;
 }
 
-filter_status rate_limit_filter::check_call(message_context& ctx) {
-  if (ctx.kind != jsonrpc::message_kind::request) {
+bool rate_limit_filter::take_local(const draws& d, std::size_t& refused,
+                                   std::chrono::milliseconds& retry) {
+  const time_point now = now_();
+  for (std::size_t i = 0; i < d.size(); ++i) {
+    decision taken = buckets_[d[i].first].take(d[i].second, now);
+    if (!taken.allowed) {
+      refused = i;
+      retry = taken.retry_after;
+      return false;
+    }
+  }
+  return true;
+}
+
+net::awaitable<bool> rate_limit_filter::take_global(const draws& d, std::size_t& refused,
+                                                    std::chrono::milliseconds& retry,
+                                                    bool& unavailable) {
+  std::vector<global_draw> wanted;
+  wanted.reserve(d.size());
+  for (const auto& [rule, key] : d) {
+    wanted.push_back(
+        {global_->bucket_key(config_.rules[rule].name, key), *config_.rules[rule].rate});
+  }
+  global_decision decided = co_await global_->take(wanted);
+  if (decided.result == global_decision::outcome::allowed) {
+    co_return true;
+  }
+  if (decided.result == global_decision::outcome::refused) {
+    refused = decided.refused;
+    retry = decided.retry_after;
+    co_return false;
+  }
+  ++stats_.store_errors;
+  if (stats_.store_errors == 1 || stats_.store_errors % 1000 == 0) {
+    log_.warn(
+        "rate-limit store unavailable",
+        {{"error", decided.error},
+         {"on_store_error", config_.on_store_error == store_error_policy::deny ? "deny" : "local"},
+         {"count", std::to_string(stats_.store_errors)}});
+  }
+  if (config_.on_store_error == store_error_policy::deny) {
+    ++stats_.store_denied;
+    unavailable = true;
+    co_return false;
+  }
+  co_return take_local(d, refused, retry);
+}
+
+void rate_limit_filter::refuse_http(http_context& ctx, std::size_t rule,
+                                    std::chrono::milliseconds retry) {
+  const rule_config& r = config_.rules[rule];
+  ++stats_.http_limited;
+  const auto limit = static_cast<long long>(r.rate->limit);
+  const auto window_s = std::max<long long>(1, r.rate->per.count() / 1000);
+  const auto retry_s = std::max<long long>(1, (retry.count() + 999) / 1000);
+  ctx.reply.status = 429;
+  ctx.reply.code = jsonrpc::rate_limited;
+  ctx.reply.message = "rate limit " + r.name + " (" + std::to_string(limit) + " requests per " +
+                      r.per_text + " per " + std::string(to_string(r.key)) +
+                      ") exceeded; retry after " + seconds(retry);
+  ctx.reply.headers.push_back({"Retry-After", std::to_string(retry_s)});
+  ctx.reply.headers.push_back({"RateLimit-Policy", "\"" + r.name + "\";q=" + std::to_string(limit) +
+                                                       ";w=" + std::to_string(window_s)});
+  ctx.reply.headers.push_back({"RateLimit", "\"" + r.name + "\";r=0;t=" + std::to_string(retry_s)});
+}
+
+void rate_limit_filter::refuse_unavailable(local_reply& reply) {
+  reply.code = jsonrpc::rate_limited;
+  reply.message =
+      "the rate-limit store (Redis) is unavailable and on_store_error is deny; retry shortly";
+  reply.headers.push_back({"Retry-After", "1"});
+}
+
+filter_status rate_limit_filter::check_http(http_context& ctx) {
+  const facts f{ctx.who.tenant, ctx.who.subject, {}, ctx.route, ctx.backend, {}, {}};
+  draws d = http_draws(f);
+  std::size_t refused = 0;
+  std::chrono::milliseconds retry{0};
+  if (d.empty() || take_local(d, refused, retry)) {
     return filter_status::next;
   }
-  const std::string_view tool = ctx.method == "tools/call" ? ctx.name : std::string_view();
-  const facts f{
-      ctx.who.tenant, ctx.who.subject, ctx.session_id, ctx.route, ctx.backend, ctx.method, tool};
-  std::vector<std::pair<std::size_t, std::string>> slots;
-  auto release = [&] {
-    for (const auto& [rule, key] : slots) {
-      if (--in_flight_[rule][key] == 0) {
-        in_flight_[rule].erase(key);
-      }
+  refuse_http(ctx, d[refused].first, retry);
+  return filter_status::stop;
+}
+
+void rate_limit_filter::release(std::vector<std::pair<std::size_t, std::string>>& slots) {
+  for (const auto& [rule, key] : slots) {
+    auto slot = in_flight_[rule].find(key);
+    if (slot != in_flight_[rule].end() && --slot->second == 0) {
+      in_flight_[rule].erase(slot);
     }
-  };
-  const time_point now = now_();
+  }
+  slots.clear();
+}
+
+filter_status rate_limit_filter::begin_call(message_context& ctx, const facts& f,
+                                            std::vector<std::pair<std::size_t, std::string>>& slots,
+                                            draws& rates) {
   for (std::size_t i = 0; i < config_.rules.size(); ++i) {
     const rule_config& r = config_.rules[i];
     if (!r.counts_calls() || !matches(r, f)) {
@@ -127,7 +193,10 @@ filter_status rate_limit_filter::check_call(message_context& ctx) {
     if (r.concurrency > 0) {
       std::size_t& n = in_flight_[i][key];
       if (n >= r.concurrency) {
-        release();
+        if (n == 0) {
+          in_flight_[i].erase(key);
+        }
+        release(slots);
         ++stats_.concurrency;
         ctx.reply.code = jsonrpc::rate_limited;
         ctx.reply.message = "concurrency limit " + r.name + " (" + std::to_string(r.concurrency) +
@@ -139,21 +208,43 @@ filter_status rate_limit_filter::check_call(message_context& ctx) {
       slots.emplace_back(i, key);
     }
     if (r.rate) {
-      decision d = buckets_[i].take(key, now);
-      if (!d.allowed) {
-        release();
-        ++stats_.limited;
-        ctx.reply.code = jsonrpc::rate_limited;
-        ctx.reply.message =
-            "rate limit " + r.name + " (" + std::to_string(static_cast<long long>(r.rate->limit)) +
-            " " +
-            (r.match.method.empty() && r.match.tool.empty() ? std::string("calls")
-                                                            : std::string(ctx.method)) +
-            " per " + r.per_text + " per " + std::string(to_string(r.key)) +
-            ") exceeded; retry after " + seconds(d.retry_after);
-        return filter_status::stop;
-      }
+      rates.emplace_back(i, std::move(key));
     }
+  }
+  return filter_status::next;
+}
+
+void rate_limit_filter::refuse_call(message_context& ctx, std::size_t rule,
+                                    std::chrono::milliseconds retry) {
+  const rule_config& r = config_.rules[rule];
+  ++stats_.limited;
+  ctx.reply.code = jsonrpc::rate_limited;
+  ctx.reply.message = "rate limit " + r.name + " (" +
+                      std::to_string(static_cast<long long>(r.rate->limit)) + " " +
+                      (r.match.method.empty() && r.match.tool.empty() ? std::string("calls")
+                                                                      : std::string(ctx.method)) +
+                      " per " + r.per_text + " per " + std::string(to_string(r.key)) +
+                      ") exceeded; retry after " + seconds(retry);
+}
+
+filter_status rate_limit_filter::check_call(message_context& ctx) {
+  if (ctx.kind != jsonrpc::message_kind::request) {
+    return filter_status::next;
+  }
+  const std::string_view tool = ctx.method == "tools/call" ? ctx.name : std::string_view();
+  const facts f{
+      ctx.who.tenant, ctx.who.subject, ctx.session_id, ctx.route, ctx.backend, ctx.method, tool};
+  std::vector<std::pair<std::size_t, std::string>> slots;
+  draws rates;
+  if (begin_call(ctx, f, slots, rates) == filter_status::stop) {
+    return filter_status::stop;
+  }
+  std::size_t refused = 0;
+  std::chrono::milliseconds retry{0};
+  if (!rates.empty() && !take_local(rates, refused, retry)) {
+    release(slots);
+    refuse_call(ctx, rates[refused].first, retry);
+    return filter_status::stop;
   }
   if (!slots.empty()) {
     held_[held_key(ctx.session_id, ctx.id)] = std::move(slots);
@@ -162,11 +253,66 @@ filter_status rate_limit_filter::check_call(message_context& ctx) {
 }
 
 net::awaitable<filter_status> rate_limit_filter::on_http(http_context& ctx) {
-  co_return check_http(ctx);
+  if (!global_) {
+    co_return check_http(ctx);
+  }
+  const facts f{ctx.who.tenant, ctx.who.subject, {}, ctx.route, ctx.backend, {}, {}};
+  draws d = http_draws(f);
+  if (d.empty()) {
+    co_return filter_status::next;
+  }
+  std::size_t refused = 0;
+  std::chrono::milliseconds retry{0};
+  bool unavailable = false;
+  const bool allowed = co_await take_global(d, refused, retry, unavailable);
+  if (allowed) {
+    co_return filter_status::next;
+  }
+  if (unavailable) {
+    ctx.reply.status = 503;
+    refuse_unavailable(ctx.reply);
+  } else {
+    refuse_http(ctx, d[refused].first, retry);
+  }
+  co_return filter_status::stop;
 }
 
 net::awaitable<filter_status> rate_limit_filter::on_request(message_context& ctx) {
-  co_return check_call(ctx);
+  if (!global_) {
+    co_return check_call(ctx);
+  }
+  if (ctx.kind != jsonrpc::message_kind::request) {
+    co_return filter_status::next;
+  }
+  const std::string_view tool = ctx.method == "tools/call" ? ctx.name : std::string_view();
+  const facts f{
+      ctx.who.tenant, ctx.who.subject, ctx.session_id, ctx.route, ctx.backend, ctx.method, tool};
+  std::vector<std::pair<std::size_t, std::string>> slots;
+  draws rates;
+  if (begin_call(ctx, f, slots, rates) == filter_status::stop) {
+    co_return filter_status::stop;
+  }
+  // The slots are held while Redis answers: a concurrent call of the same key sees them.
+  std::size_t refused = 0;
+  std::chrono::milliseconds retry{0};
+  bool unavailable = false;
+  bool allowed = true;
+  if (!rates.empty()) {
+    allowed = co_await take_global(rates, refused, retry, unavailable);
+  }
+  if (!allowed) {
+    release(slots);
+    if (unavailable) {
+      refuse_unavailable(ctx.reply);
+    } else {
+      refuse_call(ctx, rates[refused].first, retry);
+    }
+    co_return filter_status::stop;
+  }
+  if (!slots.empty()) {
+    held_[held_key(ctx.session_id, ctx.id)] = std::move(slots);
+  }
+  co_return filter_status::next;
 }
 
 void rate_limit_filter::on_complete(const request_record& record) {

@@ -1,10 +1,12 @@
 // The rate_limit filter: every rule that matches a call (or an HTTP request) draws on its
 // bucket for the call's key, or holds an in-flight slot until the call completes. A refused
 // call gets a JSON-RPC error naming the rule and when to retry; a refused HTTP request 429 with
-// Retry-After and RateLimit headers. Limits are per gateway process (store: local).
+// Retry-After and RateLimit headers. Rates are counted in this process (store: local) or in
+// Redis for all replicas (store: redis); in-flight limits are always per process.
 #pragma once
 
 #include "rate_limit/config.h"
+#include "rate_limit/global_buckets.h"
 #include "rate_limit/token_bucket.h"
 
 #include <functional>
@@ -17,7 +19,10 @@ namespace mcpgw::plugins::rate_limit {
 
 class rate_limit_filter final : public filter {
  public:
-  rate_limit_filter(rate_limit_config config, logger& log);
+  // `redis`: the connection global rates are counted on (store: redis), else null;
+  // `key_prefix`: the session store's, which the buckets' keys start with.
+  rate_limit_filter(rate_limit_config config, logger& log,
+                    std::shared_ptr<redis_client> redis = nullptr, std::string key_prefix = {});
 
   net::awaitable<filter_status> on_http(http_context& ctx) override;
   net::awaitable<filter_status> on_request(message_context& ctx) override;
@@ -26,7 +31,7 @@ class rate_limit_filter final : public filter {
   // Tests move time.
   void set_clock(std::function<time_point()> now) { now_ = std::move(now); }
 
-  // The decisions, without coroutines (what the hooks run).
+  // The decisions with local rates, without coroutines (what the hooks run with store: local).
   filter_status check_http(http_context& ctx);
   filter_status check_call(message_context& ctx);
 
@@ -34,6 +39,8 @@ class rate_limit_filter final : public filter {
     std::uint64_t limited = 0;      // calls refused by a rate
     std::uint64_t concurrency = 0;  // calls refused by an in-flight limit
     std::uint64_t http_limited = 0;
+    std::uint64_t store_errors = 0;  // Redis could not be asked (on_store_error applied)
+    std::uint64_t store_denied = 0;  // refused because of that (on_store_error: deny)
   };
   const counters& stats() const { return stats_; }
   std::size_t in_flight(std::size_t rule, std::string_view key) const;
@@ -45,6 +52,24 @@ class rate_limit_filter final : public filter {
   bool matches(const rule_config& r, const facts& f) const;
   std::string key_of(const rule_config& r, const facts& f) const;
 
+  // The rate rules a call or HTTP request draws on: (rule, key), in rule order.
+  using draws = std::vector<std::pair<std::size_t, std::string>>;
+  // Takes a token for each draw from the local buckets; the refused one's index and retry.
+  bool take_local(const draws& d, std::size_t& refused, std::chrono::milliseconds& retry);
+  // The same in Redis; on a store error, on_store_error decides (`unavailable` set when it
+  // refuses for that reason).
+  net::awaitable<bool> take_global(const draws& d, std::size_t& refused,
+                                   std::chrono::milliseconds& retry, bool& unavailable);
+  // Matches the call rules, takes the in-flight slots (kept in `slots`) and collects the rate
+  // draws; stop when an in-flight limit refuses.
+  filter_status begin_call(message_context& ctx, const facts& f,
+                           std::vector<std::pair<std::size_t, std::string>>& slots, draws& rates);
+  void release(std::vector<std::pair<std::size_t, std::string>>& slots);
+  void refuse_call(message_context& ctx, std::size_t rule, std::chrono::milliseconds retry);
+  void refuse_http(http_context& ctx, std::size_t rule, std::chrono::milliseconds retry);
+  void refuse_unavailable(local_reply& reply);
+  draws http_draws(const facts& f) const;
+
   rate_limit_config config_;
   logger& log_;
   std::vector<bucket_set> buckets_;  // one per rule (rules without a rate: unused)
@@ -53,6 +78,7 @@ class rate_limit_filter final : public filter {
   std::map<std::string, std::vector<std::pair<std::size_t, std::string>>, std::less<>> held_;
   std::function<time_point()> now_;
   counters stats_;
+  std::unique_ptr<global_buckets> global_;  // store: redis
 };
 
 }  // namespace mcpgw::plugins::rate_limit

@@ -186,17 +186,45 @@ TEST(RateLimit, ConfigErrorsNameTheRule) {
       << all;
 }
 
-TEST(RateLimit, RedisStoreIsRefusedUntilThereIsOne) {
+TEST(RateLimit, RedisStoreNeedsTheRedisSessionStore) {
   filter_registry registry;
   plugins::register_builtin_filters(registry);
-  auto r = parse_config_text(R"(
+  const std::string tail = R"(
 backends: [{ name: github, http: { url: "http://127.0.0.1:3311/mcp" } }]
 routes: [{ path: /mcp, backend: github }]
 filters:
-  - rate_limit: { store: redis, on_store_error: local, rules: [{ limit: 1, per: 1s }] }
-)",
-                             "gateway.yaml", &registry);
+  - rate_limit:
+      store: redis
+      on_store_error: deny
+      rules: [{ limit: 1, per: 1s }]
+)";
+  auto r = parse_config_text(tail, "gateway.yaml", &registry);
   ASSERT_FALSE(r.config);
-  EXPECT_NE(r.errors.at(0).message.find("store: redis needs the Redis session store"),
-            std::string::npos);
+  ASSERT_EQ(r.errors.size(), 1U);
+  EXPECT_EQ(r.errors[0].line, 6);
+  EXPECT_EQ(r.errors[0].key, "filters[0].rate_limit.store");
+  EXPECT_NE(r.errors[0].message.find("but session_store is \"memory\""), std::string::npos)
+      << r.errors[0].message;
+  auto ok = parse_config_text(
+      "session_store: { type: redis, url: \"redis://127.0.0.1:6379/0\" }\n" + tail, "gateway.yaml",
+      &registry);
+  ASSERT_TRUE(ok.config) << ok.errors.at(0).to_string();
+}
+
+TEST(RateLimit, OnStoreErrorMustBeLocalOrDeny) {
+  auto r = parse_config_text(R"(
+backends: [{ name: github, http: { url: "http://127.0.0.1:3311/mcp" } }]
+routes: [{ path: /mcp, backend: github }]
+session_store: { type: redis, url: "redis://127.0.0.1:6379/0" }
+filters:
+  - rate_limit: { store: redis, on_store_error: open, rules: [{ limit: 1, per: 1s }] }
+)",
+                             "gateway.yaml", [] {
+                               static filter_registry registry;
+                               plugins::register_builtin_filters(registry);
+                               return &registry;
+                             }());
+  ASSERT_FALSE(r.config);
+  EXPECT_NE(r.errors.at(0).message.find("expected local or deny, got \"open\""), std::string::npos)
+      << r.errors.at(0).message;
 }
