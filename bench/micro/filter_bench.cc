@@ -74,7 +74,7 @@ void BM_ChainRequestHooks(benchmark::State& state) {
   for (auto _ : state) {
     message_context ctx{
         who,          nullptr, "/mcp", "demo", "sid", jsonrpc::message_kind::request,
-        "tools/call", "echo",  "1",    "{}",   {}};
+        "tools/call", "echo",  "1",    "{}",   {},    {}};
     boost::asio::co_spawn(
         ioc,
         [&]() -> net::awaitable<void> {

@@ -27,16 +27,22 @@ circuit_breaker_filter::circuit_breaker_filter(breaker_config config, logger& lo
   now_ = [] { return std::chrono::steady_clock::now(); };
 }
 
-breaker& circuit_breaker_filter::breaker_for(std::string_view backend) {
-  auto it = breakers_.find(backend);
+breaker& circuit_breaker_filter::breaker_for(std::string_view backend, std::string_view replica) {
+  // One breaker per replica: a dead replica opens its own circuit, not its siblings'.
+  std::string key(backend);
+  if (!replica.empty()) {
+    key += ' ';
+    key += replica;
+  }
+  auto it = breakers_.find(key);
   if (it == breakers_.end()) {
-    it = breakers_.emplace(std::string(backend), breaker(config_.settings)).first;
+    it = breakers_.emplace(std::move(key), breaker(config_.settings)).first;
   }
   return it->second;
 }
 
-breaker_state circuit_breaker_filter::state_of(std::string_view backend) {
-  return breaker_for(backend).state(now_());
+breaker_state circuit_breaker_filter::state_of(std::string_view backend, std::string_view replica) {
+  return breaker_for(backend, replica).state(now_());
 }
 
 filter_status circuit_breaker_filter::check(message_context& ctx) {
@@ -44,7 +50,7 @@ filter_status circuit_breaker_filter::check(message_context& ctx) {
     return filter_status::next;
   }
   const time_point now = now_();
-  breaker& b = breaker_for(ctx.backend);
+  breaker& b = breaker_for(ctx.backend, ctx.replica);
   if (b.allow(now)) {
     let_through_.insert(call_key(ctx.session_id, ctx.id));
     return filter_status::next;
@@ -54,11 +60,13 @@ filter_status circuit_breaker_filter::check(message_context& ctx) {
   std::snprintf(seconds, sizeof seconds, "%.1f s",
                 static_cast<double>(std::max<long long>(0, wait.count())) / 1000.0);
   ctx.reply.code = jsonrpc::backend_unavailable;
-  ctx.reply.message = "backend '" + std::string(ctx.backend) +
-                      "' is failing and the gateway stopped sending it calls (circuit open); " +
-                      (b.state(now) == breaker_state::half_open
-                           ? std::string("a probe call is testing it now; retry shortly")
-                           : "it will be tried again in " + std::string(seconds));
+  ctx.reply.message =
+      "backend '" + std::string(ctx.backend) + "'" +
+      (ctx.replica.empty() ? std::string() : " (replica " + std::string(ctx.replica) + ")") +
+      " is failing and the gateway stopped sending it calls (circuit open); " +
+      (b.state(now) == breaker_state::half_open
+           ? std::string("a probe call is testing it now; retry shortly")
+           : "it will be tried again in " + std::string(seconds));
   return filter_status::stop;
 }
 
@@ -72,7 +80,7 @@ void circuit_breaker_filter::on_complete(const request_record& record) {
     return;  // refused here or before: tells nothing about the backend
   }
   let_through_.erase(it);
-  breaker& b = breaker_for(record.backend);
+  breaker& b = breaker_for(record.backend, record.replica);
   const time_point now = now_();
   const breaker_state before = b.state(now);
   switch (record.outcome) {
@@ -97,7 +105,8 @@ void circuit_breaker_filter::on_complete(const request_record& record) {
     const char* name = after == breaker_state::open     ? "open"
                        : after == breaker_state::closed ? "closed"
                                                         : "half_open";
-    log_.warn("circuit breaker", {{"backend", record.backend}, {"state", name}});
+    log_.warn("circuit breaker",
+              {{"backend", record.backend}, {"replica", record.replica}, {"state", name}});
   }
 }
 

@@ -23,10 +23,10 @@ class circuit_breaker_filter final : public filter {
 
   void set_clock(std::function<time_point()> now) { now_ = std::move(now); }
   filter_status check(message_context& ctx);
-  breaker_state state_of(std::string_view backend);
+  breaker_state state_of(std::string_view backend, std::string_view replica = {});
 
  private:
-  breaker& breaker_for(std::string_view backend);
+  breaker& breaker_for(std::string_view backend, std::string_view replica);
 
   breaker_config config_;
   logger& log_;

@@ -1159,3 +1159,111 @@ TEST(Config, ExampleAndReadmeMentionEveryKey) {
 
 }  // namespace
 }  // namespace mcpgw
+
+namespace mcpgw {
+namespace {
+
+config_result parse_backends(const std::string& http) {
+  return parse_config_text("backends:\n  - name: conf\n    http: " + http +
+                               "\nroutes: [{ path: /mcp, backend: conf }]\n",
+                           "gateway.yaml");
+}
+
+TEST(ConfigReplicas, ReadsUrlsBalanceAndHealthChecks) {
+  auto r = parse_backends(
+      "{ urls: [\"http://10.0.0.1:3000/mcp\", \"http://10.0.0.2:3000/mcp\"], balance: "
+      "hash_tenant, health_check: { interval: 250ms, timeout: 100ms, unhealthy_after: 3 } }");
+  ASSERT_TRUE(r.config) << all_errors(r);
+  const auto& http = r.config->backends.at(0).http;
+  ASSERT_EQ(http.urls.size(), 2U);
+  EXPECT_EQ(http.url, "http://10.0.0.1:3000/mcp");  // the first replica
+  EXPECT_EQ(http.balance, balance_policy::hash_tenant);
+  EXPECT_EQ(http.health_interval, std::chrono::milliseconds(250));
+  EXPECT_EQ(http.health_timeout, std::chrono::milliseconds(100));
+  EXPECT_EQ(http.unhealthy_after, 3U);
+}
+
+TEST(ConfigReplicas, UrlAndUrlsTogetherAreAnError) {
+  auto r = parse_backends("{ url: \"http://a/mcp\", urls: [\"http://b/mcp\"] }");
+  EXPECT_TRUE(has_only_error(r, 3, "backends[0].http.urls", "url (one server) or urls (replicas)"));
+}
+
+TEST(ConfigReplicas, ReplicaErrorsNameTheValue) {
+  EXPECT_TRUE(has_only_error(parse_backends("{ urls: [] }"), 3, "backends[0].http.urls",
+                             "at least one URL"));
+  EXPECT_TRUE(has_only_error(parse_backends("{ urls: [\"http://a/mcp\", \"http://a/mcp\"] }"), 3,
+                             "backends[0].http.urls[1]", "duplicate replica URL \"http://a/mcp\""));
+  EXPECT_TRUE(has_only_error(parse_backends("{ urls: [\"http://a/mcp\"], balance: random }"), 3,
+                             "backends[0].http.balance",
+                             "expected round_robin, least_loaded or hash_tenant, got \"random\""));
+  EXPECT_TRUE(has_only_error(parse_backends("{ url: \"http://a/mcp\", balance: round_robin }"), 3,
+                             "backends[0].http.balance", "list them in urls"));
+  EXPECT_TRUE(
+      has_only_error(parse_backends("{ urls: [\"http://a/mcp\"], health_check: { interval: 0s } }"),
+                     3, "backends[0].http.health_check.interval", "0"));
+}
+
+TEST(ConfigReplicas, AnSseBackendHasOneUrl) {
+  auto r = parse_config_text(
+      "backends:\n  - name: legacy\n    sse: { urls: [\"http://a/sse\", \"http://b/sse\"] }\n"
+      "routes: [{ path: /mcp, backend: legacy }]\n",
+      "gateway.yaml");
+  EXPECT_TRUE(has_only_error(r, 3, "backends[0].sse", "an sse backend has one url"));
+}
+
+}  // namespace
+}  // namespace mcpgw
+
+namespace mcpgw {
+namespace {
+
+const char* cluster_tail = R"(
+backends: [{ name: conf, http: { url: "http://127.0.0.1:3311/mcp" } }]
+routes: [{ path: /mcp, backend: conf }]
+)";
+
+TEST(ConfigCluster, ReadsListenAdvertiseSecretAndHeartbeat) {
+  ::setenv("MCPGW_TEST_CLUSTER_SECRET", "0123456789abcdef-secret", 1);
+  ::setenv("MCPGW_TEST_POD_IP", "10.1.2.3", 1);
+  auto r = parse_config_text(
+      std::string("session_store: { type: redis, url: \"redis://127.0.0.1:6379/0\" }\n"
+                  "cluster: { listen: 0.0.0.0:7070, advertise: \"${MCPGW_TEST_POD_IP}:7070\", "
+                  "secret_env: MCPGW_TEST_CLUSTER_SECRET, heartbeat: 2s }\n") +
+          cluster_tail,
+      "gateway.yaml");
+  ASSERT_TRUE(r.config) << all_errors(r);
+  ASSERT_TRUE(r.config->cluster.has_value());
+  EXPECT_EQ(r.config->cluster->listen.port, 7070);
+  EXPECT_EQ(r.config->cluster->advertise, "10.1.2.3:7070");
+  EXPECT_EQ(r.config->cluster->secret, "0123456789abcdef-secret");
+  EXPECT_EQ(r.config->cluster->heartbeat, std::chrono::seconds(2));
+}
+
+TEST(ConfigCluster, NeedsTheRedisStoreAndALongEnoughSecret) {
+  ::setenv("MCPGW_TEST_SHORT_SECRET", "short", 1);
+  auto memory = parse_config_text(
+      std::string("cluster: { listen: 0.0.0.0:7070, advertise: \"10.0.0.1:7070\", "
+                  "secret_env: MCPGW_TEST_SHORT_SECRET }\n") +
+          cluster_tail,
+      "gateway.yaml");
+  ASSERT_FALSE(memory.config);
+  EXPECT_TRUE(has_error(memory, 1, "cluster.secret_env", "fewer than 16 characters"))
+      << all_errors(memory);
+  EXPECT_TRUE(has_error(memory, 1, "cluster", "needs session_store type: redis"))
+      << all_errors(memory);
+}
+
+TEST(ConfigCluster, AdvertiseMustBeHostAndPort) {
+  ::setenv("MCPGW_TEST_CLUSTER_SECRET", "0123456789abcdef-secret", 1);
+  auto r = parse_config_text(
+      std::string("session_store: { type: redis, url: \"redis://127.0.0.1:6379/0\" }\n"
+                  "cluster: { listen: 0.0.0.0:7070, advertise: \"http://10.0.0.1:7070/\", "
+                  "secret_env: MCPGW_TEST_CLUSTER_SECRET }\n") +
+          cluster_tail,
+      "gateway.yaml");
+  EXPECT_TRUE(has_only_error(r, 2, "cluster.advertise",
+                             "expected the host:port the other replicas reach this one at"));
+}
+
+}  // namespace
+}  // namespace mcpgw

@@ -160,7 +160,7 @@ TEST(FilterChain, RunsRequestHooksInOrderAndResponseAndCompletionHooksInReverse)
   chain_fixture f;
   principal who;
   message_context ctx{who,          nullptr, "/mcp", "demo", "sid", jsonrpc::message_kind::request,
-                      "tools/list", "",      "1",    "{}",   {}};
+                      "tools/list", "",      "1",    "{}",   {},    {}};
   EXPECT_EQ(f.run(f.chain->run_request(ctx)), filter_status::next);
   std::string body = "{}";
   response_context rctx{who,          "/mcp", "demo", "sid", jsonrpc::message_kind::result,
@@ -181,7 +181,7 @@ TEST(FilterChain, AStoppedRequestKeepsTheStoppingFiltersReply) {
   f.a->stop_request = true;
   principal who;
   message_context ctx{who,          nullptr, "/mcp", "demo", "sid", jsonrpc::message_kind::request,
-                      "tools/call", "x",     "1",    "{}",   {}};
+                      "tools/call", "x",     "1",    "{}",   {},    {}};
   EXPECT_EQ(f.run(f.chain->run_request(ctx)), filter_status::stop);
   EXPECT_EQ(f.log, (std::vector<std::string>{"a.request tools/call"}));
   EXPECT_EQ(ctx.reply.message, "stopped by a");

@@ -43,14 +43,37 @@ struct session_store_config {
   duration cache_ttl = std::chrono::seconds(1);
 };
 
+// Replicas forwarding to each other: a request for a session whose stdio process (or legacy
+// SSE backend stream) lives in another replica goes to that replica's internal listener.
+struct cluster_config {
+  host_port listen;       // the internal listener (plain HTTP: a private network)
+  std::string advertise;  // "host:port" the other replicas reach this one at; its identity
+  std::string secret_env;
+  std::string secret;  // read from secret_env at start-up; every replica has the same
+  duration heartbeat = std::chrono::seconds(5);  // registration refresh; TTL 3 heartbeats
+};
+
 // A header the gateway sends to a backend; the client's own credentials never reach it.
 struct credential_header {
   std::string name;
   std::string value;  // ${VAR} expanded from the gateway's environment at start-up
 };
 
+// How a new session picks one of a backend's replicas (it then stays on it).
+enum class balance_policy { round_robin, least_loaded, hash_tenant };
+
 struct http_backend_config {
-  std::string url;                              // http:// or https://
+  std::string url;  // http:// or https://; with replicas, the first of `urls`
+  // Replicas of one MCP server (http.urls): a session is pinned to the one it started on.
+  // Empty: one replica, `url`.
+  std::vector<std::string> urls;
+  balance_policy balance = balance_policy::round_robin;
+  // Replicas are probed (an HTTP GET of the URL, any status below 500 is alive) every
+  // `health_interval`; `unhealthy_after` failures in a row take one out of rotation and end
+  // its sessions (404, the client initializes again), one success puts it back.
+  duration health_interval = std::chrono::seconds(5);
+  duration health_timeout = std::chrono::seconds(2);
+  std::size_t unhealthy_after = 2;
   duration timeout = std::chrono::seconds(60);  // JSON: whole response; SSE: silence between events
   duration connect_timeout = std::chrono::seconds(5);
   bool tls_verify = true;  // certificate and host name verification for https
@@ -157,6 +180,7 @@ struct gateway_config {
   // Lower-case "scheme://host[:port]", as browsers send in the Origin header.
   std::vector<std::string> allowed_origins;  // empty: only origins whose host is allowed
   session_store_config session_store;
+  std::optional<cluster_config> cluster;
   std::vector<backend_config> backends;
   std::vector<route_config> routes;
   limits_config limits;

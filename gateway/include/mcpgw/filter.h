@@ -98,11 +98,12 @@ struct message_context {
   std::string_view backend;
   std::string_view session_id;  // for initialize, the id the gateway is about to issue
   jsonrpc::message_kind kind = jsonrpc::message_kind::request;
-  std::string_view method;  // requests and notifications
-  std::string_view name;    // params.name (tools/call, prompts/get) or params.uri (resources/*)
-  std::string_view id;      // the raw id token, requests and responses
-  std::string_view body;    // as the client sent it
-  local_reply reply;        // filled by a filter that stops
+  std::string_view method;   // requests and notifications
+  std::string_view name;     // params.name (tools/call, prompts/get) or params.uri (resources/*)
+  std::string_view id;       // the raw id token, requests and responses
+  std::string_view body;     // as the client sent it
+  local_reply reply;         // filled by a filter that stops
+  std::string_view replica;  // the backend replica's URL when the backend has several
 };
 
 // One message to the client: a response, a notification, or a server request, in the client's
@@ -136,6 +137,7 @@ struct request_record {
   principal who;
   std::string route;
   std::string backend;
+  std::string replica;  // the backend replica's URL when the backend has several
   std::string session_id;
   std::string method;
   std::string name;

@@ -243,6 +243,7 @@ std::string http_backend::build_request(const backend_request& request) const {
   auto tenant_lines = request.tenant.empty() ? tenant_credential_lines_.end()
                                              : tenant_credential_lines_.find(request.tenant);
   out += tenant_lines == tenant_credential_lines_.end() ? credential_lines_ : tenant_lines->second;
+  out += request.extra_headers;
   if (!request.accept.empty()) {
     out += "Accept: ";
     out += request.accept;

@@ -45,6 +45,7 @@ struct backend_request {
   std::string_view tenant;            // picks the tenant's credential headers, if it has some
   std::string_view accept;            // Accept header; empty: what MCP asks for the method
   std::string_view mcp_method;        // the JSON-RPC method of a request: decides on retries
+  std::string_view extra_headers;     // raw "Name: value\r\n" lines (replica forwarding)
 };
 
 struct pooled_connection {
@@ -125,6 +126,9 @@ class http_backend {
   bool retryable(std::string_view method) const;
 
   std::size_t idle_connections() const { return pool_->idle.size(); }
+  // Closes the idle keep-alive connections: they were to a server that has since gone (a
+  // replica found dead, or back after a restart) and would each fail one request.
+  void drop_idle_connections() { pool_->idle.clear(); }
   // The configured URL's "host:port" as it goes in the Host header, and its path and query.
   const std::string& authority() const { return host_header_; }
   const std::string& target() const { return target_; }

@@ -30,10 +30,12 @@
 namespace mcpgw {
 namespace {
 
-constexpr std::array<std::string_view, 13> top_level_keys{
-    "listen",        "admin_listen",   "tls",      "allowed_hosts", "allowed_origins",
-    "session_store", "backends",       "routes",   "limits",        "tenants",
-    "filters",       "shutdown_grace", "log_level"};
+constexpr std::array<std::string_view, 14> top_level_keys{
+    "listen",         "admin_listen", "tls",    "allowed_hosts", "allowed_origins", "session_store",
+    "cluster",        "backends",     "routes", "limits",        "tenants",         "filters",
+    "shutdown_grace", "log_level"};
+constexpr std::array<std::string_view, 4> cluster_keys{"listen", "advertise", "secret_env",
+                                                       "heartbeat"};
 constexpr std::array<std::string_view, 2> tls_keys{"cert", "key"};
 constexpr std::array<std::string_view, 9> session_store_keys{
     "type",    "idle_timeout", "max_sessions",   "url", "key_prefix", "password_env",
@@ -274,6 +276,9 @@ gateway_config parser::parse_document(const field& root) {
   if (const field* at = top->get("session_store")) {
     read_session_store(*at, config.session_store);
   }
+  if (const field* at = top->get("cluster")) {
+    read_cluster(*at, config);
+  }
   read_tenants(*top, config);
   read_backends(*top, config);
   read_routes(*top, config);
@@ -434,6 +439,77 @@ void parser::read_session_store(const field& at, session_store_config& out) {
   }
   if (const field* max = store->get("max_sessions")) {
     read_size(*max, out.max_sessions, value_kind::count);
+  }
+}
+
+void parser::read_cluster(const field& at, gateway_config& config) {
+  const auto cluster = read_map(
+      at, cluster_keys,
+      "a map like { listen: 0.0.0.0:7070, advertise: 10.0.0.5:7070, secret_env: MCPGW_SECRET }");
+  if (!cluster) {
+    return;
+  }
+  cluster_config out;
+  bool complete = true;
+  if (const field* listen = cluster->get("listen")) {
+    if (const auto text = read_value(*listen, value_kind::host_port)) {
+      out.listen = *parse_host_port(*text);
+    } else {
+      complete = false;
+    }
+  } else {
+    missing(*cluster, "listen", "the internal listener, like 0.0.0.0:7070");
+    complete = false;
+  }
+  if (const field* advertise = cluster->get("advertise")) {
+    if (const auto text =
+            expand_env(*advertise, read_scalar(*advertise, "host:port").value_or(""))) {
+      auto colon = text->rfind(':');
+      if (text->empty() || colon == std::string::npos || colon == 0 || colon + 1 == text->size() ||
+          text->find_first_of(" /?#@") != std::string::npos) {
+        error(*advertise,
+              "expected the host:port the other replicas reach this one at, like "
+              "10.0.0.5:7070 or mcpgw-0.mcpgw:7070, got " +
+                  quote_value(*text));
+        complete = false;
+      } else {
+        out.advertise = *text;
+      }
+    } else {
+      complete = false;
+    }
+  } else {
+    missing(*cluster, "advertise", "the host:port the other replicas reach this one at");
+    complete = false;
+  }
+  if (const field* env = cluster->get("secret_env")) {
+    if (const auto name = read_scalar(*env, "an environment variable name")) {
+      const char* value = std::getenv(name->c_str());
+      if (value == nullptr || std::string_view(value).size() < 16) {
+        error(*env, "the environment variable " + quote_value(*name) +
+                        (value == nullptr ? " is not set" : " holds fewer than 16 characters") +
+                        "; every replica needs the same secret of at least 16 characters");
+        complete = false;
+      } else {
+        out.secret_env = *name;
+        out.secret = value;
+      }
+    }
+  } else {
+    missing(*cluster, "secret_env", "the variable holding the replicas' shared secret");
+    complete = false;
+  }
+  if (const field* beat = cluster->get("heartbeat")) {
+    read_duration(*beat, out.heartbeat, zero_policy::reject);
+  }
+  if (config.session_store.type != "redis") {
+    error(at,
+          "cluster needs session_store type: redis (replicas find each other's sessions "
+          "there)");
+    complete = false;
+  }
+  if (complete) {
+    config.cluster = std::move(out);
   }
 }
 

@@ -57,10 +57,12 @@ std::string locate_program(const std::string& program, const std::string& cwd) {
   }
   return {};
 }
-constexpr std::array<std::string_view, 9> http_keys{
-    "url",        "timeout",        "connect_timeout",
-    "tls_verify", "ca_file",        "max_idle_connections",
-    "headers",    "tenant_headers", "retry"};
+constexpr std::array<std::string_view, 12> http_keys{
+    "url",          "urls",           "balance",
+    "health_check", "timeout",        "connect_timeout",
+    "tls_verify",   "ca_file",        "max_idle_connections",
+    "headers",      "tenant_headers", "retry"};
+constexpr std::array<std::string_view, 3> health_keys{"interval", "timeout", "unhealthy_after"};
 constexpr std::array<std::string_view, 3> retry_keys{"attempts", "backoff", "tools_call"};
 constexpr std::array<std::string_view, 2> route_keys{"path", "backend"};
 
@@ -115,6 +117,9 @@ void parser::read_backends(const map_fields& top, gateway_config& config) {
     } else if (sse != nullptr) {
       out.kind = backend_kind::sse;
       read_http(*sse, out.http);
+      if (!out.http.urls.empty()) {
+        error(*sse, "replicas (urls) are for Streamable HTTP backends; an sse backend has one url");
+      }
     } else if (stdio != nullptr) {
       out.kind = backend_kind::stdio;
       read_stdio(*stdio, out.stdio);
@@ -132,10 +137,68 @@ void parser::read_http(const field& at, http_backend_config& out) {
   if (!http) {
     return;
   }
-  if (const field* url = http->get("url")) {
+  const field* url = http->get("url");
+  const field* urls = http->get("urls");
+  if (url != nullptr && urls != nullptr) {
+    error(*urls, "a backend has url (one server) or urls (replicas), not both");
+  } else if (url != nullptr) {
     out.url = read_value(*url, value_kind::http_url).value_or("");
+  } else if (urls != nullptr) {
+    if (const auto items = read_list(*urls, "a list of URLs of replicas of one MCP server")) {
+      if (items->empty()) {
+        error(*urls, "expected at least one URL");
+      }
+      for (const auto& item : *items) {
+        const auto text = read_value(item, value_kind::http_url);
+        if (!text) {
+          continue;
+        }
+        if (std::find(out.urls.begin(), out.urls.end(), *text) != out.urls.end()) {
+          error(item, "duplicate replica URL " + quote_value(*text));
+          continue;
+        }
+        out.urls.push_back(*text);
+      }
+      if (!out.urls.empty()) {
+        out.url = out.urls.front();
+      }
+    }
   } else {
     missing(*http, "url", "expected " + std::string(value_expectation(value_kind::http_url)));
+  }
+  if (const field* balance = http->get("balance")) {
+    if (const auto text = read_scalar(*balance, "a balance policy")) {
+      if (*text == "round_robin") {
+        out.balance = balance_policy::round_robin;
+      } else if (*text == "least_loaded") {
+        out.balance = balance_policy::least_loaded;
+      } else if (*text == "hash_tenant") {
+        out.balance = balance_policy::hash_tenant;
+      } else {
+        error(*balance,
+              "expected round_robin, least_loaded or hash_tenant, got " + quote_value(*text));
+      }
+    }
+    if (urls == nullptr) {
+      error(*balance, "balance chooses among replicas: list them in urls");
+    }
+  }
+  if (const field* health = http->get("health_check")) {
+    if (const auto h = read_map(*health, health_keys,
+                                "a map like { interval: 5s, timeout: 2s, unhealthy_after: 2 }")) {
+      if (const field* d = h->get("interval")) {
+        read_duration(*d, out.health_interval, zero_policy::reject);
+      }
+      if (const field* d = h->get("timeout")) {
+        read_duration(*d, out.health_timeout, zero_policy::reject);
+      }
+      if (const field* n = h->get("unhealthy_after")) {
+        read_size(*n, out.unhealthy_after, value_kind::count);
+      }
+    }
+    if (urls == nullptr) {
+      error(*health, "health checks watch replicas: list them in urls");
+    }
   }
   if (const field* timeout = http->get("timeout")) {
     read_duration(*timeout, out.timeout, zero_policy::reject);

@@ -106,6 +106,7 @@ class parser {
   void read_allowed_hosts(const map_fields& top, gateway_config& config);
   void read_allowed_origins(const field& at, gateway_config& config);
   void read_session_store(const field& at, session_store_config& out);
+  void read_cluster(const field& at, gateway_config& config);
   void read_backends(const map_fields& top, gateway_config& config);
   void read_http(const field& at, http_backend_config& out);
   void read_stdio(const field& at, stdio_backend_config& out);

@@ -41,6 +41,9 @@ class responder {
   // A HEAD request: responses carry their headers (Content-Length included) and no body.
   void set_head_only() { head_only_ = true; }
   bool client_gone() const { return client_gone_; }
+  // The request came from another replica (its session is held here): never forwarded on.
+  void set_forwarded() { forwarded_ = true; }
+  bool forwarded() const { return forwarded_; }
   bool failed() const { return failed_; }
   bool started() const { return started_; }
   any_stream& stream() { return stream_; }
@@ -57,6 +60,7 @@ class responder {
   bool started_ = false;
   bool client_gone_ = false;
   bool head_only_ = false;
+  bool forwarded_ = false;
 };
 
 }  // namespace mcpgw

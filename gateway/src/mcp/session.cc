@@ -91,7 +91,22 @@ session::session(net::any_io_executor ex, std::string id, const route_binding& r
   get_stream_ = std::make_shared<event_stream>(ex_, 0, limits_.stream_buffer_events, true);
 }
 
-session::~session() { close(); }
+session::~session() {
+  close();
+  if (replicas_) {
+    replicas_->remove_session(replica_index_);
+  }
+}
+
+void session::pin_replica(std::size_t index) {
+  if (replicas_) {
+    replicas_->remove_session(replica_index_);
+  }
+  replicas_ = route_.group->shared_replicas();
+  replica_index_ = index;
+  replica_ = &route_.group->replica(index);
+  replicas_->add_session(index);
+}
 
 bool session::busy() const { return active_requests_ > 0 || get_stream_->attached(); }
 

@@ -5,6 +5,7 @@
 
 #include "filter/filter_chain.h"
 
+#include "backend/backend_group.h"
 #include "backend/http_backend.h"
 #include "backend/message_channel.h"
 #include "backend/stdio_backend.h"
@@ -113,9 +114,10 @@ bool parse_event_id(std::string_view id, std::uint64_t& stream, std::uint64_t& s
 // (`backend` with `sse` set), or a stdio backend.
 struct route_binding {
   std::string path;
-  http_backend* backend = nullptr;
+  http_backend* backend = nullptr;  // the first replica
   stdio_backend* stdio = nullptr;
   bool sse = false;
+  backend_group* group = nullptr;  // HTTP backends: all replicas
   const std::string& backend_name() const {
     static const std::string none;
     return stdio ? stdio->name() : backend ? backend->name() : none;
@@ -145,7 +147,16 @@ class session : public std::enable_shared_from_this<session> {
   }
   const principal& who() const { return who_; }
   const filter_chain* filters() const { return chain_.get(); }
-  http_backend& backend() const { return *route_.backend; }
+  http_backend& backend() const { return replica_ != nullptr ? *replica_ : *route_.backend; }
+  // The backend replica the session is pinned to (HTTP backends with replicas).
+  void pin_replica(std::size_t index);
+  // Its URL when the backend has several replicas, else empty.
+  std::string_view replica_url() const {
+    return replicas_ && replicas_->size() > 1 ? std::string_view(replicas_->url(replica_index_))
+                                              : std::string_view();
+  }
+  // False once the health probes found the pinned replica dead.
+  bool replica_alive() const { return !replicas_ || replicas_->healthy(replica_index_); }
   const std::string& backend_name() const { return route_.backend_name(); }
   bool is_stdio() const { return route_.uses_channel(); }
   // A 2024-11-05 HTTP+SSE session: every message to the client goes on its one SSE stream,
@@ -172,9 +183,14 @@ class session : public std::enable_shared_from_this<session> {
   // When the session store last confirmed the session (and extended its TTL).
   clock::time_point store_checked() const { return store_checked_; }
   void set_store_checked(clock::time_point t) { store_checked_ = t; }
-  // Created on another replica and taken up here from the session store's record.
+  // Created on another replica and taken up here from the session store's record. Its
+  // upstream ids start at `first_upstream_id`, far from those of the other replicas serving
+  // it, so the backend never sees one id twice in flight.
   bool adopted() const { return adopted_; }
-  void set_adopted() { adopted_ = true; }
+  void set_adopted(std::int64_t first_upstream_id) {
+    adopted_ = true;
+    next_upstream_id_ = first_upstream_id;
+  }
   clock::time_point last_activity() const { return last_activity_; }
   // Busy sessions (a request in flight or a stream attached) do not expire.
   bool busy() const;
@@ -303,6 +319,9 @@ class session : public std::enable_shared_from_this<session> {
   bool closed_ = false;
   clock::time_point last_activity_ = clock::now();
   clock::time_point store_checked_ = clock::now();
+  http_backend* replica_ = nullptr;
+  std::shared_ptr<replica_set> replicas_;  // counts this session on its replica
+  std::size_t replica_index_ = 0;
   bool adopted_ = false;
   int active_requests_ = 0;
 

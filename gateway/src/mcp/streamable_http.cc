@@ -85,12 +85,15 @@ net::awaitable<bool> streamable_http_endpoint::check_origin(client_request& req,
 }
 
 net::awaitable<void> streamable_http_endpoint::handle(client_request& req, responder& res,
-                                                      const route_binding& route) {
-  if (!co_await check_origin(req, res)) {
+                                                      const route_binding& route,
+                                                      const principal* forwarded) {
+  principal who;
+  if (forwarded != nullptr) {
+    who = *forwarded;  // the forwarding replica checked the origin and ran the HTTP hooks
+  } else if (!co_await check_origin(req, res)) {
     co_return;
   }
-  principal who;
-  if (chain_) {
+  if (chain_ && forwarded == nullptr) {
     const bool admitted = co_await admit(req, res, route, client_transport::streamable_http, who);
     if (!admitted) {
       co_return;
@@ -128,10 +131,30 @@ net::awaitable<std::shared_ptr<session>> streamable_http_endpoint::find_session(
   }
   auto it = sessions_.find(id);
   std::shared_ptr<session> s = it != sessions_.end() ? it->second : nullptr;
+  if (!s && cluster_ != nullptr && !res.forwarded()) {
+    if (auto remote = remote_.find(id); remote != remote_.end()) {
+      if (remote->second.expires > session::clock::now() && remote->second.route == route.path &&
+          remote->second.who.same_as(who)) {
+        co_await forward(req, res, route, who, remote->second.owner);
+        co_return nullptr;
+      }
+      remote_.erase(remote);
+    }
+  }
   if (!s && store_->shared()) {
     // Created on another replica, perhaps: its record says whether it can be served here.
     store_result looked_up;
-    s = co_await adopt(id, route, who, looked_up);
+    std::string owner;
+    s = co_await adopt(id, route, who, looked_up, owner);
+    if (!owner.empty() && !res.forwarded()) {
+      if (remote_.size() >= config_.session_store.max_sessions) {
+        remote_.clear();  // a bound, not an eviction policy: entries are re-read in a second
+      }
+      remote_[std::string(id)] = remote_session{
+          owner, route.path, who, session::clock::now() + config_.session_store.cache_ttl};
+      co_await forward(req, res, route, who, owner);
+      co_return nullptr;
+    }
     if (looked_up.status == store_status::unavailable) {
       static constexpr std::pair<std::string_view, std::string_view> retry[] = {
           {"Retry-After", "1"}};
@@ -158,6 +181,17 @@ net::awaitable<std::shared_ptr<session>> streamable_http_endpoint::find_session(
     co_await send_error(res, 400, transport_error,
                         "unsupported MCP-Protocol-Version '" + std::string(version) +
                             "'; supported: 2025-11-25, 2025-06-18, 2025-03-26");
+    co_return nullptr;
+  }
+  if (!s->replica_alive()) {
+    // Its backend replica failed its health checks: the backend session is gone with it.
+    log_.info(
+        "session ended: its backend replica is down",
+        {{"session", s->id()}, {"backend", s->backend_name()}, {"replica", s->replica_url()}});
+    end_session(s, false);
+    co_await send_error(res, 404, session_not_found,
+                        "session not found: its backend replica is down; start a new session "
+                        "with initialize");
     co_return nullptr;
   }
   s->touch();
@@ -357,13 +391,13 @@ net::awaitable<void> streamable_http_endpoint::initialize(client_request& req, r
   breq.tenant = s->who().tenant;
   breq.body = upstream_body;
   breq.mcp_method = env.method.str();
-  auto [failure, exchange] = co_await route.backend->send(breq);
+  auto [failure, exchange] = co_await s->backend().send(breq);
   if (failure != backend_failure::none) {
-    log_.warn("backend initialize failed", {{"backend", route.backend->name()},
+    log_.warn("backend initialize failed", {{"backend", s->backend_name()},
                                             {"route", route.path},
-                                            {"error", failure_message(*route.backend, failure)}});
+                                            {"error", failure_message(s->backend(), failure)}});
     std::string answer = s->failure_response(upstream_id, failure_code(failure),
-                                             failure_message(*route.backend, failure));
+                                             failure_message(s->backend(), failure));
     s->forget_request(upstream_id);
     co_await res.send(200, json_type, answer);
     co_return;
@@ -383,7 +417,7 @@ net::awaitable<void> streamable_http_endpoint::initialize(client_request& req, r
   }
   log_.info("session started", {{"session", s->id()},
                                 {"route", route.path},
-                                {"backend", route.backend->name()},
+                                {"backend", s->backend_name()},
                                 {"protocol", s->protocol_version()}});
 }
 

@@ -3,6 +3,7 @@
 // route's HTTP backend. Owned by the server; one per gateway, shared by all routes.
 #pragma once
 
+#include "cluster/cluster.h"
 #include "filter/filter_chain.h"
 #include "store/session_store.h"
 
@@ -37,7 +38,16 @@ class streamable_http_endpoint {
                            std::shared_ptr<const filter_chain> chain = nullptr,
                            std::shared_ptr<session_store> store = nullptr);
 
-  net::awaitable<void> handle(client_request& req, responder& res, const route_binding& route);
+  // `forwarded`: the principal of a request another replica forwarded (its HTTP hooks ran
+  // there); null for a client's request.
+  net::awaitable<void> handle(client_request& req, responder& res, const route_binding& route,
+                              const principal* forwarded = nullptr);
+  // Replicas that forward to each other (cluster:); sessions held here are recorded with this
+  // replica's advertised address as their owner.
+  void set_cluster(cluster::peers* peers) {
+    cluster_ = peers;
+    replica_id_ = peers->self();
+  }
 
   // The 2024-11-05 HTTP+SSE transport: GET <route>/sse and POST <route>/message?sessionId=.
   enum class legacy_kind { sse, message };
@@ -81,8 +91,13 @@ class streamable_http_endpoint {
   net::awaitable<void> publish(session& s);
   // A session unknown here, taken up from the store's record when it may be served here (an
   // HTTP backend, same route and principal); null otherwise, with `looked_up` saying why.
+  // `owner` is set when the session lives in another replica that this one can forward to.
   net::awaitable<std::shared_ptr<session>> adopt(std::string_view id, const route_binding& route,
-                                                 const principal& who, store_result& looked_up);
+                                                 const principal& who, store_result& looked_up,
+                                                 std::string& owner);
+  // Relays a request for a session held by replica `owner` to it, and its answer back.
+  net::awaitable<void> forward(client_request& req, responder& res, const route_binding& route,
+                               const principal& who, std::string owner);
   // True when the session continues on other replicas after this one lets it go (a shared
   // store and a backend any replica can reach): ending it here deletes nothing.
   bool lives_elsewhere(const session& s) const {
@@ -226,6 +241,7 @@ class streamable_http_endpoint {
   logger& log_;
   std::shared_ptr<const filter_chain> chain_;  // null when no filters are configured
   std::shared_ptr<session_store> store_;
+  cluster::peers* cluster_ = nullptr;
   std::string replica_id_;  // names this process in the records of sessions it holds
   jsonrpc::decoder decoder_;
   // Transparent hashing: a lookup by the header's string_view allocates nothing.
@@ -234,6 +250,14 @@ class streamable_http_endpoint {
     std::size_t operator()(std::string_view id) const { return std::hash<std::string_view>{}(id); }
   };
   std::unordered_map<std::string, std::shared_ptr<session>, id_hash, std::equal_to<>> sessions_;
+  // Sessions known to live in another replica: id -> owner, re-read after cache_ttl.
+  struct remote_session {
+    std::string owner;
+    std::string route;
+    principal who;
+    session::clock::time_point expires;
+  };
+  std::unordered_map<std::string, remote_session, id_hash, std::equal_to<>> remote_;
   net::steady_timer sweep_timer_;
   bool shutting_down_ = false;
   int background_ = 0;

@@ -11,8 +11,13 @@ using namespace endpoint_detail;
 std::shared_ptr<session> streamable_http_endpoint::new_session(const route_binding& route,
                                                                const principal& who,
                                                                std::string id) {
-  auto s = std::make_shared<session>(ex_, id.empty() ? mint_session_id() : std::move(id), route,
+  const bool fresh = id.empty();
+  auto s = std::make_shared<session>(ex_, fresh ? mint_session_id() : std::move(id), route,
                                      config_.limits);
+  // A new session picks its backend replica; one taken up from the store has its own.
+  if (fresh && route.group != nullptr && !route.uses_channel()) {
+    s->pin_replica(route.group->replicas().pick(who.tenant));
+  }
   s->bind(who, chain_);
   return s;
 }
@@ -97,7 +102,7 @@ net::awaitable<filter_status> streamable_http_endpoint::filter_message(
   message_context ctx{
       who,      headers,          s.route().path,           s.backend_name(), s.id(),
       env.kind, env.method.str(), jsonrpc::subject_of(env), env.id.in(text),  text,
-      {}};
+      {},       s.replica_url()};
   const bool is_request = env.kind == jsonrpc::message_kind::request;
   if (is_request && s.request_pending(env.id.in(text))) {
     // MCP forbids reusing an id within a session; two at once would swap their records.
@@ -112,6 +117,7 @@ net::awaitable<filter_status> streamable_http_endpoint::filter_message(
     record.who = who;
     record.route = s.route().path;
     record.backend = s.backend_name();
+    record.replica = s.replica_url();
     record.session_id = s.id();
     record.method = env.method.str();
     record.name = jsonrpc::subject_of(env);

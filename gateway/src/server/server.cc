@@ -65,14 +65,18 @@ gateway_server::gateway_server(net::io_context& ioc, const gateway_config& confi
           std::make_unique<stdio_backend>(ioc.get_executor(), b, config_.limits, log));
     } else {
       backends_.push_back(
-          std::make_unique<http_backend>(ioc.get_executor(), b, config_.limits, log));
+          std::make_unique<backend_group>(ioc.get_executor(), b, config_.limits, log));
     }
+  }
+  if (config_.cluster && redis_) {
+    cluster_ = std::make_unique<cluster::peers>(ioc.get_executor(), config_, redis_, log);
+    endpoint_.set_cluster(cluster_.get());
   }
   for (const auto& r : config_.routes) {
     for (const auto& b : backends_) {
       if (b->name() == r.backend) {
-        routes_.push_back(
-            route_binding{r.path, b.get(), nullptr, b->config().kind == backend_kind::sse});
+        routes_.push_back(route_binding{r.path, &b->replica(0), nullptr,
+                                        b->replica(0).config().kind == backend_kind::sse, b.get()});
       }
     }
     for (const auto& b : stdio_backends_) {
@@ -129,11 +133,19 @@ void gateway_server::start() {
   admin_acceptor_.emplace(bind(admin, "admin_listen"));
   listen_endpoint_ = acceptor_->local_endpoint();
   admin_endpoint_ = admin_acceptor_->local_endpoint();
-  net::co_spawn(ioc_, accept_loop(*acceptor_, false), net::detached);
-  net::co_spawn(ioc_, accept_loop(*admin_acceptor_, true), net::detached);
+  net::co_spawn(ioc_, accept_loop(*acceptor_, listener_kind::client), net::detached);
+  net::co_spawn(ioc_, accept_loop(*admin_acceptor_, listener_kind::admin), net::detached);
+  if (cluster_) {
+    cluster_acceptor_.emplace(bind(config_.cluster->listen, "cluster.listen"));
+    net::co_spawn(ioc_, accept_loop(*cluster_acceptor_, listener_kind::cluster), net::detached);
+    cluster_->start();
+  }
   endpoint_.start();
   if (chain_) {
     chain_->start();
+  }
+  for (const auto& b : backends_) {
+    b->start();
   }
   for (const auto& b : stdio_backends_) {
     b->start();
@@ -155,6 +167,12 @@ void gateway_server::stop() {
     acceptor_->close(ignored);
   }
   endpoint_.begin_shutdown();
+  for (const auto& b : backends_) {
+    b->stop();
+  }
+  if (cluster_) {
+    cluster_->stop();
+  }
   if (chain_) {
     chain_->stop();
   }
@@ -203,7 +221,16 @@ net::awaitable<void> gateway_server::drain() {
     deadline = std::max(deadline,
                         std::chrono::steady_clock::now() + 2 * longest + std::chrono::seconds(1));
   }
-  co_await wait_until([&] { return endpoint_.background_tasks() == 0 && stdio_processes() == 0; });
+  co_await wait_until([&] {
+    std::size_t probes = 0;
+    for (const auto& b : backends_) {
+      probes += b->running();
+    }
+    if (cluster_) {
+      probes += cluster_->running();
+    }
+    return endpoint_.background_tasks() == 0 && stdio_processes() == 0 && probes == 0;
+  });
   log_.info("stopped", {{"open_connections", std::to_string(connections_.size())},
                         {"sessions", std::to_string(endpoint_.session_count())},
                         {"stdio_processes", std::to_string(stdio_processes())}});
@@ -211,13 +238,17 @@ net::awaitable<void> gateway_server::drain() {
   if (admin_acceptor_) {
     admin_acceptor_->close(ignored);
   }
+  if (cluster_acceptor_) {
+    cluster_acceptor_->close(ignored);
+  }
   if (redis_) {
     redis_->close();
   }
   ioc_.stop();
 }
 
-net::awaitable<void> gateway_server::accept_loop(net::ip::tcp::acceptor& acceptor, bool admin) {
+net::awaitable<void> gateway_server::accept_loop(net::ip::tcp::acceptor& acceptor,
+                                                 listener_kind kind) {
   while (acceptor.is_open()) {
     auto [ec, socket] = co_await acceptor.async_accept(tuple_awaitable);
     if (ec) {
@@ -236,16 +267,17 @@ net::awaitable<void> gateway_server::accept_loop(net::ip::tcp::acceptor& accepto
                 {{"limit", std::to_string(config_.limits.max_connections)}});
       continue;  // the socket closes here
     }
-    net::co_spawn(ioc_, run_connection(std::move(socket), admin), net::detached);
+    net::co_spawn(ioc_, run_connection(std::move(socket), kind), net::detached);
   }
 }
 
-net::awaitable<void> gateway_server::run_connection(net::ip::tcp::socket socket, bool admin) {
+net::awaitable<void> gateway_server::run_connection(net::ip::tcp::socket socket,
+                                                    listener_kind kind) {
   boost::system::error_code ec;
   socket.set_option(net::ip::tcp::no_delay(true), ec);
   beast::tcp_stream tcp(std::move(socket));
   std::optional<any_stream> stream;
-  if (tls_ && !admin) {
+  if (tls_ && kind == listener_kind::client) {
     stream.emplace(std::move(tcp), *tls_);
   } else {
     stream.emplace(std::move(tcp));
@@ -262,7 +294,7 @@ net::awaitable<void> gateway_server::run_connection(net::ip::tcp::socket socket,
       co_return;
     }
   }
-  co_await serve(*stream, admin, *entry);
+  co_await serve(*stream, kind, *entry);
   if (stream->is_tls()) {
     stream->tcp().expires_after(std::chrono::seconds(1));
     co_await stream->tls().async_shutdown(tuple_awaitable);
@@ -271,7 +303,7 @@ net::awaitable<void> gateway_server::run_connection(net::ip::tcp::socket socket,
   connections_.erase(entry);
 }
 
-net::awaitable<void> gateway_server::serve(any_stream& stream, bool admin,
+net::awaitable<void> gateway_server::serve(any_stream& stream, listener_kind kind,
                                            connection_entry& entry) {
   beast::flat_buffer buffer;
   bool first = true;
@@ -320,8 +352,10 @@ net::awaitable<void> gateway_server::serve(any_stream& stream, bool admin,
     }
     std::string_view target = req.target();
     std::string_view path = target.substr(0, target.find('?'));
-    if (admin) {
+    if (kind == listener_kind::admin) {
       co_await handle_admin(req, response);
+    } else if (kind == listener_kind::cluster) {
+      co_await handle_forwarded(req, response, path);
     } else {
       using legacy_kind = streamable_http_endpoint::legacy_kind;
       const route_binding* route = nullptr;
@@ -402,6 +436,34 @@ net::awaitable<void> gateway_server::serve_document(client_request& req, respond
   static constexpr std::pair<std::string_view, std::string_view> headers[] = {
       {"Access-Control-Allow-Origin", "*"}, {"Cache-Control", "max-age=300"}};
   co_await res.send(200, document.content_type, document.body, headers);
+}
+
+net::awaitable<void> gateway_server::handle_forwarded(client_request& req, responder& res,
+                                                      std::string_view path) {
+  auto refuse = [&](unsigned status, std::string message) -> net::awaitable<void> {
+    co_await res.send(status, "application/json",
+                      jsonrpc::make_error({}, jsonrpc::invalid_request, message));
+  };
+  std::string_view token = req[cluster::token_header];
+  if (!cluster::token_matches(token, cluster_->config().secret)) {
+    log_.warn("cluster request refused: wrong or missing secret",
+              {{"path", std::string(path.substr(0, 100))}});
+    co_await refuse(401, "this is the replicas' internal listener; the cluster secret is wrong");
+    co_return;
+  }
+  auto who = cluster::decode_principal(req[cluster::principal_header]);
+  if (!who) {
+    co_await refuse(400, "forwarded request without a readable Mcpgw-Principal header");
+    co_return;
+  }
+  for (const auto& r : routes_) {
+    if (r.path == path) {
+      res.set_forwarded();
+      co_await endpoint_.handle(req, res, r, &*who);
+      co_return;
+    }
+  }
+  co_await refuse(404, "no route '" + std::string(path.substr(0, 100)) + "' on this replica");
 }
 
 net::awaitable<void> gateway_server::handle_admin(client_request& req, responder& res) {

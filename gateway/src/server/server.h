@@ -3,8 +3,10 @@
 // two-stage shutdown (stop accepting and drain, then stop). Created and driven by main.
 #pragma once
 
+#include "cluster/cluster.h"
 #include "filter/filter_chain.h"
 
+#include "backend/backend_group.h"
 #include "backend/http_backend.h"
 #include "backend/stdio_backend.h"
 #include "http/responder.h"
@@ -51,9 +53,13 @@ class gateway_server {
     connection_state state = connection_state::idle;
   };
 
-  net::awaitable<void> accept_loop(net::ip::tcp::acceptor& acceptor, bool admin);
-  net::awaitable<void> run_connection(net::ip::tcp::socket socket, bool admin);
-  net::awaitable<void> serve(any_stream& stream, bool admin, connection_entry& entry);
+  // Which listener a connection came in on.
+  enum class listener_kind { client, admin, cluster };
+  net::awaitable<void> accept_loop(net::ip::tcp::acceptor& acceptor, listener_kind kind);
+  net::awaitable<void> run_connection(net::ip::tcp::socket socket, listener_kind kind);
+  net::awaitable<void> serve(any_stream& stream, listener_kind kind, connection_entry& entry);
+  // A request another replica forwarded (cluster listener): its secret and principal checked.
+  net::awaitable<void> handle_forwarded(client_request& req, responder& res, std::string_view path);
   net::awaitable<void> handle_admin(client_request& req, responder& res);
   net::awaitable<void> serve_document(client_request& req, responder& res,
                                       const filter::endpoint& document);
@@ -69,7 +75,7 @@ class gateway_server {
   const gateway_config& config_;
   logger& log_;
   std::optional<net::ssl::context> tls_;
-  std::vector<std::unique_ptr<http_backend>> backends_;
+  std::vector<std::unique_ptr<backend_group>> backends_;  // http and sse backends
   std::vector<std::unique_ptr<stdio_backend>> stdio_backends_;
   std::vector<route_binding> routes_;
   std::vector<filter::endpoint> filter_endpoints_;
@@ -78,6 +84,8 @@ class gateway_server {
   streamable_http_endpoint endpoint_;
   std::optional<net::ip::tcp::acceptor> acceptor_;
   std::optional<net::ip::tcp::acceptor> admin_acceptor_;
+  std::optional<net::ip::tcp::acceptor> cluster_acceptor_;
+  std::unique_ptr<cluster::peers> cluster_;
   net::ip::tcp::endpoint listen_endpoint_;
   net::ip::tcp::endpoint admin_endpoint_;
   std::list<connection_entry> connections_;

@@ -27,6 +27,7 @@ struct session_record {
   std::string route;
   std::string backend;
   std::string upstream_id;  // the backend's Mcp-Session-Id (HTTP backends)
+  std::string replica;      // the backend replica's URL, when the backend has several
   std::string protocol_version;
   // The replica that holds the session's process or stream (stdio, SSE backends); empty when
   // any replica can serve it from this record (Streamable HTTP backends).

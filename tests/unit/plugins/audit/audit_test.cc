@@ -229,7 +229,7 @@ filters:
   std::string body =
       R"({"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hi","password":"p"}}})";
   message_context ctx{who,          nullptr, "/mcp", "demo", "sid", jsonrpc::message_kind::request,
-                      "tools/call", "echo",  "7",    body,   {}};
+                      "tools/call", "echo",  "7",    body,   {},    {}};
   boost::asio::co_spawn(ioc, audit.on_request(ctx), [](std::exception_ptr, filter_status) {});
   ioc.run();
   request_record passed;

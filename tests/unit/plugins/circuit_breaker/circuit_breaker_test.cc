@@ -94,11 +94,12 @@ filters:
   }
 
   // A call through the filter that ends as `outcome` (with `code`); false when refused.
-  bool call(request_outcome outcome, int code = 0, local_reply* reply = nullptr) {
+  bool call(request_outcome outcome, int code = 0, local_reply* reply = nullptr,
+            std::string_view replica = {}) {
     std::string id = std::to_string(next_id++);
     message_context ctx{
         who,          nullptr, "/mcp", "github", "sid", jsonrpc::message_kind::request,
-        "tools/call", "t",     id,     "{}",     {}};
+        "tools/call", "t",     id,     "{}",     {},    replica};
     if (f->check(ctx) == filter_status::stop) {
       if (reply) {
         *reply = ctx.reply;
@@ -109,6 +110,7 @@ filters:
     r.session_id = "sid";
     r.client_id = id;
     r.backend = "github";
+    r.replica = replica;
     r.outcome = outcome;
     r.error_code = code;
     f->on_complete(r);
@@ -145,4 +147,20 @@ TEST(CircuitBreaker, ToolErrorsAndCancellationsDoNotCountAsFailures) {
     EXPECT_TRUE(fx.call(request_outcome::rejected, jsonrpc::rate_limited));
   }
   EXPECT_EQ(fx.f->state_of("github"), breaker_state::closed);
+}
+
+TEST(CircuitBreaker, EachBackendReplicaHasItsOwnBreaker) {
+  fixture fx;
+  const std::string_view dead = "http://10.0.0.2:3000/mcp";
+  const std::string_view live = "http://10.0.0.1:3000/mcp";
+  EXPECT_TRUE(fx.call(request_outcome::error, jsonrpc::backend_unavailable, nullptr, dead));
+  EXPECT_TRUE(fx.call(request_outcome::error, jsonrpc::backend_unavailable, nullptr, dead));
+  EXPECT_EQ(fx.f->state_of("github", dead), breaker_state::open);
+  EXPECT_EQ(fx.f->state_of("github", live), breaker_state::closed);
+  EXPECT_TRUE(fx.call(request_outcome::answered, 0, nullptr, live));
+  local_reply reply;
+  EXPECT_FALSE(fx.call(request_outcome::answered, 0, &reply, dead));
+  EXPECT_NE(reply.message.find("backend 'github' (replica http://10.0.0.2:3000/mcp) is failing"),
+            std::string::npos)
+      << reply.message;
 }

@@ -184,7 +184,7 @@ struct unreachable_fixture {
     who.tenant = "acme";
     message_context ctx{
         who,          nullptr, "/mcp", "github", "sid", jsonrpc::message_kind::request,
-        "tools/call", "echo",  id,     "{}",     {}};
+        "tools/call", "echo",  id,     "{}",     {},    {}};
     filter_status s = co_await built->on_request(ctx);
     co_return std::pair{s, ctx.reply.message};
   }
