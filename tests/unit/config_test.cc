@@ -1263,6 +1263,20 @@ TEST(ConfigCluster, AdvertiseMustBeHostAndPort) {
       "gateway.yaml");
   EXPECT_TRUE(has_only_error(r, 2, "cluster.advertise",
                              "expected the host:port the other replicas reach this one at"));
+  auto ipv6 = parse_config_text(
+      std::string("session_store: { type: redis, url: \"redis://127.0.0.1:6379/0\" }\n"
+                  "cluster: { listen: 0.0.0.0:7070, advertise: \"fd00::1:7070\", "
+                  "secret_env: MCPGW_TEST_CLUSTER_SECRET }\n") +
+          cluster_tail,
+      "gateway.yaml");
+  EXPECT_TRUE(has_only_error(ipv6, 2, "cluster.advertise", "[fd00::5]:7070"));
+  auto bracketed = parse_config_text(
+      std::string("session_store: { type: redis, url: \"redis://127.0.0.1:6379/0\" }\n"
+                  "cluster: { listen: 0.0.0.0:7070, advertise: \"[fd00::1]:7070\", "
+                  "secret_env: MCPGW_TEST_CLUSTER_SECRET }\n") +
+          cluster_tail,
+      "gateway.yaml");
+  EXPECT_TRUE(bracketed.config) << all_errors(bracketed);
 }
 
 }  // namespace

@@ -131,6 +131,9 @@ struct limits_config {
   duration write_timeout = std::chrono::seconds(30);   // a client that does not read
   duration idle_connection_timeout = std::chrono::seconds(60);  // keep-alive between requests
   duration sse_keepalive = std::chrono::seconds(15);            // comment on idle SSE streams
+  // The longest one call may take in all, progress or not (a backend's `timeout` bounds its
+  // silence, which progress notifications restart).
+  duration max_call_duration = std::chrono::minutes(15);
   std::size_t stream_buffer_events = 1024;  // per SSE stream kept for replay and offline delivery
   std::size_t max_connections = 10000;
 };

@@ -102,5 +102,8 @@ std::string splice(std::string_view text, token a, std::string_view ra, token b,
 std::string make_error(std::string_view id_raw, int code, std::string_view message);
 // The JSON string literal for `text` (quotes included, escaped as needed).
 std::string quote(std::string_view text);
+// params.capabilities of an initialize request, as the client wrote it ("{}" when absent or
+// unreadable): kept in the session record.
+std::string client_capabilities(std::string_view initialize_body);
 
 }  // namespace mcpgw::jsonrpc

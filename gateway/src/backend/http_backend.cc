@@ -38,10 +38,14 @@ backend_exchange::backend_exchange(http_backend& backend, std::unique_ptr<pooled
       pool_(backend.pool_),
       conn_(std::move(conn)),
       deadline_(deadline),
+      hard_deadline_(streaming
+                         ? std::chrono::steady_clock::time_point::max()
+                         : std::chrono::steady_clock::now() + backend.limits_.max_call_duration),
       streaming_(streaming),
       sse_(backend.max_message()) {
   parser_.body_limit(boost::none);
   parser_.header_limit(64 * 1024);
+  deadline_ = std::min(deadline_, hard_deadline_);
 }
 
 backend_exchange::~backend_exchange() {
@@ -132,7 +136,8 @@ net::awaitable<event_status> backend_exchange::next_event(sse::event& out) {
       case sse::decode_status::event_ready:
         // http.timeout bounds the silence between events, not the whole stream: a long tool
         // call that reports progress is alive.
-        deadline_ = std::chrono::steady_clock::now() + backend_.config().http.timeout;
+        deadline_ = std::min(std::chrono::steady_clock::now() + backend_.config().http.timeout,
+                             hard_deadline_);
         co_return event_status::event;
       case sse::decode_status::too_large:
         failure_ = backend_failure::protocol;

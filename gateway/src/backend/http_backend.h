@@ -102,6 +102,9 @@ class backend_exchange {
   std::unique_ptr<pooled_connection> conn_;
   http::response_parser<http::buffer_body> parser_;
   std::chrono::steady_clock::time_point deadline_;
+  // limits.max_call_duration after the request went out (never for long-lived GET streams):
+  // events no longer push deadline_ past it.
+  std::chrono::steady_clock::time_point hard_deadline_;
   bool streaming_;
   sse::decoder sse_;
   backend_failure failure_ = backend_failure::none;

@@ -40,16 +40,13 @@ constexpr std::array<std::string_view, 2> tls_keys{"cert", "key"};
 constexpr std::array<std::string_view, 9> session_store_keys{
     "type",    "idle_timeout", "max_sessions",   "url", "key_prefix", "password_env",
     "timeout", "cache_ttl",    "connect_timeout"};
-constexpr std::array<std::string_view, 10> limits_keys{"max_body",
-                                                       "max_header",
-                                                       "max_backend_message",
-                                                       "header_timeout",
-                                                       "body_timeout",
-                                                       "write_timeout",
-                                                       "idle_connection_timeout",
-                                                       "sse_keepalive",
-                                                       "stream_buffer_events",
-                                                       "max_connections"};
+constexpr std::array<std::string_view, 11> limits_keys{
+    "max_call_duration", "max_body",
+    "max_header",        "max_backend_message",
+    "header_timeout",    "body_timeout",
+    "write_timeout",     "idle_connection_timeout",
+    "sse_keepalive",     "stream_buffer_events",
+    "max_connections"};
 
 }  // namespace
 
@@ -465,11 +462,13 @@ void parser::read_cluster(const field& at, gateway_config& config) {
     if (const auto text =
             expand_env(*advertise, read_scalar(*advertise, "host:port").value_or(""))) {
       auto colon = text->rfind(':');
+      const std::string_view host = std::string_view(*text).substr(0, colon);
+      const bool bare_ipv6 = host.find(':') != std::string_view::npos && !host.starts_with('[');
       if (text->empty() || colon == std::string::npos || colon == 0 || colon + 1 == text->size() ||
-          text->find_first_of(" /?#@") != std::string::npos) {
+          text->find_first_of(" /?#@") != std::string::npos || bare_ipv6) {
         error(*advertise,
               "expected the host:port the other replicas reach this one at, like "
-              "10.0.0.5:7070 or mcpgw-0.mcpgw:7070, got " +
+              "10.0.0.5:7070, [fd00::5]:7070 or mcpgw-0.mcpgw:7070, got " +
                   quote_value(*text));
         complete = false;
       } else {
@@ -531,6 +530,7 @@ void parser::read_limits(const field& at, limits_config& out) {
       {"write_timeout", &out.write_timeout},
       {"idle_connection_timeout", &out.idle_connection_timeout},
       {"sse_keepalive", &out.sse_keepalive},
+      {"max_call_duration", &out.max_call_duration},
   };
   for (const auto& [key, target, kind] : sizes) {
     if (const field* value = limits->get(key)) {

@@ -465,4 +465,20 @@ std::string make_error(std::string_view id_raw, int code, std::string_view messa
   return out;
 }
 
+std::string client_capabilities(std::string_view initialize_body) {
+  simdjson::padded_string padded(initialize_body);
+  ondemand::parser parser;
+  ondemand::document doc;
+  if (parser.iterate(padded).get(doc)) {
+    return "{}";
+  }
+  ondemand::object capabilities;
+  std::string_view raw;
+  if (doc["params"]["capabilities"].get_object().get(capabilities) ||
+      capabilities.raw_json().get(raw)) {
+    return "{}";
+  }
+  return std::string(raw);
+}
+
 }  // namespace mcpgw::jsonrpc

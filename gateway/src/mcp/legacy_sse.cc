@@ -429,8 +429,9 @@ net::awaitable<bool> streamable_http_endpoint::legacy_stdio_request(std::shared_
     co_return false;
   }
   const duration timeout = s->route().channel_timeout();
+  const auto hard_deadline = std::chrono::steady_clock::now() + config_.limits.max_call_duration;
   while (!s->answered(upstream_id) && !s->closed() && !s->request_cancelled(upstream_id)) {
-    watchdog.expires_after(timeout);
+    watchdog.expires_at(std::min(std::chrono::steady_clock::now() + timeout, hard_deadline));
     auto [ec] = co_await watchdog.async_wait(tuple_awaitable);
     if (!ec && !s->answered(upstream_id) && !s->closed()) {
       s->mark_answered(upstream_id);  // a late answer is dropped
@@ -438,12 +439,8 @@ net::awaitable<bool> streamable_http_endpoint::legacy_stdio_request(std::shared_
           R"({"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":)" +
           std::to_string(upstream_id) + R"(,"reason":"the gateway's deadline passed"}})");
       co_await legacy_room(s);
-      legacy_push(*s,
-                  s->failure_response(upstream_id, jsonrpc::backend_timeout,
-                                      stdio_failure(*s,
-                                                    "did not answer within its deadline "
-                                                    "(stdio.timeout " +
-                                                        std::to_string(timeout.count()) + " ms)")));
+      legacy_push(*s, s->failure_response(upstream_id, jsonrpc::backend_timeout,
+                                          stdio_failure(*s, deadline_words(*s))));
       s->forget_request(upstream_id);
       co_return false;
     }

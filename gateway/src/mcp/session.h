@@ -174,6 +174,9 @@ class session : public std::enable_shared_from_this<session> {
   const std::string& upstream_id() const { return upstream_id_; }
   void set_upstream_id(std::string_view id) { upstream_id_ = id; }
   const std::string& protocol_version() const { return protocol_version_; }
+  // params.capabilities of the client's initialize (JSON), kept in the session record.
+  const std::string& client_capabilities() const { return client_capabilities_; }
+  void set_client_capabilities(std::string c) { client_capabilities_ = std::move(c); }
   void set_protocol_version(std::string_view v) { protocol_version_ = v; }
   bool ready() const { return ready_; }
   void set_ready() { ready_ = true; }
@@ -315,6 +318,7 @@ class session : public std::enable_shared_from_this<session> {
   limits_config limits_;
   std::string upstream_id_;
   std::string protocol_version_ = "2025-03-26";
+  std::string client_capabilities_ = "{}";
   bool ready_ = false;
   bool closed_ = false;
   clock::time_point last_activity_ = clock::now();

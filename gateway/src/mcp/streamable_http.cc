@@ -54,7 +54,9 @@ std::string streamable_http_endpoint::failure_message(const http_backend& backen
   switch (f) {
     case backend_failure::timeout:
       return "backend '" + backend.name() + "' did not answer within its deadline (http.timeout " +
-             std::to_string(backend.config().http.timeout.count()) + " ms)";
+             std::to_string(backend.config().http.timeout.count()) +
+             " ms of silence, limits.max_call_duration " +
+             std::to_string(config_.limits.max_call_duration.count()) + " ms in all)";
     case backend_failure::protocol:
       return "backend '" + backend.name() + "' sent a response the gateway cannot use";
     case backend_failure::unavailable:
@@ -369,6 +371,7 @@ net::awaitable<void> streamable_http_endpoint::initialize(client_request& req, r
     ~release_slot() { --pending; }
   } slot{pending_initializes_};
   auto s = new_session(route, who);
+  s->set_client_capabilities(jsonrpc::client_capabilities(body));
   active_request guard(s);
   beast_headers headers(req);
   local_reply reply;

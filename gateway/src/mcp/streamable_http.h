@@ -198,6 +198,8 @@ class streamable_http_endpoint {
   void oversize(const std::shared_ptr<session>& s, std::string_view id, std::size_t size);
   void process_exited(const std::shared_ptr<session>& s, const std::string& why);
   std::string stdio_failure(const session& s, std::string_view what) const;
+  // "did not answer within its deadline (stdio.timeout ... limits.max_call_duration ...)"
+  std::string deadline_words(const session& s) const;
 
   // HTTP+SSE sessions (legacy_sse.cc)
   net::awaitable<void> legacy_open(client_request& req, responder& res, const route_binding& route,

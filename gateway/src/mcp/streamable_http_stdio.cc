@@ -86,6 +86,13 @@ std::string streamable_http_endpoint::stdio_failure(const session& s, std::strin
   return "backend '" + s.backend_name() + "' " + std::string(what);
 }
 
+std::string streamable_http_endpoint::deadline_words(const session& s) const {
+  return "did not answer within its deadline (" + std::string(s.route().stdio ? "stdio" : "sse") +
+         ".timeout " + std::to_string(s.route().channel_timeout().count()) +
+         " ms of silence, limits.max_call_duration " +
+         std::to_string(config_.limits.max_call_duration.count()) + " ms in all)";
+}
+
 net::awaitable<void> streamable_http_endpoint::deliver(std::shared_ptr<session> s,
                                                        std::string message) {
   if (s->closed()) {
@@ -319,14 +326,14 @@ streamable_http_endpoint::send_stdio_request(std::shared_ptr<session> s, std::st
     co_return relay_outcome::failed;
   }
   const duration timeout = s->route().channel_timeout();
-  std::string timeout_message = stdio_failure(
-      *s, "did not answer within its deadline (" + std::string(s->route().stdio ? "stdio" : "sse") +
-              ".timeout " + std::to_string(timeout.count()) + " ms)");
+  const auto hard_deadline = std::chrono::steady_clock::now() + config_.limits.max_call_duration;
+  std::string timeout_message = stdio_failure(*s, deadline_words(*s));
   // Waits while the request is in flight; false when the process stayed silent on it for the
-  // whole deadline (progress notifications restart it).
+  // whole deadline (progress notifications restart it) or the call reached
+  // limits.max_call_duration.
   auto wait_progress = [&](auto done) -> net::awaitable<bool> {
     while (!done()) {
-      watchdog.expires_after(timeout);
+      watchdog.expires_at(std::min(std::chrono::steady_clock::now() + timeout, hard_deadline));
       auto [ec] = co_await watchdog.async_wait(tuple_awaitable);
       if (!ec && !done()) {
         co_return false;
@@ -498,17 +505,15 @@ net::awaitable<void> streamable_http_endpoint::forward_batch_stdio(
     s->set_sink(upstream_id, stream, &watchdog, false);
     sink_guard sink_cleanup(*s, upstream_id);
     std::string answer;
+    const auto hard_deadline = std::chrono::steady_clock::now() + config_.limits.max_call_duration;
     if (s->channel()->send(upstream_body)) {
       while (!stream->finished()) {
-        watchdog.expires_after(timeout);
+        watchdog.expires_at(std::min(std::chrono::steady_clock::now() + timeout, hard_deadline));
         auto [ec] = co_await watchdog.async_wait(tuple_awaitable);
         if (!ec && !stream->finished()) {
           s->channel()->send(cancel_notification(upstream_id, "the gateway's deadline passed"));
-          answer = s->failure_response(
-              upstream_id, jsonrpc::backend_timeout,
-              stdio_failure(*s, "did not answer within its deadline (" +
-                                    std::string(s->route().stdio ? "stdio" : "sse") + ".timeout " +
-                                    std::to_string(timeout.count()) + " ms)"));
+          answer = s->failure_response(upstream_id, jsonrpc::backend_timeout,
+                                       stdio_failure(*s, deadline_words(*s)));
           stream->finish();
         }
       }

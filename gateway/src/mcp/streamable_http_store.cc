@@ -35,6 +35,7 @@ net::awaitable<void> streamable_http_endpoint::publish(session& s) {
   record.upstream_id = s.upstream_id();
   record.replica = s.replica_url();
   record.protocol_version = s.protocol_version();
+  record.client_capabilities = s.client_capabilities();
   // A process or a backend SSE stream lives in this replica; an HTTP backend's session is
   // reachable from any.
   if (s.route().uses_channel()) {
@@ -100,6 +101,7 @@ net::awaitable<std::shared_ptr<session>> streamable_http_endpoint::adopt(std::st
   }
   s->set_upstream_id(record.upstream_id);
   s->set_protocol_version(record.protocol_version);
+  s->set_client_capabilities(std::move(record.client_capabilities));
   s->set_ready();
   s->set_adopted(random_upstream_base());
   s->set_store_checked(session::clock::now());

@@ -57,9 +57,9 @@ std::string encode_session_record(const session_record& r) {
   for (std::string_view v :
        {std::string_view(r.id), std::string_view(r.route), std::string_view(r.backend),
         std::string_view(r.upstream_id), std::string_view(r.replica),
-        std::string_view(r.protocol_version), std::string_view(r.owner), method_name(r.who.via),
-        std::string_view(r.who.tenant), std::string_view(r.who.subject),
-        std::string_view(r.who.issuer)}) {
+        std::string_view(r.protocol_version), std::string_view(r.client_capabilities),
+        std::string_view(r.owner), method_name(r.who.via), std::string_view(r.who.tenant),
+        std::string_view(r.who.subject), std::string_view(r.who.issuer)}) {
     put_field(out, v);
   }
   return out;
@@ -73,8 +73,8 @@ std::optional<session_record> decode_session_record(std::string_view text) {
   session_record r;
   std::string via;
   for (std::string* field :
-       {&r.id, &r.route, &r.backend, &r.upstream_id, &r.replica, &r.protocol_version, &r.owner,
-        &via, &r.who.tenant, &r.who.subject, &r.who.issuer}) {
+       {&r.id, &r.route, &r.backend, &r.upstream_id, &r.replica, &r.protocol_version,
+        &r.client_capabilities, &r.owner, &via, &r.who.tenant, &r.who.subject, &r.who.issuer}) {
     if (!take_field(text, *field)) {
       return std::nullopt;
     }

@@ -29,6 +29,7 @@ struct session_record {
   std::string upstream_id;  // the backend's Mcp-Session-Id (HTTP backends)
   std::string replica;      // the backend replica's URL, when the backend has several
   std::string protocol_version;
+  std::string client_capabilities;  // params.capabilities of the client's initialize (JSON)
   // The replica that holds the session's process or stream (stdio, SSE backends); empty when
   // any replica can serve it from this record (Streamable HTTP backends).
   std::string owner;

@@ -4,6 +4,8 @@
 #include "store/redis_options.h"
 #include "store/session_store.h"
 
+#include "mcpgw/jsonrpc.h"
+
 #include <gtest/gtest.h>
 
 #include <array>
@@ -158,6 +160,8 @@ TEST(SessionRecord, RoundTripsEveryField) {
   r.backend = "demo";
   r.upstream_id = "12:34;56";
   r.protocol_version = "2025-06-18";
+  r.client_capabilities = R"({"sampling":{},"roots":{"listChanged":true}})";
+  r.replica = "http://10.0.0.2:3000/mcp";
   r.owner = "";
   r.who.via = principal::method::jwt;
   r.who.tenant = "acme";
@@ -169,6 +173,8 @@ TEST(SessionRecord, RoundTripsEveryField) {
   EXPECT_EQ(back->route, r.route);
   EXPECT_EQ(back->upstream_id, r.upstream_id);
   EXPECT_EQ(back->protocol_version, r.protocol_version);
+  EXPECT_EQ(back->client_capabilities, r.client_capabilities);
+  EXPECT_EQ(back->replica, r.replica);
   EXPECT_EQ(back->owner, "");
   EXPECT_TRUE(back->who.same_as(r.who));
 }
@@ -185,6 +191,17 @@ TEST(SessionRecord, RefusesDamagedRecords) {
   bad_via.replace(bad_via.find("4:none"), 6, "4:root");
   EXPECT_FALSE(decode_session_record(bad_via).has_value());
   EXPECT_FALSE(decode_session_record("mcpgw-session/1;99999999999999999999:x").has_value());
+}
+
+TEST(ClientCapabilities, ReadsParamsCapabilitiesAsWritten) {
+  EXPECT_EQ(
+      jsonrpc::client_capabilities(
+          R"({"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{"sampling":{}, "elicitation":{"form":{}}},"clientInfo":{"name":"x","version":"1"}}})"),
+      R"({"sampling":{}, "elicitation":{"form":{}}})");
+  EXPECT_EQ(jsonrpc::client_capabilities(R"({"jsonrpc":"2.0","id":0,"method":"initialize"})"),
+            "{}");
+  EXPECT_EQ(jsonrpc::client_capabilities("not json"), "{}");
+  EXPECT_EQ(jsonrpc::client_capabilities(R"({"params":{"capabilities":7}})"), "{}");
 }
 
 }  // namespace
