@@ -359,13 +359,15 @@ std::vector<filter::endpoint> auth_filter::endpoints() const {
   auto document = [&](const std::string& resource) {
     std::string body = "{\"resource\":" + jsonrpc::quote(resource) + ",\"authorization_servers\":[";
     for (std::size_t i = 0; i < config_.authorization_servers.size(); ++i) {
-      body += (i ? "," : "") + jsonrpc::quote(config_.authorization_servers[i]);
+      body += i ? "," : "";
+      body += jsonrpc::quote(config_.authorization_servers[i]);
     }
     body += "],\"bearer_methods_supported\":[\"header\"]";
     if (!config_.scopes_supported.empty()) {
       body += ",\"scopes_supported\":[";
       for (std::size_t i = 0; i < config_.scopes_supported.size(); ++i) {
-        body += (i ? "," : "") + jsonrpc::quote(config_.scopes_supported[i]);
+        body += i ? "," : "";
+        body += jsonrpc::quote(config_.scopes_supported[i]);
       }
       body += "]";
     }

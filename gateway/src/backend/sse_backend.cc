@@ -41,7 +41,8 @@ std::string sse_channel::resolve_endpoint(std::string_view data, std::string& er
     target = "/";
   }
   if (resolved.has_query()) {
-    target += "?" + std::string(resolved.encoded_query());
+    target += '?';
+    target += resolved.encoded_query();
   }
   return target;  // without the fragment, which never goes on the wire
 }
