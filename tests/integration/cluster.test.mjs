@@ -26,6 +26,7 @@ async function replica(name, { heartbeat = '200ms' } = {}) {
       cluster: { listen: `127.0.0.1:${port}`, advertise: `127.0.0.1:${port}`, secret_env: 'MCPGW_CLUSTER_SECRET', heartbeat },
       backends: [{ name: 'conf', stdio: { command: [NODE_BIN, BACKEND_SCRIPT, '--stdio'], pool: { warm: 0 } } }],
       routes: [{ path: '/mcp', backend: 'conf' }],
+      limits: { sse_keepalive: '200ms' },
     },
   });
   gw.clusterPort = port;
@@ -77,6 +78,21 @@ describe('cluster forwarding of stdio sessions', () => {
     } finally {
       g.close();
     }
+  });
+
+  test('a client leaving a relayed GET stream frees the owner\'s stream within a keep-alive', async () => {
+    const s = await initialize(gwA.url);
+    const headers = { 'mcp-session-id': s.sessionId, 'mcp-protocol-version': s.protocolVersion };
+    const g = await openGetStream(gwB.url, { headers });
+    assert.equal(g.status, 200);
+    g.close();
+    // B notices at the next keep-alive it relays and lets go of A's stream; A then takes a
+    // new GET for the session (while one is attached it answers 409).
+    await waitUntil(async () => {
+      const again = await openGetStream(gwA.url, { headers });
+      again.close();
+      return again.status === 200;
+    }, 3000, "the owner's GET stream released");
   });
 
   test('DELETE through B ends the session on A', async () => {

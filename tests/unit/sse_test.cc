@@ -115,3 +115,13 @@ TEST(Sse, DecodesALargeEventArrivingInManyReads) {
   EXPECT_EQ(e.data.size(), data.size());
   EXPECT_EQ(e.id, "1_1");
 }
+
+TEST(Sse, CountsCommentLinesWithoutMakingThemEvents) {
+  mcpgw::sse::decoder d(1024);
+  d.feed(": keep-alive\n\n: another\ndata: x\n\n");
+  mcpgw::sse::event ev;
+  ASSERT_EQ(d.next(ev), mcpgw::sse::decode_status::event_ready);
+  EXPECT_EQ(ev.data, "x");
+  EXPECT_EQ(d.comments(), 2U);
+  EXPECT_EQ(d.next(ev), mcpgw::sse::decode_status::need_more);
+}

@@ -36,6 +36,9 @@ class decoder {
   // still produced when they carry an id, so a relay can remember the priming event's id.
   decode_status next(event& out);
   std::size_t buffered() const { return buffer_.size() - pos_; }
+  // Comment lines (keep-alives) read so far: a relay passes them on to learn early when its
+  // own client is gone.
+  std::size_t comments() const { return comments_; }
 
  private:
   std::string buffer_;
@@ -48,6 +51,7 @@ class decoder {
   bool pending_has_data_ = false;
   bool pending_has_fields_ = false;
   bool seen_first_line_ = false;
+  std::size_t comments_ = 0;
 };
 
 }  // namespace mcpgw::sse

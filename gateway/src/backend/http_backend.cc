@@ -145,6 +145,12 @@ net::awaitable<event_status> backend_exchange::next_event(sse::event& out) {
       case sse::decode_status::need_more:
         break;
     }
+    if (report_comments_ && sse_.comments() != comments_seen_) {
+      comments_seen_ = sse_.comments();
+      out = sse::event{};
+      out.type = ":";
+      co_return event_status::event;
+    }
     if (parser_.is_done()) {
       co_return event_status::end;
     }

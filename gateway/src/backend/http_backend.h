@@ -92,6 +92,8 @@ class backend_exchange {
   backend_failure failure() const { return failure_; }
   // Aborts the exchange from outside (session closing): pending reads fail at once.
   void cancel();
+  // next_event() also reports comment lines (keep-alives), as an event of type ":".
+  void report_comments() { report_comments_ = true; }
 
  private:
   net::awaitable<backend_failure> read_some(std::size_t& got);
@@ -106,6 +108,8 @@ class backend_exchange {
   // events no longer push deadline_ past it.
   std::chrono::steady_clock::time_point hard_deadline_;
   bool streaming_;
+  bool report_comments_ = false;
+  std::size_t comments_seen_ = 0;
   sse::decoder sse_;
   backend_failure failure_ = backend_failure::none;
 };

@@ -95,6 +95,7 @@ decode_status decoder::next(event& out) {
       continue;
     }
     if (line.front() == ':') {
+      ++comments_;
       continue;  // comment
     }
     std::size_t colon = line.find(':');

@@ -205,6 +205,9 @@ net::awaitable<void> streamable_http_endpoint::forward(client_request& req, resp
     if (!co_await res.start_stream(extra)) {
       co_return;
     }
+    // The owner's keep-alives go on too: a client gone is noticed at the next one instead of
+    // holding the owner's stream until its next event.
+    exchange->report_comments();
     sse::event ev;
     while (true) {
       event_status st = co_await exchange->next_event(ev);
@@ -212,8 +215,12 @@ net::awaitable<void> streamable_http_endpoint::forward(client_request& req, resp
         break;
       }
       std::string out;
-      sse::append_event(out, ev.has_id ? std::string_view(ev.id) : std::string_view(), ev.data,
-                        ev.retry_ms, ev.type);
+      if (ev.type == ":") {
+        sse::append_comment(out, "keep-alive");
+      } else {
+        sse::append_event(out, ev.has_id ? std::string_view(ev.id) : std::string_view(), ev.data,
+                          ev.retry_ms, ev.type);
+      }
       if (!co_await res.write_chunk(out)) {
         break;
       }
