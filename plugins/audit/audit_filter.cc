@@ -46,18 +46,6 @@ std::string_view outcome_of(const request_record& r) {
   return "abandoned";
 }
 
-std::string_view method_of(principal::method m) {
-  switch (m) {
-    case principal::method::api_key:
-      return "api_key";
-    case principal::method::jwt:
-      return "jwt";
-    case principal::method::none:
-      break;
-  }
-  return "none";
-}
-
 std::string key_of(std::string_view session, std::string_view id) {
   std::string key(session);
   key += '\n';
@@ -84,7 +72,7 @@ std::string audit_filter::format(const request_record& r, std::string_view argum
   out += "\"time\":" + quote(iso_time(r.started));
   out += ",\"tenant\":" + quote(r.who.tenant);
   out += ",\"principal\":" + quote(r.who.subject);
-  out += ",\"auth\":" + quote(method_of(r.who.via));
+  out += ",\"auth\":" + quote(to_string(r.who.via));
   out += ",\"session\":" + quote(r.session_id);
   out += ",\"route\":" + quote(r.route);
   out += ",\"backend\":" + quote(r.backend);

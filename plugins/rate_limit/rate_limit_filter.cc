@@ -227,13 +227,24 @@ void rate_limit_filter::refuse_call(message_context& ctx, std::size_t rule,
                       ") exceeded; retry after " + seconds(retry);
 }
 
+rate_limit_filter::facts rate_limit_filter::call_facts(const message_context& ctx) {
+  const std::string_view tool = ctx.method == "tools/call" ? ctx.name : std::string_view();
+  return facts{
+      ctx.who.tenant, ctx.who.subject, ctx.session_id, ctx.route, ctx.backend, ctx.method, tool};
+}
+
+void rate_limit_filter::hold(const message_context& ctx,
+                             std::vector<std::pair<std::size_t, std::string>>& slots) {
+  if (!slots.empty()) {
+    held_[held_key(ctx.session_id, ctx.id)] = std::move(slots);
+  }
+}
+
 filter_status rate_limit_filter::check_call(message_context& ctx) {
   if (ctx.kind != jsonrpc::message_kind::request) {
     return filter_status::next;
   }
-  const std::string_view tool = ctx.method == "tools/call" ? ctx.name : std::string_view();
-  const facts f{
-      ctx.who.tenant, ctx.who.subject, ctx.session_id, ctx.route, ctx.backend, ctx.method, tool};
+  const facts f = call_facts(ctx);
   std::vector<std::pair<std::size_t, std::string>> slots;
   draws rates;
   if (begin_call(ctx, f, slots, rates) == filter_status::stop) {
@@ -246,9 +257,7 @@ filter_status rate_limit_filter::check_call(message_context& ctx) {
     refuse_call(ctx, rates[refused].first, retry);
     return filter_status::stop;
   }
-  if (!slots.empty()) {
-    held_[held_key(ctx.session_id, ctx.id)] = std::move(slots);
-  }
+  hold(ctx, slots);
   return filter_status::next;
 }
 
@@ -284,9 +293,7 @@ net::awaitable<filter_status> rate_limit_filter::on_request(message_context& ctx
   if (ctx.kind != jsonrpc::message_kind::request) {
     co_return filter_status::next;
   }
-  const std::string_view tool = ctx.method == "tools/call" ? ctx.name : std::string_view();
-  const facts f{
-      ctx.who.tenant, ctx.who.subject, ctx.session_id, ctx.route, ctx.backend, ctx.method, tool};
+  const facts f = call_facts(ctx);
   std::vector<std::pair<std::size_t, std::string>> slots;
   draws rates;
   if (begin_call(ctx, f, slots, rates) == filter_status::stop) {
@@ -309,9 +316,7 @@ net::awaitable<filter_status> rate_limit_filter::on_request(message_context& ctx
     }
     co_return filter_status::stop;
   }
-  if (!slots.empty()) {
-    held_[held_key(ctx.session_id, ctx.id)] = std::move(slots);
-  }
+  hold(ctx, slots);
   co_return filter_status::next;
 }
 

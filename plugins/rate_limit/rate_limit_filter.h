@@ -65,6 +65,9 @@ class rate_limit_filter final : public filter {
   filter_status begin_call(message_context& ctx, const facts& f,
                            std::vector<std::pair<std::size_t, std::string>>& slots, draws& rates);
   void release(std::vector<std::pair<std::size_t, std::string>>& slots);
+  static facts call_facts(const message_context& ctx);
+  // Keeps a call's in-flight slots until its completion.
+  void hold(const message_context& ctx, std::vector<std::pair<std::size_t, std::string>>& slots);
   void refuse_call(message_context& ctx, std::size_t rule, std::chrono::milliseconds retry);
   void refuse_http(http_context& ctx, std::size_t rule, std::chrono::milliseconds retry);
   void refuse_unavailable(local_reply& reply);

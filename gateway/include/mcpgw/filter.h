@@ -48,6 +48,29 @@ struct principal {
   }
 };
 
+// "none", "api_key", "jwt": how principals are written in logs, records and headers.
+inline std::string_view to_string(principal::method m) {
+  switch (m) {
+    case principal::method::api_key:
+      return "api_key";
+    case principal::method::jwt:
+      return "jwt";
+    case principal::method::none:
+      break;
+  }
+  return "none";
+}
+// The reverse; false for anything else.
+inline bool from_string(std::string_view text, principal::method& out) {
+  for (auto m : {principal::method::none, principal::method::api_key, principal::method::jwt}) {
+    if (text == to_string(m)) {
+      out = m;
+      return true;
+    }
+  }
+  return false;
+}
+
 struct header_field {
   std::string name;
   std::string value;

@@ -1,5 +1,6 @@
 #include "cluster/cluster.h"
 
+#include "store/fields.h"
 #include "store/redis_client.h"
 
 #include <boost/asio/as_tuple.hpp>
@@ -14,27 +15,11 @@ namespace mcpgw::cluster {
 
 namespace {
 
+using fields::put;
+using fields::take;
+
 constexpr auto tuple_awaitable = net::as_tuple(net::use_awaitable);
 constexpr char hex_digits[] = "0123456789abcdef";
-
-void put(std::string& out, std::string_view value) {
-  out += std::to_string(value.size());
-  out += ':';
-  out += value;
-}
-
-bool take(std::string_view& in, std::string& value) {
-  auto colon = in.find(':');
-  std::size_t size = 0;
-  if (colon == std::string_view::npos ||
-      std::from_chars(in.data(), in.data() + colon, size).ptr != in.data() + colon ||
-      size > in.size() - colon - 1) {
-    return false;
-  }
-  value.assign(in.substr(colon + 1, size));
-  in.remove_prefix(colon + 1 + size);
-  return true;
-}
 
 int hex_value(char c) {
   if (c >= '0' && c <= '9') {
@@ -50,9 +35,7 @@ int hex_value(char c) {
 
 std::string encode_principal(const principal& who) {
   std::string raw;
-  put(raw, who.via == principal::method::api_key ? "api_key"
-           : who.via == principal::method::jwt   ? "jwt"
-                                                 : "none");
+  put(raw, to_string(who.via));
   put(raw, who.tenant);
   put(raw, who.subject);
   put(raw, who.issuer);
@@ -88,11 +71,7 @@ std::optional<principal> decode_principal(std::string_view text) {
   if (!take(in, via) || !take(in, who.tenant) || !take(in, who.subject) || !take(in, who.issuer)) {
     return std::nullopt;
   }
-  if (via == "api_key") {
-    who.via = principal::method::api_key;
-  } else if (via == "jwt") {
-    who.via = principal::method::jwt;
-  } else if (via != "none") {
+  if (!from_string(via, who.via)) {
     return std::nullopt;
   }
   while (!in.empty()) {

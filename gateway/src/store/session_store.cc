@@ -1,5 +1,6 @@
 #include "store/session_store.h"
 
+#include "store/fields.h"
 #include "store/redis_client.h"
 
 #include <array>
@@ -10,39 +11,6 @@ namespace mcpgw {
 namespace {
 
 constexpr std::string_view record_magic = "mcpgw-session/1;";
-
-void put_field(std::string& out, std::string_view value) {
-  out += std::to_string(value.size());
-  out += ':';
-  out += value;
-}
-
-bool take_field(std::string_view& in, std::string& value) {
-  auto colon = in.find(':');
-  if (colon == std::string_view::npos || colon == 0) {
-    return false;
-  }
-  std::size_t size = 0;
-  auto [end, ec] = std::from_chars(in.data(), in.data() + colon, size);
-  if (ec != std::errc() || end != in.data() + colon || size > in.size() - colon - 1) {
-    return false;
-  }
-  value.assign(in.substr(colon + 1, size));
-  in.remove_prefix(colon + 1 + size);
-  return true;
-}
-
-std::string_view method_name(principal::method m) {
-  switch (m) {
-    case principal::method::api_key:
-      return "api_key";
-    case principal::method::jwt:
-      return "jwt";
-    case principal::method::none:
-      break;
-  }
-  return "none";
-}
 
 std::string ms(duration d) { return std::to_string(std::max<long long>(d.count(), 1)); }
 
@@ -58,9 +26,9 @@ std::string encode_session_record(const session_record& r) {
        {std::string_view(r.id), std::string_view(r.route), std::string_view(r.backend),
         std::string_view(r.upstream_id), std::string_view(r.replica),
         std::string_view(r.protocol_version), std::string_view(r.client_capabilities),
-        std::string_view(r.owner), method_name(r.who.via), std::string_view(r.who.tenant),
+        std::string_view(r.owner), to_string(r.who.via), std::string_view(r.who.tenant),
         std::string_view(r.who.subject), std::string_view(r.who.issuer)}) {
-    put_field(out, v);
+    fields::put(out, v);
   }
   return out;
 }
@@ -75,20 +43,14 @@ std::optional<session_record> decode_session_record(std::string_view text) {
   for (std::string* field :
        {&r.id, &r.route, &r.backend, &r.upstream_id, &r.replica, &r.protocol_version,
         &r.client_capabilities, &r.owner, &via, &r.who.tenant, &r.who.subject, &r.who.issuer}) {
-    if (!take_field(text, *field)) {
+    if (!fields::take(text, *field)) {
       return std::nullopt;
     }
   }
   if (!text.empty()) {
     return std::nullopt;
   }
-  if (via == "api_key") {
-    r.who.via = principal::method::api_key;
-  } else if (via == "jwt") {
-    r.who.via = principal::method::jwt;
-  } else if (via == "none") {
-    r.who.via = principal::method::none;
-  } else {
+  if (!from_string(via, r.who.via)) {
     return std::nullopt;
   }
   return r;
