@@ -1,6 +1,7 @@
 // The Redis client and the Redis session store against a real redis-server on loopback.
 #include "store/redis_client.h"
 #include "store/session_store.h"
+#include "unit/co_run.h"
 #include "unit/store/redis_server.h"
 
 #include <boost/asio/co_spawn.hpp>
@@ -20,18 +21,6 @@ namespace {
 using testing::redis_server;
 using namespace std::chrono_literals;
 
-// Runs a test body as a coroutine on a fresh io_context; rethrows what it throws.
-template <typename F>
-void run(F body) {
-  net::io_context ioc;
-  std::exception_ptr failure;
-  net::co_spawn(ioc, body(ioc.get_executor()), [&](std::exception_ptr e) { failure = e; });
-  ioc.run();
-  if (failure) {
-    std::rethrow_exception(failure);
-  }
-}
-
 logger quiet(log_level::error, stderr);
 
 std::shared_ptr<redis_client> client_for(net::any_io_executor ex, const std::string& url,
@@ -50,7 +39,7 @@ net::awaitable<redis_result> cmd(redis_client& c, const std::array<std::string_v
 
 TEST(RedisClient, SetsAndGetsOnARealServer) {
   redis_server server;
-  run([&](net::any_io_executor ex) -> net::awaitable<void> {
+  testing::co_run([&](net::any_io_executor ex) -> net::awaitable<void> {
     auto c = client_for(ex, server.url());
     redis_result set = co_await cmd<3>(*c, {"SET", "k", "v"});
     EXPECT_TRUE(set.ok()) << set.error;
@@ -72,7 +61,7 @@ TEST(RedisClient, PipelinesConcurrentCommandsAndMatchesEveryReply) {
   redis_server server;
   constexpr int n = 500;
   int matched = 0;
-  run([&](net::any_io_executor ex) -> net::awaitable<void> {
+  testing::co_run([&](net::any_io_executor ex) -> net::awaitable<void> {
     auto c = client_for(ex, server.url());
     auto one = [c, &matched](int i) -> net::awaitable<void> {
       std::string key = "k" + std::to_string(i);
@@ -98,7 +87,7 @@ TEST(RedisClient, PipelinesConcurrentCommandsAndMatchesEveryReply) {
 
 TEST(RedisClient, AuthenticatesAndSelectsTheDatabase) {
   redis_server server({"--requirepass", "s3cret"});
-  run([&](net::any_io_executor ex) -> net::awaitable<void> {
+  testing::co_run([&](net::any_io_executor ex) -> net::awaitable<void> {
     auto c = client_for(ex, "redis://:s3cret@127.0.0.1:" + std::to_string(server.port()) + "/3");
     redis_result set = co_await cmd<3>(*c, {"SET", "in3", "yes"});
     EXPECT_TRUE(set.ok() && !set.reply.is_error()) << set.error << set.reply.str;
@@ -114,7 +103,7 @@ TEST(RedisClient, AuthenticatesAndSelectsTheDatabase) {
 
 TEST(RedisClient, AWrongPasswordFailsWithTheServersReason) {
   redis_server server({"--requirepass", "s3cret"});
-  run([&](net::any_io_executor ex) -> net::awaitable<void> {
+  testing::co_run([&](net::any_io_executor ex) -> net::awaitable<void> {
     auto c = client_for(ex, "redis://:wrong@127.0.0.1:" + std::to_string(server.port()));
     redis_result r = co_await cmd<2>(*c, {"GET", "k"});
     // The command after a refused AUTH gets NOAUTH from the server, or the dropped connection.
@@ -131,7 +120,7 @@ TEST(RedisClient, AWrongPasswordFailsWithTheServersReason) {
 
 TEST(RedisClient, FailsFastWhileTheServerIsDownAndReconnectsAfter) {
   auto port = redis_server::free_port();
-  run([&](net::any_io_executor ex) -> net::awaitable<void> {
+  testing::co_run([&](net::any_io_executor ex) -> net::awaitable<void> {
     auto c = client_for(ex, "redis://127.0.0.1:" + std::to_string(port));
     auto started = std::chrono::steady_clock::now();
     redis_result first = co_await cmd<1>(*c, {"PING"});
@@ -149,7 +138,7 @@ TEST(RedisClient, FailsFastWhileTheServerIsDownAndReconnectsAfter) {
 
 TEST(RedisClient, ACommandTimesOutOnAStoppedServerAndTheNextOneReconnects) {
   redis_server server;
-  run([&](net::any_io_executor ex) -> net::awaitable<void> {
+  testing::co_run([&](net::any_io_executor ex) -> net::awaitable<void> {
     auto c = client_for(ex, server.url(), 200ms);
     redis_result ok = co_await cmd<1>(*c, {"PING"});
     EXPECT_EQ(ok.reply.str, "PONG");
@@ -170,7 +159,7 @@ TEST(RedisClient, ACommandTimesOutOnAStoppedServerAndTheNextOneReconnects) {
 
 TEST(RedisClient, SurvivesARestartOfTheServer) {
   redis_server server;
-  run([&](net::any_io_executor ex) -> net::awaitable<void> {
+  testing::co_run([&](net::any_io_executor ex) -> net::awaitable<void> {
     auto c = client_for(ex, server.url());
     co_await cmd<3>(*c, {"SET", "k", "v"});
     server.stop();
@@ -193,7 +182,7 @@ TEST(RedisClient, SurvivesARestartOfTheServer) {
 
 TEST(RedisClient, CloseFailsWhatWaitsAndEverythingAfter) {
   redis_server server;
-  run([&](net::any_io_executor ex) -> net::awaitable<void> {
+  testing::co_run([&](net::any_io_executor ex) -> net::awaitable<void> {
     auto c = client_for(ex, server.url());
     server.pause();
     redis_result waiting;
@@ -221,7 +210,7 @@ TEST(RedisClient, CloseFailsWhatWaitsAndEverythingAfter) {
 
 TEST(RedisSessionStore, PutGetTouchEraseWithASlidingTtl) {
   redis_server server;
-  run([&](net::any_io_executor ex) -> net::awaitable<void> {
+  testing::co_run([&](net::any_io_executor ex) -> net::awaitable<void> {
     auto c = client_for(ex, server.url());
     redis_session_store store(c, "test:");
     session_record r;
@@ -254,7 +243,7 @@ TEST(RedisSessionStore, PutGetTouchEraseWithASlidingTtl) {
 
 TEST(RedisSessionStore, ARecordExpiresWithItsTtl) {
   redis_server server;
-  run([&](net::any_io_executor ex) -> net::awaitable<void> {
+  testing::co_run([&](net::any_io_executor ex) -> net::awaitable<void> {
     auto c = client_for(ex, server.url());
     redis_session_store store(c, "mcpgw:");
     session_record r;
@@ -271,7 +260,7 @@ TEST(RedisSessionStore, ARecordExpiresWithItsTtl) {
 
 TEST(RedisSessionStore, AForeignValueUnderTheKeyIsReportedNotTrusted) {
   redis_server server;
-  run([&](net::any_io_executor ex) -> net::awaitable<void> {
+  testing::co_run([&](net::any_io_executor ex) -> net::awaitable<void> {
     auto c = client_for(ex, server.url());
     co_await cmd<3>(*c, {"SET", "mcpgw:session:x", "something else"});
     redis_session_store store(c, "mcpgw:");
@@ -285,7 +274,7 @@ TEST(RedisSessionStore, AForeignValueUnderTheKeyIsReportedNotTrusted) {
 
 TEST(RedisSessionStore, ReportsAnUnreachableServer) {
   auto port = redis_server::free_port();
-  run([&](net::any_io_executor ex) -> net::awaitable<void> {
+  testing::co_run([&](net::any_io_executor ex) -> net::awaitable<void> {
     auto c = client_for(ex, "redis://127.0.0.1:" + std::to_string(port));
     redis_session_store store(c, "mcpgw:");
     session_record back;
@@ -297,7 +286,7 @@ TEST(RedisSessionStore, ReportsAnUnreachableServer) {
 }
 
 TEST(MemorySessionStore, KeepsRecordsUntilErasedOrExpired) {
-  run([&](net::any_io_executor ex) -> net::awaitable<void> {
+  testing::co_run([&](net::any_io_executor ex) -> net::awaitable<void> {
     memory_session_store store;
     session_record r;
     r.id = "m1";

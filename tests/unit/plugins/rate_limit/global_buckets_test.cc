@@ -5,6 +5,7 @@
 #include "builtin.h"
 #include "rate_limit/rate_limit_filter.h"
 #include "store/redis_client.h"
+#include "unit/co_run.h"
 #include "unit/store/redis_server.h"
 
 #include <boost/asio/co_spawn.hpp>
@@ -22,17 +23,6 @@ using namespace std::chrono_literals;
 namespace {
 
 logger quiet(log_level::error, stderr);
-
-template <typename F>
-void run(F body) {
-  net::io_context ioc;
-  std::exception_ptr failure;
-  net::co_spawn(ioc, body(ioc.get_executor()), [&](std::exception_ptr e) { failure = e; });
-  ioc.run();
-  if (failure) {
-    std::rethrow_exception(failure);
-  }
-}
 
 std::shared_ptr<redis_client> client(net::any_io_executor ex, std::uint16_t port) {
   redis_options o;
@@ -84,7 +74,7 @@ TEST(GlobalBuckets, TwoReplicasTogetherGetNoMoreThanTheLimit) {
   mcpgw::testing::redis_server server;
   int allowed = 0;
   int refused = 0;
-  run([&](net::any_io_executor ex) -> net::awaitable<void> {
+  mcpgw::testing::co_run([&](net::any_io_executor ex) -> net::awaitable<void> {
     auto c1 = client(ex, server.port());
     auto c2 = client(ex, server.port());
     global_buckets one(c1, "gw:");
@@ -111,7 +101,7 @@ TEST(GlobalBuckets, TwoReplicasTogetherGetNoMoreThanTheLimit) {
 
 TEST(GlobalBuckets, StopsAtTheFirstEmptyBucketAndRefillsAtTheRate) {
   mcpgw::testing::redis_server server;
-  run([&](net::any_io_executor ex) -> net::awaitable<void> {
+  mcpgw::testing::co_run([&](net::any_io_executor ex) -> net::awaitable<void> {
     auto c = client(ex, server.port());
     global_buckets g(c, "gw:");
     std::array<global_draw, 2> draws{global_draw{g.bucket_key("rules[0]", "a"), {100, 1000ms, 100}},
@@ -136,7 +126,7 @@ TEST(GlobalBuckets, StopsAtTheFirstEmptyBucketAndRefillsAtTheRate) {
 
 TEST(GlobalBuckets, LoadsTheScriptAgainAfterAFlush) {
   mcpgw::testing::redis_server server;
-  run([&](net::any_io_executor ex) -> net::awaitable<void> {
+  mcpgw::testing::co_run([&](net::any_io_executor ex) -> net::awaitable<void> {
     auto c = client(ex, server.port());
     global_buckets g(c, "gw:");
     std::array<global_draw, 1> draws{global_draw{g.bucket_key("rules[0]", "k"), {10, 1000ms, 10}}};
@@ -192,7 +182,7 @@ struct unreachable_fixture {
 
 TEST(RateLimit, RedisUnreachableWithOnStoreErrorLocalFallsBackToThisProcesssBuckets) {
   auto port = mcpgw::testing::redis_server::free_port();
-  run([&](net::any_io_executor ex) -> net::awaitable<void> {
+  mcpgw::testing::co_run([&](net::any_io_executor ex) -> net::awaitable<void> {
     unreachable_fixture f(ex, "local", port);
     auto first = co_await f.call("1");
     EXPECT_EQ(first.first, filter_status::next) << first.second;
@@ -207,7 +197,7 @@ TEST(RateLimit, RedisUnreachableWithOnStoreErrorLocalFallsBackToThisProcesssBuck
 
 TEST(RateLimit, RedisUnreachableWithOnStoreErrorDenyRefusesEveryCall) {
   auto port = mcpgw::testing::redis_server::free_port();
-  run([&](net::any_io_executor ex) -> net::awaitable<void> {
+  mcpgw::testing::co_run([&](net::any_io_executor ex) -> net::awaitable<void> {
     unreachable_fixture f(ex, "deny", port);
     auto first = co_await f.call("1");
     EXPECT_EQ(first.first, filter_status::stop);
