@@ -53,7 +53,8 @@ redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no >"$
 pids+=($!)
 sleep 0.5
 
-# start_gateway NAME STORE_YAML: prints the MCP URL
+# start_gateway NAME STORE_YAML: sets gateway_url. Not run in $(...): the PID must reach this
+# shell's pids, or cleanup would leave the gateway running.
 start_gateway() {
   local name=$1 store=$2 port
   port=$(pick_port)
@@ -71,7 +72,7 @@ YAML
     curl -s -o /dev/null "http://127.0.0.1:$port/mcp" && break
     sleep 0.05
   done
-  echo "http://127.0.0.1:$port/mcp"
+  gateway_url="http://127.0.0.1:$port/mcp"
 }
 
 open_session() {
@@ -97,8 +98,10 @@ run() {
 }
 field() { grep -o "$1=[0-9.]*" <<<"$2" | cut -d= -f2; }
 
-memory_url=$(start_gateway memory "{ type: memory }")
-redis_url=$(start_gateway redis "{ type: redis, url: \"redis://127.0.0.1:$redis_port/0\", cache_ttl: $CACHE_TTL }")
+start_gateway memory "{ type: memory }"
+memory_url=$gateway_url
+start_gateway redis "{ type: redis, url: \"redis://127.0.0.1:$redis_port/0\", cache_ttl: $CACHE_TTL }"
+redis_url=$gateway_url
 memory_sid=$(open_session "$memory_url")
 redis_sid=$(open_session "$redis_url")
 
