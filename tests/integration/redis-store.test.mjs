@@ -8,8 +8,8 @@ import { createHash } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 
 import {
-  backendSessions, callTool, initialize, mcpPost, request, sleep, startConformanceBackend, startGateway,
-  startRedis, waitUntil,
+  backendSessions, callTool, initialize, mcpPost, openGetStream, request, sleep, startConformanceBackend,
+  startGateway, startRedis, waitUntil,
 } from './lib.mjs';
 
 const digest = (key) => `sha256:${createHash('sha256').update(key).digest('hex')}`;
@@ -21,12 +21,13 @@ let backend;
 const gateways = [];
 
 async function replica(name, extra = {}) {
+  const idle = name.startsWith('gateway-short-ttl') ? '1s' : '10m';
   const gw = await startGateway({
     backendUrl: `${backend.url}`,
     name,
     config: {
       session_store: {
-        type: 'redis', url: redis.url, key_prefix: 'it:', cache_ttl: '100ms', idle_timeout: '10m',
+        type: 'redis', url: redis.url, key_prefix: 'it:', cache_ttl: '100ms', idle_timeout: idle,
         timeout: '300ms', connect_timeout: '300ms',
       },
       routes: [{ path: '/mcp', backend: 'conf' }, { path: '/other', backend: 'conf' }],
@@ -158,6 +159,22 @@ describe('Redis outages', () => {
     await waitUntil(async () => (await callTool(gwB.url, s, 'session_info', {})).status === 200, 5000, 'B serves the session again');
   });
 
+  test('a session started while Redis was stopped is recorded once Redis is back: both replicas serve it', async () => {
+    redis.pause();
+    let s;
+    try {
+      s = await initialize(gwA.url); // answered from this replica; its record could not be written
+      assert.ok(gwA.logs().some((l) => l.msg === 'session not recorded in the session store; it works on this replica only' && l.session === s.sessionId));
+    } finally {
+      redis.resume();
+    }
+    await sleep(150); // past cache_ttl: A checks the store again and writes the record
+    const onA = await callTool(gwA.url, s, 'session_info', {});
+    assert.equal(onA.status, 200, onA.text);
+    const onB = await callTool(gwB.url, s, 'session_info', {});
+    assert.equal(onB.status, 200, onB.text);
+  });
+
   test('a Redis restart without persistence: sessions end with clean 404s and the client re-initializes', async () => {
     const s = await initialize(gwA.url);
     await backendSessionId(gwB.url, s);
@@ -171,6 +188,25 @@ describe('Redis outages', () => {
     }
     const again = await initialize(gwB.url);
     assert.ok(await backendSessionId(gwA.url, again));
+  });
+});
+
+describe('a session busy only with its GET stream', () => {
+  test('keeps its record past idle_timeout: a POST after it is served, also by another replica', async () => {
+    const short = await replica('gateway-short-ttl', {});
+    const other = await replica('gateway-short-ttl-2', {});
+    for (const gw of [short, other]) assert.ok(gw);
+    const s = await initialize(short.url);
+    const g = await openGetStream(short.url, { headers: { 'mcp-session-id': s.sessionId, 'mcp-protocol-version': s.protocolVersion } });
+    try {
+      assert.equal(g.status, 200);
+      await sleep(1600); // idle_timeout 1s: without the sweep's refresh the record would be gone
+      assert.equal(await redis.cli('EXISTS', `it:session:${s.sessionId}`), '1');
+      const r = await callTool(other.url, s, 'session_info', {});
+      assert.equal(r.status, 200, r.text);
+    } finally {
+      g.close();
+    }
   });
 });
 

@@ -399,7 +399,12 @@ net::awaitable<std::pair<backend_failure, std::unique_ptr<backend_exchange>>> ht
 
 net::awaitable<std::pair<backend_failure, std::unique_ptr<backend_exchange>>>
 http_backend::send_once(const backend_request& request) {
-  auto deadline = std::chrono::steady_clock::now() + config_.http.timeout;
+  const auto now = std::chrono::steady_clock::now();
+  // A call's answer (its header too) within limits.max_call_duration; a long-lived GET stream
+  // has none past its header.
+  auto deadline = request.stream
+                      ? now + config_.http.timeout
+                      : std::min(now + config_.http.timeout, now + limits_.max_call_duration);
   std::string wire = build_request(request);
   // Idle connections the backend closed are skipped before use. After that, a request is
   // sent once more only when writing it failed on a reused connection (the backend cannot

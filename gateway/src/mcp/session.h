@@ -190,6 +190,10 @@ class session : public std::enable_shared_from_this<session> {
   // upstream ids start at `first_upstream_id`, far from those of the other replicas serving
   // it, so the backend never sees one id twice in flight.
   bool adopted() const { return adopted_; }
+  // Its record could not be written (the store was down): written again at the next check
+  // instead of being taken for a deletion elsewhere.
+  bool unpublished() const { return unpublished_; }
+  void set_unpublished(bool v) { unpublished_ = v; }
   void set_adopted(std::int64_t first_upstream_id) {
     adopted_ = true;
     next_upstream_id_ = first_upstream_id;
@@ -327,6 +331,7 @@ class session : public std::enable_shared_from_this<session> {
   std::shared_ptr<replica_set> replicas_;  // counts this session on its replica
   std::size_t replica_index_ = 0;
   bool adopted_ = false;
+  bool unpublished_ = false;
   int active_requests_ = 0;
 
   std::int64_t next_upstream_id_ = 0;

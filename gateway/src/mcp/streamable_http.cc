@@ -204,6 +204,10 @@ net::awaitable<std::shared_ptr<session>> streamable_http_endpoint::find_session(
     if (now - s->store_checked() >= config_.session_store.cache_ttl) {
       s->set_store_checked(now);
       store_result touched = co_await store_->touch(s->id(), config_.session_store.idle_timeout);
+      if (touched.status == store_status::not_found && s->unpublished()) {
+        co_await publish(*s);  // the store was down when it started: record it now
+        touched.status = store_status::ok;
+      }
       if (touched.status == store_status::not_found) {
         log_.info("session ended elsewhere", {{"session", s->id()}, {"route", route.path}});
         forget_session(s);
@@ -665,15 +669,22 @@ net::awaitable<void> streamable_http_endpoint::handle_get(client_request& req, r
                           "resume with Last-Event-ID to take it over");
       co_return;
     }
-    if (s->adopted() && !s->tracking()) {
-      // Taken up from another replica: what the backend sends on its own stream comes here
-      // once the client listens here.
-      co_await open_backend_stream(s);
-    }
   }
   // A resumption takes the stream over from a writer whose client went away unnoticed.
   session_header sid{{{"Mcp-Session-Id", s->id()}}};
   std::uint64_t owner = stream->attach();
+  if (!resumed && s->adopted() && !s->tracking()) {
+    // Taken up from another replica: what the backend sends on its own stream comes here
+    // once the client listens here. Attached first, so a second GET meanwhile gets 409.
+    co_await open_backend_stream(s);
+    if (s->closed()) {
+      stream->detach(owner);
+      co_await send_error(res, 404, session_not_found,
+                          "session not found (deleted while its GET stream opened); start a new "
+                          "session with initialize");
+      co_return;
+    }
+  }
   res.mark_long_lived();
   res.disable_keep_alive();
   bool ok = co_await res.start_stream(sid);
@@ -753,9 +764,20 @@ net::awaitable<void> streamable_http_endpoint::sweep() {
     }
     auto now = session::clock::now();
     std::vector<std::shared_ptr<session>> expired;
+    std::vector<std::shared_ptr<session>> busy;
     for (const auto& [id, s] : sessions_) {
       if (!s->busy() && now - s->last_activity() > config_.session_store.idle_timeout) {
         expired.push_back(s);
+      } else if (store_->shared() && s->busy() && !s->is_legacy()) {
+        busy.push_back(s);
+      }
+    }
+    // A session busy only with its GET stream sends no requests that would slide its record's
+    // TTL: the sweep does, so the record outlives idle_timeout while the session is in use.
+    for (const auto& s : busy) {
+      store_result touched = co_await store_->touch(s->id(), config_.session_store.idle_timeout);
+      if (touched.status == store_status::not_found && s->unpublished()) {
+        co_await publish(*s);
       }
     }
     for (const auto& s : expired) {

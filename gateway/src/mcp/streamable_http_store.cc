@@ -45,6 +45,7 @@ net::awaitable<void> streamable_http_endpoint::publish(session& s) {
   record.who.scopes.clear();
   s.set_store_checked(session::clock::now());
   store_result stored = co_await store_->put(record, config_.session_store.idle_timeout);
+  s.set_unpublished(stored.status != store_status::ok);
   if (stored.status != store_status::ok) {
     log_.warn("session not recorded in the session store; it works on this replica only",
               {{"session", s.id()}, {"store", store_->type()}, {"error", stored.error}});
@@ -202,7 +203,8 @@ net::awaitable<void> streamable_http_endpoint::forward(client_request& req, resp
       res.mark_long_lived();
       res.disable_keep_alive();
     }
-    if (!co_await res.start_stream(extra)) {
+    const bool started = co_await res.start_stream(extra);
+    if (!started) {
       co_return;
     }
     // The owner's keep-alives go on too: a client gone is noticed at the next one instead of
@@ -221,7 +223,8 @@ net::awaitable<void> streamable_http_endpoint::forward(client_request& req, resp
         sse::append_event(out, ev.has_id ? std::string_view(ev.id) : std::string_view(), ev.data,
                           ev.retry_ms, ev.type);
       }
-      if (!co_await res.write_chunk(out)) {
+      const bool written = co_await res.write_chunk(out);
+      if (!written) {
         break;
       }
     }

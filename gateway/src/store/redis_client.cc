@@ -132,7 +132,7 @@ net::awaitable<void> redis_client::connect(std::shared_ptr<redis_client> self,
   }
   tcp.expires_never();
   tcp.socket().set_option(net::ip::tcp::no_delay(true));
-  stream_.emplace(std::move(tcp));
+  stream_ = std::make_shared<beast::tcp_stream>(std::move(tcp));
   state_ = state::connected;
   backoff_ = first_backoff;
   last_error_.clear();
@@ -144,13 +144,14 @@ net::awaitable<void> redis_client::connect(std::shared_ptr<redis_client> self,
 net::awaitable<void> redis_client::write_loop(std::shared_ptr<redis_client> self,
                                               std::uint64_t generation) {
   (void)self;
+  const std::shared_ptr<beast::tcp_stream> stream = stream_;
   while (generation == generation_ && state_ == state::connected) {
     if (!pipeline_.has_output()) {
       co_await write_signal_.async_wait(tuple_awaitable);
       continue;
     }
     std::string out = pipeline_.take_output();
-    auto [ec, n] = co_await net::async_write(*stream_, net::buffer(out), tuple_awaitable);
+    auto [ec, n] = co_await net::async_write(*stream, net::buffer(out), tuple_awaitable);
     (void)n;
     if (generation != generation_) {
       co_return;
@@ -165,10 +166,11 @@ net::awaitable<void> redis_client::write_loop(std::shared_ptr<redis_client> self
 net::awaitable<void> redis_client::read_loop(std::shared_ptr<redis_client> self,
                                              std::uint64_t generation) {
   (void)self;
+  const std::shared_ptr<beast::tcp_stream> stream = stream_;
   std::array<char, 16384> buffer;
   std::string error;
   while (generation == generation_ && state_ == state::connected) {
-    auto [ec, n] = co_await stream_->async_read_some(net::buffer(buffer), tuple_awaitable);
+    auto [ec, n] = co_await stream->async_read_some(net::buffer(buffer), tuple_awaitable);
     if (generation != generation_) {
       co_return;
     }

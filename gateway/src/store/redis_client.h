@@ -84,7 +84,9 @@ class redis_client : public std::enable_shared_from_this<redis_client> {
   std::string where_;
   state state_ = state::idle;
   std::uint64_t generation_ = 0;
-  std::optional<beast::tcp_stream> stream_;
+  // Shared with the read and write loops: a composed write still in progress when the
+  // connection drops keeps using the object until it completes with an error.
+  std::shared_ptr<beast::tcp_stream> stream_;
   resp_pipeline pipeline_;
   std::unordered_map<std::uint64_t, std::shared_ptr<call>> calls_;
   std::uint64_t handshake_last_ = 0;  // replies up to this number answer AUTH/SELECT
