@@ -3,6 +3,7 @@ find_package(Boost 1.81 REQUIRED COMPONENTS url)
 find_package(OpenSSL 3 REQUIRED)
 find_package(simdjson REQUIRED)
 find_package(yaml-cpp REQUIRED)
+find_package(prometheus-cpp REQUIRED COMPONENTS core)
 find_package(Threads REQUIRED)
 find_package(PkgConfig REQUIRED)
 # hiredis: only its RESP reader and command formatter (the I/O is the gateway's own, on Asio).

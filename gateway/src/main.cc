@@ -3,12 +3,14 @@
 #include "audit/audit_chain.h"
 #include "builtin.h"
 #include "filter/filter_chain.h"
+#include "store/observed_store.h"
 #include "store/redis_client.h"
 #include "store/session_store.h"
 
 #include "mcpgw/config.h"
 #include "mcpgw/filter.h"
 #include "mcpgw/log.h"
+#include "mcpgw/metrics.h"
 #include "mcpgw/version.h"
 #include "server/server.h"
 
@@ -139,9 +141,16 @@ int main(int argc, char** argv) {
       redis = std::make_shared<mcpgw::redis_client>(
           ioc.get_executor(), mcpgw::redis_options_from(config.session_store), log);
     }
+    std::unique_ptr<mcpgw::metrics> stats;
+    if (config.observability.metrics) {
+      stats = std::make_unique<mcpgw::metrics>();
+    }
     auto store = mcpgw::make_session_store(config.session_store, redis);
-    auto chain = mcpgw::filter_chain::build({ioc.get_executor(), log, config, redis});
-    mcpgw::gateway_server server(ioc, config, log, chain, store, redis);
+    if (stats) {
+      store = std::make_shared<mcpgw::observed_session_store>(std::move(store), *stats);
+    }
+    auto chain = mcpgw::filter_chain::build({ioc.get_executor(), log, config, redis, stats.get()});
+    mcpgw::gateway_server server(ioc, config, log, chain, store, redis, stats.get());
     // Signals are caught before the listeners open, so a signal right after start drains too.
     boost::asio::signal_set signals(ioc, SIGINT, SIGTERM);
     int received = 0;

@@ -62,7 +62,28 @@ bool has_arguments(std::string_view method) {
 audit_filter::audit_filter(audit_config config, const filter_services& services)
     : config_(std::move(config)),
       executor_(services.executor),
-      log_(std::make_unique<audit_log>(config_.log, services.log)) {}
+      log_(std::make_unique<audit_log>(config_.log, services.log)) {
+  if (services.stats != nullptr) {
+    count_into(*services.stats);
+  }
+}
+
+void audit_filter::count_into(metrics& m) {
+  // The writer thread keeps its own atomic counts; a scrape adds what changed since the last.
+  auto* written = &m.audit_written.Add({});
+  auto* failures = &m.audit_failures.Add({});
+  auto* queue = &m.audit_queue.Add({});
+  m.on_scrape([this, written, failures, queue, seen_written = std::uint64_t{0},
+               seen_failures = std::uint64_t{0}]() mutable {
+    const std::uint64_t w = log_->stats().written.load(std::memory_order_relaxed);
+    const std::uint64_t f = log_->stats().write_errors.load(std::memory_order_relaxed);
+    written->Increment(static_cast<double>(w - seen_written));
+    failures->Increment(static_cast<double>(f - seen_failures));
+    seen_written = w;
+    seen_failures = f;
+    queue->Set(static_cast<double>(log_->depth()));
+  });
+}
 
 std::string audit_filter::format(const request_record& r, std::string_view arguments,
                                  std::string_view digest) {
@@ -87,6 +108,18 @@ std::string audit_filter::format(const request_record& r, std::string_view argum
   if (r.error_code != 0) {
     out += ",\"code\":" + std::to_string(r.error_code);
     out += ",\"message\":" + quote(r.error_message.substr(0, 300));
+  }
+  if (!r.request_id.empty()) {
+    out += ",\"request_id\":" + quote(r.request_id);
+  }
+  if (!r.trace_id.empty()) {
+    out += ",\"trace_id\":" + quote(r.trace_id);
+    if (!r.span_id.empty()) {
+      out += ",\"span_id\":" + quote(r.span_id);
+    }
+    if (!r.parent_id.empty()) {
+      out += ",\"parent_span_id\":" + quote(r.parent_id);
+    }
   }
   out += ",\"latency_ms\":" +
          std::to_string(std::chrono::duration<double, std::milli>(r.elapsed).count());

@@ -8,6 +8,7 @@
 #include "audit/config.h"
 
 #include "mcpgw/filter.h"
+#include "mcpgw/metrics.h"
 
 #include <map>
 #include <memory>
@@ -34,6 +35,9 @@ class audit_filter final : public filter {
                             std::string_view digest);
 
  private:
+  // mcpgw_audit_records_written_total, mcpgw_audit_write_failures_total, mcpgw_audit_queue_depth.
+  void count_into(metrics& m);
+
   audit_config config_;
   net::any_io_executor executor_;
   std::unique_ptr<audit_log> log_;

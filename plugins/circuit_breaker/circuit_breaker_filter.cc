@@ -41,6 +41,22 @@ breaker& circuit_breaker_filter::breaker_for(std::string_view backend, std::stri
   return it->second;
 }
 
+void circuit_breaker_filter::count_into(metrics& m) {
+  m.on_scrape([this, &m] {
+    const time_point now = now_();
+    for (auto& [key, b] : breakers_) {
+      const std::size_t space = key.find(' ');
+      const std::string backend = key.substr(0, space);
+      const std::string replica = space == std::string::npos ? "" : key.substr(space + 1);
+      const breaker_state state = b.state(now);
+      m.circuit_state.Add({{"backend", backend}, {"replica", replica}})
+          .Set(state == breaker_state::closed      ? 0
+               : state == breaker_state::half_open ? 1
+                                                   : 2);
+    }
+  });
+}
+
 breaker_state circuit_breaker_filter::state_of(std::string_view backend, std::string_view replica) {
   return breaker_for(backend, replica).state(now_());
 }

@@ -7,6 +7,8 @@
 #include "circuit_breaker/breaker.h"
 #include "circuit_breaker/config.h"
 
+#include "mcpgw/metrics.h"
+
 #include <functional>
 #include <map>
 #include <set>
@@ -24,6 +26,9 @@ class circuit_breaker_filter final : public filter {
   void set_clock(std::function<time_point()> now) { now_ = std::move(now); }
   filter_status check(message_context& ctx);
   breaker_state state_of(std::string_view backend, std::string_view replica = {});
+  // Every breaker's state in mcpgw_circuit_state{backend, replica} (0 closed, 1 half-open,
+  // 2 open), read at each scrape.
+  void count_into(metrics& m);
 
  private:
   breaker& breaker_for(std::string_view backend, std::string_view replica);

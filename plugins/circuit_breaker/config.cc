@@ -17,7 +17,11 @@ class factory final : public filter_factory {
  public:
   explicit factory(breaker_config config) : config_(config) {}
   std::unique_ptr<filter> create(const filter_services& services) const override {
-    return std::make_unique<circuit_breaker_filter>(config_, services.log);
+    auto f = std::make_unique<circuit_breaker_filter>(config_, services.log);
+    if (services.stats != nullptr) {
+      f->count_into(*services.stats);
+    }
+    return f;
   }
 
  private:

@@ -30,10 +30,14 @@ class factory final : public filter_factory {
     }
   }
   std::unique_ptr<filter> create(const filter_services& services) const override {
-    return std::make_unique<rate_limit_filter>(
+    auto f = std::make_unique<rate_limit_filter>(
         config_, services.log,
         config_.store == store_kind::redis ? services.redis : std::shared_ptr<redis_client>(),
         services.config.session_store.key_prefix);
+    if (services.stats != nullptr) {
+      f->count_into(*services.stats);
+    }
+    return f;
   }
 
  private:

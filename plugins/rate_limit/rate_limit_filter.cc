@@ -134,10 +134,23 @@ net::awaitable<bool> rate_limit_filter::take_global(const draws& d, std::size_t&
   co_return take_local(d, refused, retry);
 }
 
+void rate_limit_filter::count_into(metrics& m) {
+  for (const auto& r : config_.rules) {
+    rejections_.push_back(
+        {&m.rate_limit_rejections.Add({{"rule", r.name}, {"reason", "rate"}}),
+         &m.rate_limit_rejections.Add({{"rule", r.name}, {"reason", "concurrency"}})});
+  }
+  store_rejections_ =
+      &m.rate_limit_rejections.Add({{"rule", "(store)"}, {"reason", "store_unavailable"}});
+}
+
 void rate_limit_filter::refuse_http(http_context& ctx, std::size_t rule,
                                     std::chrono::milliseconds retry) {
   const rule_config& r = config_.rules[rule];
   ++stats_.http_limited;
+  if (!rejections_.empty()) {
+    rejections_[rule][0]->Increment();
+  }
   const auto limit = static_cast<long long>(r.rate->limit);
   const auto window_s = std::max<long long>(1, r.rate->per.count() / 1000);
   const auto retry_s = std::max<long long>(1, (retry.count() + 999) / 1000);
@@ -153,6 +166,9 @@ void rate_limit_filter::refuse_http(http_context& ctx, std::size_t rule,
 }
 
 void rate_limit_filter::refuse_unavailable(local_reply& reply) {
+  if (store_rejections_ != nullptr) {
+    store_rejections_->Increment();
+  }
   reply.code = jsonrpc::rate_limited;
   reply.message =
       "the rate-limit store (Redis) is unavailable and on_store_error is deny; retry shortly";
@@ -198,6 +214,9 @@ filter_status rate_limit_filter::begin_call(message_context& ctx, const facts& f
         }
         release(slots);
         ++stats_.concurrency;
+        if (!rejections_.empty()) {
+          rejections_[i][1]->Increment();
+        }
         ctx.reply.code = jsonrpc::rate_limited;
         ctx.reply.message = "concurrency limit " + r.name + " (" + std::to_string(r.concurrency) +
                             " calls in flight per " + std::string(to_string(r.key)) +
@@ -218,6 +237,9 @@ void rate_limit_filter::refuse_call(message_context& ctx, std::size_t rule,
                                     std::chrono::milliseconds retry) {
   const rule_config& r = config_.rules[rule];
   ++stats_.limited;
+  if (!rejections_.empty()) {
+    rejections_[rule][0]->Increment();
+  }
   ctx.reply.code = jsonrpc::rate_limited;
   ctx.reply.message = "rate limit " + r.name + " (" +
                       std::to_string(static_cast<long long>(r.rate->limit)) + " " +

@@ -9,6 +9,9 @@
 #include "rate_limit/global_buckets.h"
 #include "rate_limit/token_bucket.h"
 
+#include "mcpgw/metrics.h"
+
+#include <array>
 #include <functional>
 #include <map>
 #include <string>
@@ -43,6 +46,8 @@ class rate_limit_filter final : public filter {
     std::uint64_t store_denied = 0;  // refused because of that (on_store_error: deny)
   };
   const counters& stats() const { return stats_; }
+  // Refusals are also counted in mcpgw_rate_limit_rejections_total{rule, reason}.
+  void count_into(metrics& m);
   std::size_t in_flight(std::size_t rule, std::string_view key) const;
 
  private:
@@ -81,6 +86,9 @@ class rate_limit_filter final : public filter {
   std::map<std::string, std::vector<std::pair<std::size_t, std::string>>, std::less<>> held_;
   std::function<time_point()> now_;
   counters stats_;
+  // Per rule: refusals by its rate and by its in-flight limit; then the store's denials.
+  std::vector<std::array<prometheus::Counter*, 2>> rejections_;
+  prometheus::Counter* store_rejections_ = nullptr;
   std::unique_ptr<global_buckets> global_;  // store: redis
 };
 

@@ -14,6 +14,7 @@
 //   remember {value} / recall   per-session state (isolation checks)
 //   request_headers             (HTTP modes; callable, not in tools/list) the headers of the HTTP
 //                               request that carried the call, as a JSON object
+//   request_meta                (callable, not in tools/list) the call's params._meta
 //
 // Server->client requests (sampling, elicitation) are sent on the POST stream of the tool
 // call that caused them (relatedRequestId; spec: "SHOULD relate to the originating
@@ -485,6 +486,16 @@ function buildTools(session) {
       },
     });
   }
+  // Trace-context tests: the params._meta of this tools/call as the server received it (any
+  // mode; callable, not enumerable, like request_headers).
+  Object.defineProperty(tools, 'request_meta', {
+    enumerable: false,
+    value: {
+      description: 'Returns the params._meta of this tools/call (JSON object)',
+      inputSchema: EMPTY,
+      run: async (_args, extra) => text(JSON.stringify(extra._meta ?? null)),
+    },
+  });
   return tools;
 }
 

@@ -669,7 +669,11 @@ describe('the fields of one record', () => {
     assert.equal(numeric.id, 9);
     // the documented field order, then prev and hash last
     assert.deepEqual(Object.keys(call), ['seq', 'time', 'tenant', 'principal', 'auth', 'session', 'route', 'backend', 'method', 'name', 'id',
-      'outcome', 'latency_ms', 'request_bytes', 'response_bytes', 'args_sha256', 'args', 'prev', 'hash']);
+      'outcome', 'request_id', 'trace_id', 'span_id', 'latency_ms', 'request_bytes', 'response_bytes', 'args_sha256', 'args', 'prev', 'hash']);
+    // No traceparent came with the call: the gateway began its trace (no parent span).
+    assert.match(call.request_id, /^[0-9a-f]{16}$/);
+    assert.match(call.trace_id, /^[0-9a-f]{32}$/);
+    assert.match(call.span_id, /^[0-9a-f]{16}$/);
   });
 });
 

@@ -245,3 +245,97 @@ TEST(EventStream, AnAttachedPostStreamHoldsItsProducerInsteadOfDropping) {
   post->push("d");
   EXPECT_GT(post->dropped(), 0u);
 }
+
+namespace {
+
+// A session whose requests get trace context, and the body one request is forwarded with.
+struct traced {
+  fixture f;
+  trace::settings tracing;
+  std::string forward(const std::string& body, trace::carried carried = {}) {
+    f.s->bind(principal{}, nullptr, &tracing);
+    jsonrpc::envelope env = f.decoder.decode(body);
+    std::int64_t up = -1;
+    std::string sent = f.s->map_client_request(body, env, up, &carried);
+    headers = f.s->trace_headers(up);
+    return sent;
+  }
+  std::string headers;
+};
+
+constexpr std::string_view incoming = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+// The traceparent the backend got in _meta, with the gateway's span replaced by "S".
+std::string meta_of(const std::string& sent) {
+  jsonrpc::decoder d;
+  auto env = d.decode(sent);
+  EXPECT_EQ(env.kind, jsonrpc::message_kind::request) << sent;
+  std::string raw(env.traceparent.in(sent));
+  return raw.size() == 57 ? raw.substr(0, 37) + "S" + raw.substr(53) : raw;
+}
+
+}  // namespace
+
+TEST(SessionTrace, HeaderContextIsAddedToAnExistingMeta) {
+  traced t;
+  std::string sent = t.forward(
+      R"({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x","_meta":{"progressToken":"p"}}})",
+      {incoming, "k=v", "rid"});
+  EXPECT_EQ(meta_of(sent), R"("00-4bf92f3577b34da6a3ce929d0e0e4736-S-01")") << sent;
+  EXPECT_NE(sent.find(R"("tracestate":"k=v","progressToken":0)"), std::string::npos) << sent;
+  EXPECT_EQ(t.headers.substr(0, 49), "traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-")
+      << t.headers;
+  EXPECT_NE(t.headers.find("tracestate: k=v\r\n"), std::string::npos);
+  EXPECT_EQ(t.headers.find("00f067aa0ba902b7"), std::string::npos) << "the gateway's own span";
+}
+
+TEST(SessionTrace, MetaAndParamsAreCreatedWhereMissing) {
+  traced t;
+  for (std::string body : {
+           std::string(R"({"jsonrpc":"2.0","id":1,"method":"tools/list"})"),
+           std::string(R"({"jsonrpc":"2.0","id":1,"method":"tools/list","params":{}})"),
+           std::string(R"({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x"}})"),
+           std::string(R"({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"_meta":{}}})"),
+           std::string(
+               R"({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{ "_meta" : { } } })"),
+       }) {
+    std::string sent = t.forward(body, {incoming, {}, {}});
+    EXPECT_EQ(meta_of(sent), R"("00-4bf92f3577b34da6a3ce929d0e0e4736-S-01")")
+        << body << " -> " << sent;
+  }
+}
+
+TEST(SessionTrace, MetaTraceparentWinsAndIsReplaced) {
+  traced t;
+  std::string sent = t.forward(
+      R"({"jsonrpc":"2.0","id":1,"method":"ping","params":{"_meta":{"traceparent":"00-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-bbbbbbbbbbbbbbbb-00","tracestate":"a=1"}}})",
+      {incoming, "k=v", {}});
+  EXPECT_EQ(meta_of(sent), R"("00-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-S-00")") << sent;
+  EXPECT_NE(sent.find(R"("tracestate":"a=1")"), std::string::npos);
+  EXPECT_EQ(sent.find("k=v"), std::string::npos) << "the header's state belongs to another trace";
+  EXPECT_NE(t.headers.find("tracestate: a=1\r\n"), std::string::npos) << t.headers;
+}
+
+TEST(SessionTrace, WithoutContextANewTraceUnlessGenerateIsOff) {
+  traced t;
+  std::string sent = t.forward(R"({"jsonrpc":"2.0","id":1,"method":"ping"})");
+  EXPECT_EQ(meta_of(sent).substr(0, 4), "\"00-") << sent;
+  EXPECT_EQ(t.headers.size(), std::string("traceparent: \r\n").size() + 55) << t.headers;
+  t.tracing.generate = false;
+  sent = t.forward(R"({"jsonrpc":"2.0","id":2,"method":"ping"})");
+  EXPECT_EQ(sent, R"({"jsonrpc":"2.0","id":1,"method":"ping"})");
+  EXPECT_EQ(t.headers, "");
+}
+
+TEST(SessionTrace, MetaOffSendsHeadersOnlyAndArrayParamsAreLeftAlone) {
+  traced t;
+  t.tracing.meta = false;
+  std::string body = R"({"jsonrpc":"2.0","id":1,"method":"ping","params":{}})";
+  std::string sent = t.forward(body, {incoming, {}, {}});
+  EXPECT_EQ(sent, R"({"jsonrpc":"2.0","id":0,"method":"ping","params":{}})");
+  EXPECT_FALSE(t.headers.empty());
+  t.tracing.meta = true;
+  sent = t.forward(R"({"jsonrpc":"2.0","id":1,"method":"x","params":[1,2]})", {incoming, {}, {}});
+  EXPECT_EQ(sent, R"({"jsonrpc":"2.0","id":1,"method":"x","params":[1,2]})");
+  EXPECT_FALSE(t.headers.empty());
+}

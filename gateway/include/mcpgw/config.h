@@ -115,6 +115,9 @@ struct backend_config {
   backend_kind kind = backend_kind::http;
   http_backend_config http;  // also the settings of an sse backend
   stdio_backend_config stdio;
+  // /readyz answers 503 while this backend cannot be reached (HTTP: no replica passes its
+  // health probe, which then runs even with one replica; stdio: its processes fail to start).
+  bool required = false;
 };
 
 struct route_config {
@@ -172,6 +175,14 @@ struct filter_entry {
   std::shared_ptr<const filter_factory> factory;
 };
 
+// Metrics, access log and W3C trace context (observability:).
+struct observability_config {
+  bool metrics = true;         // /metrics on the admin listener
+  bool access_log = false;     // one info line per finished client request
+  bool trace_generate = true;  // tracing.generate: begin a trace for requests that carry none
+  bool trace_meta = true;      // tracing.meta: also send traceparent in params._meta
+};
+
 struct gateway_config {
   std::string source;  // file the config came from, for messages
   host_port listen{"127.0.0.1", 8080};
@@ -191,6 +202,7 @@ struct gateway_config {
   std::vector<filter_entry> filters;
   duration shutdown_grace = std::chrono::seconds(10);
   std::string log_level = "info";  // debug, info, warn, error
+  observability_config observability;
 };
 
 struct config_error {

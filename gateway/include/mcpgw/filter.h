@@ -23,6 +23,7 @@
 namespace mcpgw {
 
 class redis_client;
+class metrics;
 
 namespace net = boost::asio;
 
@@ -168,6 +169,12 @@ struct request_record {
   std::chrono::system_clock::time_point started;
   std::chrono::steady_clock::time_point started_steady;
   std::chrono::steady_clock::duration elapsed{};
+  // From forwarding to the backend's answer (or failure); zero when it never reached one.
+  std::chrono::steady_clock::duration backend_elapsed{};
+  std::string request_id;  // the HTTP request's X-Request-Id (given or minted)
+  std::string trace_id;    // W3C trace context: 32 hex digits, empty when none
+  std::string parent_id;   // the caller's span (16 hex), empty when the gateway began the trace
+  std::string span_id;     // the gateway's span for this request, sent on as the parent
   request_outcome outcome = request_outcome::abandoned;
   int error_code = 0;
   std::string error_message;
@@ -222,6 +229,9 @@ struct filter_services {
   // The session store's Redis connection (session_store type: redis), else null: global
   // counters (rate limits) share it.
   std::shared_ptr<redis_client> redis = nullptr;
+  // Where filters count what they do (rate-limit rejections, breaker states, audit records);
+  // null in unit tests that do not look.
+  metrics* stats = nullptr;
 };
 
 // A filter's parsed configuration: made once by the plugin's config parser, immutable, and

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -52,6 +53,14 @@ struct envelope {
   json_string uri;       // params.uri (resources/read, resources/subscribe, ...)
   token progress_token;  // params._meta.progressToken (requests), params.progressToken (progress)
   token request_id;      // params.requestId (notifications/cancelled)
+  // W3C trace context in params._meta: the raw string tokens (quotes included).
+  token traceparent;
+  token tracestate;
+  // Where a key can be inserted: just after the '{' of params and of params._meta (0: that
+  // object is absent); `has_params` is true for array params too.
+  std::uint32_t params_open = 0;
+  std::uint32_t meta_open = 0;
+  bool has_params = false;
   json_string protocol_version;  // params.protocolVersion, or result.protocolVersion
   int error_code = 0;            // error.code (error responses)
   bool tool_error = false;       // result.isError is true (a tool that failed)
@@ -97,6 +106,13 @@ std::string splice(std::string_view text, token at, std::string_view replacement
 // Two replacements in one copy; tokens must not overlap (order does not matter).
 std::string splice(std::string_view text, token a, std::string_view ra, token b,
                    std::string_view rb);
+// Any number of replacements in one copy; a token of length 0 is an insertion at its offset.
+// Tokens must not overlap; they are applied in offset order whatever their order here.
+struct edit {
+  token at;
+  std::string_view replacement;
+};
+std::string splice(std::string_view text, std::span<edit> edits);
 
 // {"jsonrpc":"2.0","id":<id_raw or null>,"error":{"code":c,"message":"..."}}
 std::string make_error(std::string_view id_raw, int code, std::string_view message);

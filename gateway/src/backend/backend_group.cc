@@ -26,7 +26,9 @@ backend_group::backend_group(net::any_io_executor ex, const backend_config& conf
     backend_config one = config;
     one.http.url = set_->url(i);
     replicas_.push_back(std::make_unique<http_backend>(ex, one, limits, log));
-    if (set_->size() > 1) {
+    // One replica is probed only when /readyz depends on it: with nowhere else to send a
+    // session, taking it out of rotation changes nothing.
+    if (set_->size() > 1 || config.required) {
       backend_config probe = one;
       probe.http.timeout = config.http.health_timeout;
       probe.http.connect_timeout = config.http.health_timeout;

@@ -27,7 +27,8 @@ class backend_group {
   // Shared with the sessions pinned to a replica, which may outlive the group at shutdown.
   const std::shared_ptr<replica_set>& shared_replicas() const { return set_; }
 
-  // Starts the health probes (only with more than one replica); stop() ends them.
+  // Starts the health probes (with more than one replica, or when the backend is required);
+  // stop() ends them.
   void start();
   void stop();
   // Probes still running (the server waits for them before it stops).

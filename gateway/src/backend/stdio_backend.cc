@@ -321,10 +321,12 @@ net::awaitable<std::shared_ptr<stdio_process>> stdio_backend::spawn(
   auto child = co_await child_process::spawn(ex_, spec, error);
   if (!child) {
     --active_;
+    start_failure_ = error;
     log_.warn("stdio backend failed to start",
               {{"backend", name()}, {"command", spec.argv.front()}, {"error", error}});
     co_return nullptr;
   }
+  start_failure_.clear();
   auto p = std::make_shared<stdio_process>(*this, std::move(child));
   ++running_;
   p->start();

@@ -116,6 +116,8 @@ class stdio_backend {
   std::size_t warm() const { return warm_.size(); }
   // Every process still running, stopping ones included (the drain waits for them).
   std::size_t running() const { return running_; }
+  // Why the last process failed to start; empty once one started (/readyz reads it).
+  const std::string& start_failure() const { return start_failure_; }
 
   // The raw id the pool uses for its own initialize.
   static constexpr std::string_view warmup_id = "\"mcpgw-warmup\"";
@@ -146,6 +148,7 @@ class stdio_backend {
   std::size_t warming_ = 0;  // taken out of warm_ to be initialized with a new template
   bool refilling_ = false;
   bool shut_down_ = false;
+  std::string start_failure_;
   duration backoff_{0};
   net::steady_timer refill_timer_;
 };

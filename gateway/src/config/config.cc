@@ -30,10 +30,13 @@
 namespace mcpgw {
 namespace {
 
-constexpr std::array<std::string_view, 14> top_level_keys{
-    "listen",         "admin_listen", "tls",    "allowed_hosts", "allowed_origins", "session_store",
-    "cluster",        "backends",     "routes", "limits",        "tenants",         "filters",
-    "shutdown_grace", "log_level"};
+constexpr std::array<std::string_view, 15> top_level_keys{
+    "listen",          "admin_listen",  "tls",          "allowed_hosts",
+    "allowed_origins", "session_store", "cluster",      "backends",
+    "routes",          "limits",        "tenants",      "filters",
+    "shutdown_grace",  "log_level",     "observability"};
+constexpr std::array<std::string_view, 3> observability_keys{"metrics", "access_log", "tracing"};
+constexpr std::array<std::string_view, 2> tracing_keys{"generate", "meta"};
 constexpr std::array<std::string_view, 4> cluster_keys{"listen", "advertise", "secret_env",
                                                        "heartbeat"};
 constexpr std::array<std::string_view, 2> tls_keys{"cert", "key"};
@@ -289,6 +292,9 @@ gateway_config parser::parse_document(const field& root) {
   if (const field* at = top->get("log_level")) {
     config.log_level = read_value(*at, value_kind::log_level).value_or(config.log_level);
   }
+  if (const field* at = top->get("observability")) {
+    read_observability(*at, config.observability);
+  }
   check_references(config);
   return config;
 }
@@ -313,6 +319,33 @@ void parser::read_listeners(const map_fields& top, gateway_config& config) {
   // Port 0 asks the kernel for a fresh port each time, so two of them never clash.
   if (a.port != 0 && a.port == config.listen.port && lower(a.host) == lower(config.listen.host)) {
     error(*admin, "expected an address other than listen's, got " + quote_value(*text));
+  }
+}
+
+void parser::read_observability(const field& at, observability_config& out) {
+  const auto obs = read_map(
+      at, observability_keys,
+      "a map like { metrics: true, access_log: false, tracing: { generate: true, meta: true } }");
+  if (!obs) {
+    return;
+  }
+  if (const field* metrics = obs->get("metrics")) {
+    read_bool(*metrics, out.metrics);
+  }
+  if (const field* access = obs->get("access_log")) {
+    read_bool(*access, out.access_log);
+  }
+  if (const field* tracing = obs->get("tracing")) {
+    const auto t = read_map(*tracing, tracing_keys, "a map like { generate: true, meta: true }");
+    if (!t) {
+      return;
+    }
+    if (const field* generate = t->get("generate")) {
+      read_bool(*generate, out.trace_generate);
+    }
+    if (const field* meta = t->get("meta")) {
+      read_bool(*meta, out.trace_meta);
+    }
   }
 }
 

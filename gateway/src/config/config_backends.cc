@@ -14,7 +14,7 @@
 namespace mcpgw::config_detail {
 namespace {
 
-constexpr std::array<std::string_view, 4> backend_keys{"name", "http", "sse", "stdio"};
+constexpr std::array<std::string_view, 5> backend_keys{"name", "http", "sse", "stdio", "required"};
 constexpr std::array<std::string_view, 7> stdio_keys{"command", "env",     "tenant_env",      "cwd",
                                                      "pool",    "timeout", "shutdown_timeout"};
 constexpr std::array<std::string_view, 2> pool_keys{"warm", "max"};
@@ -104,6 +104,9 @@ void parser::read_backends(const map_fields& top, gateway_config& config) {
       }
       out.name = std::move(*name);
     }
+    if (const field* required = backend->get("required")) {
+      read_bool(*required, out.required);
+    }
     const field* http = backend->get("http");
     const field* sse = backend->get("sse");
     const field* stdio = backend->get("stdio");
@@ -113,10 +116,22 @@ void parser::read_backends(const map_fields& top, gateway_config& config) {
             "a backend is one of http, sse or stdio, not several; split it into several "
             "backends");
     } else if (http != nullptr) {
+      lone_health_check_ = nullptr;
       read_http(*http, out.http);
+      if (lone_health_check_ != nullptr && !out.required) {
+        error(*lone_health_check_,
+              "health checks watch replicas: list them in urls, or mark the backend "
+              "required: true (/readyz then follows its probe)");
+      }
     } else if (sse != nullptr) {
       out.kind = backend_kind::sse;
+      lone_health_check_ = nullptr;
       read_http(*sse, out.http);
+      if (lone_health_check_ != nullptr && !out.required) {
+        error(*lone_health_check_,
+              "health checks watch replicas: an sse backend has one; mark it required: true "
+              "for /readyz to follow its probe");
+      }
       if (!out.http.urls.empty()) {
         error(*sse, "replicas (urls) are for Streamable HTTP backends; an sse backend has one url");
       }
@@ -197,7 +212,7 @@ void parser::read_http(const field& at, http_backend_config& out) {
       }
     }
     if (urls == nullptr) {
-      error(*health, "health checks watch replicas: list them in urls");
+      lone_health_check_ = health;  // allowed for a required backend (read_backends checks)
     }
   }
   if (const field* timeout = http->get("timeout")) {

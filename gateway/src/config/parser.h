@@ -107,6 +107,7 @@ class parser {
   void read_allowed_origins(const field& at, gateway_config& config);
   void read_session_store(const field& at, session_store_config& out);
   void read_cluster(const field& at, gateway_config& config);
+  void read_observability(const field& at, observability_config& out);
   void read_backends(const map_fields& top, gateway_config& config);
   void read_http(const field& at, http_backend_config& out);
   void read_stdio(const field& at, stdio_backend_config& out);
@@ -136,6 +137,7 @@ class parser {
   std::map<std::string, int, std::less<>> backend_lines_;  // name -> line, for routes
   // False when a backend name could not be read: routes naming it would only repeat that error.
   bool backend_names_complete_ = true;
+  const field* lone_health_check_ = nullptr;  // http.health_check of a backend without urls
 };
 
 }  // namespace mcpgw::config_detail

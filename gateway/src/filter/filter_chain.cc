@@ -1,6 +1,7 @@
 #include "filter/filter_chain.h"
 
 #include "mcpgw/filter.h"
+#include "observability/observer.h"
 
 #include <boost/asio/use_awaitable.hpp>
 
@@ -33,6 +34,12 @@ std::shared_ptr<const filter_chain> filter_chain::build(const filter_services& s
   std::vector<std::unique_ptr<filter>> filters;
   for (const filter_entry& entry : services.config.filters) {
     filters.push_back(entry.factory->create(services));
+  }
+  // Last in the chain: its response hook sees the backend's answers before any filter edits
+  // them, and its completion hook runs first.
+  const bool access_log = services.config.observability.access_log;
+  if (services.stats != nullptr || access_log) {
+    filters.push_back(std::make_unique<observer>(services.stats, services.log, access_log));
   }
   return std::make_shared<const filter_chain>(std::move(filters));
 }

@@ -43,7 +43,9 @@ class completion_guard {
   completion_guard(std::shared_ptr<const filter_chain> chain, request_record record)
       : chain_(std::move(chain)), record_(std::move(record)) {}
   completion_guard(completion_guard&& other) noexcept
-      : chain_(std::move(other.chain_)), record_(std::move(other.record_)) {
+      : chain_(std::move(other.chain_)),
+        record_(std::move(other.record_)),
+        forwarded_(other.forwarded_) {
     other.chain_.reset();
   }
   completion_guard& operator=(completion_guard&& other) noexcept {
@@ -51,6 +53,7 @@ class completion_guard {
       fire();
       chain_ = std::move(other.chain_);
       record_ = std::move(other.record_);
+      forwarded_ = other.forwarded_;
       other.chain_.reset();
     }
     return *this;
@@ -65,6 +68,32 @@ class completion_guard {
   void set_outcome(request_outcome outcome, int code = 0, std::string_view message = {});
   const request_record* record() const { return chain_ ? &*record_ : nullptr; }
   // The answer the client gets: its size, and whether it is a failed tool call.
+  // The request left for the backend, and the backend answered (or failed): the time between
+  // is the request's backend time.
+  void forwarded() {
+    if (chain_) {
+      forwarded_ = std::chrono::steady_clock::now();
+    }
+  }
+  void backend_done() {
+    if (chain_ && forwarded_.time_since_epoch().count() != 0 &&
+        record_->backend_elapsed.count() == 0) {
+      record_->backend_elapsed = std::chrono::steady_clock::now() - forwarded_;
+    }
+  }
+  // The W3C trace context the request travels under (see observability/trace.h).
+  void set_request_id(std::string_view id) {
+    if (chain_) {
+      record_->request_id.assign(id);
+    }
+  }
+  void set_trace(std::string_view trace_id, std::string_view parent_id, std::string_view span_id) {
+    if (chain_) {
+      record_->trace_id.assign(trace_id);
+      record_->parent_id.assign(parent_id);
+      record_->span_id.assign(span_id);
+    }
+  }
   void set_answer(std::size_t bytes, bool tool_error) {
     if (chain_) {
       record_->response_bytes = bytes;
@@ -81,6 +110,7 @@ class completion_guard {
  private:
   std::shared_ptr<const filter_chain> chain_;
   std::optional<request_record> record_;
+  std::chrono::steady_clock::time_point forwarded_{};
 };
 
 }  // namespace mcpgw

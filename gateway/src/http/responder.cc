@@ -7,6 +7,8 @@
 
 #include <array>
 #include <cstdio>
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
 
 namespace mcpgw {
 
@@ -16,6 +18,11 @@ void responder::append_head(std::string& out, unsigned status, header_list extra
   out += ' ';
   out += beast::http::obsolete_reason(static_cast<beast::http::status>(status));
   out += "\r\nServer: mcpgw\r\n";
+  if (!trace_.request_id.empty()) {
+    out += "X-Request-Id: ";
+    out += trace_.request_id;
+    out += "\r\n";
+  }
   if (!keep_alive_) {
     out += "Connection: close\r\n";
   }
@@ -35,6 +42,7 @@ net::awaitable<bool> responder::write(std::string_view data) {
   auto [ec, n] = co_await net::async_write(stream_, net::buffer(data.data(), data.size()),
                                            net::as_tuple(net::use_awaitable));
   stream_.tcp().expires_never();
+  count_sent(n);
   if (ec) {
     failed_ = true;
   }
@@ -61,8 +69,21 @@ net::awaitable<bool> responder::send(unsigned status, std::string_view content_t
   stream_.tcp().expires_after(write_timeout_);
   auto [ec, n] = co_await net::async_write(stream_, buffers, net::as_tuple(net::use_awaitable));
   stream_.tcp().expires_never();
+  count_sent(n);
   failed_ = static_cast<bool>(ec);
   co_return !failed_;
+}
+
+void responder::count_sent(std::size_t n) {
+  if (traffic_.sent != nullptr) {
+    traffic_.sent->Increment(static_cast<double>(n));
+  }
+}
+
+responder::~responder() {
+  if (streaming_) {
+    traffic_.streams->Decrement();
+  }
 }
 
 net::awaitable<bool> responder::send_empty(unsigned status, header_list extra) {
@@ -75,6 +96,10 @@ net::awaitable<bool> responder::send_empty(unsigned status, header_list extra) {
 
 net::awaitable<bool> responder::start_stream(header_list extra) {
   started_ = true;
+  if (traffic_.streams != nullptr && !streaming_) {
+    streaming_ = true;
+    traffic_.streams->Increment();
+  }
   std::string out;
   append_head(out, 200, extra);
   out +=

@@ -4,6 +4,7 @@
 
 #include "http/any_stream.h"
 #include "mcpgw/config.h"
+#include "observability/trace.h"
 
 #include <boost/asio/awaitable.hpp>
 
@@ -12,6 +13,11 @@
 #include <string_view>
 #include <utility>
 
+namespace prometheus {
+class Counter;
+class Gauge;
+}  // namespace prometheus
+
 namespace mcpgw {
 
 using header_list = std::span<const std::pair<std::string_view, std::string_view>>;
@@ -19,10 +25,27 @@ using header_list = std::span<const std::pair<std::string_view, std::string_view
 // What the connection is doing, so shutdown knows what it may cut.
 enum class connection_state { idle, handling, streaming };
 
+// Where a response counts its bytes and whether it is an open SSE stream (null: not counted).
+struct response_traffic {
+  prometheus::Counter* sent = nullptr;
+  prometheus::Gauge* streams = nullptr;
+};
+
 class responder {
  public:
   responder(any_stream& stream, bool keep_alive, duration write_timeout, connection_state& state)
       : stream_(stream), keep_alive_(keep_alive), write_timeout_(write_timeout), state_(state) {}
+  ~responder();
+  responder(const responder&) = delete;
+  responder& operator=(const responder&) = delete;
+
+  // Set before the first write: counters of the route the request went to.
+  void count_into(response_traffic traffic) { traffic_ = traffic; }
+  // The request's id (echoed as X-Request-Id on every response) and its trace context
+  // headers; views into the request, which outlives the responder.
+  void set_request(trace::carried carried) { trace_ = carried; }
+  std::string_view request_id() const { return trace_.request_id; }
+  const trace::carried& trace() const { return trace_; }
 
   net::awaitable<bool> send(unsigned status, std::string_view content_type, std::string_view body,
                             header_list extra = {});
@@ -51,6 +74,7 @@ class responder {
  private:
   void append_head(std::string& out, unsigned status, header_list extra) const;
   net::awaitable<bool> write(std::string_view data);
+  void count_sent(std::size_t n);
 
   any_stream& stream_;
   bool keep_alive_;
@@ -61,6 +85,9 @@ class responder {
   bool client_gone_ = false;
   bool head_only_ = false;
   bool forwarded_ = false;
+  bool streaming_ = false;  // counted in traffic_.streams
+  response_traffic traffic_;
+  trace::carried trace_;
 };
 
 }  // namespace mcpgw

@@ -2,6 +2,7 @@
 
 #include <simdjson.h>
 
+#include <algorithm>
 #include <cstring>
 #include <limits>
 
@@ -100,6 +101,13 @@ class object_reader {
           env.problem = "params._meta.progressToken must be a string or an integer";
           env.problem_code = invalid_params;
         }
+      } else if (key == "traceparent" || key == "tracestate") {
+        // Not a string: not trace context; the gateway leaves it alone.
+        std::string_view raw = v.raw_json_token();
+        json_string ignored;
+        if (read_string(v, ignored)) {
+          (key == "traceparent" ? env.traceparent : env.tracestate) = token_of(raw);
+        }
       }
     });
   }
@@ -118,8 +126,10 @@ class object_reader {
         }
         read_string(v, into);
       } else if (key == "_meta") {
+        std::string_view raw = v.raw_json_token();
         ondemand::object meta;
         if (v.get_object().get(meta) == simdjson::SUCCESS) {
+          env.meta_open = token_of(raw).offset + 1;
           read_meta(meta, env);
         }
       } else if (key == "requestId") {
@@ -192,11 +202,14 @@ class object_reader {
         if (v.type().get(type)) {
           throw syntax_failure{};
         }
+        env.has_params = true;
         if (type == ondemand::json_type::object) {
+          std::string_view raw = v.raw_json_token();
           ondemand::object params;
           if (v.get_object().get(params)) {
             throw syntax_failure{};
           }
+          env.params_open = token_of(raw).offset + 1;
           read_params(params, env);
         } else if (type != ondemand::json_type::array) {
           problem = "\"params\" must be an object or an array";
@@ -415,6 +428,25 @@ std::string splice(std::string_view text, token a, std::string_view ra, token b,
   out.append(text.substr(a.offset + a.length, b.offset - a.offset - a.length));
   out.append(rb);
   out.append(text.substr(b.offset + b.length));
+  return out;
+}
+
+std::string splice(std::string_view text, std::span<edit> edits) {
+  std::sort(edits.begin(), edits.end(),
+            [](const edit& a, const edit& b) { return a.at.offset < b.at.offset; });
+  std::size_t size = text.size();
+  for (const auto& e : edits) {
+    size += e.replacement.size() - e.at.length;
+  }
+  std::string out;
+  out.reserve(size);
+  std::size_t from = 0;
+  for (const auto& e : edits) {
+    out.append(text.substr(from, e.at.offset - from));
+    out.append(e.replacement);
+    from = e.at.offset + e.at.length;
+  }
+  out.append(text.substr(from));
   return out;
 }
 

@@ -398,7 +398,9 @@ net::awaitable<void> streamable_http_endpoint::legacy_request(std::shared_ptr<se
   if (is_initialize) {
     if (ok) {
       s->set_initialized();
+      count_started(s->route());
       log_.info("session started", {{"session", s->id()},
+                                    {"tenant", s->who().tenant},
                                     {"route", s->route().path},
                                     {"backend", backend.name()},
                                     {"transport", "sse"},

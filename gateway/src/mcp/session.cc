@@ -111,7 +111,7 @@ void session::pin_replica(std::size_t index) {
 bool session::busy() const { return active_requests_ > 0 || get_stream_->attached(); }
 
 std::string session::map_client_request(std::string_view body, const jsonrpc::envelope& env,
-                                        std::int64_t& upstream_id) {
+                                        std::int64_t& upstream_id, const trace::carried* carried) {
   upstream_id = next_upstream_id_++;
   std::string up = std::to_string(upstream_id);
   in_flight entry;
@@ -140,10 +140,111 @@ std::string session::map_client_request(std::string_view body, const jsonrpc::en
     record.started_steady = std::chrono::steady_clock::now();
     entry.done = completion_guard(chain_, std::move(record));
   }
+  // The progress token becomes the upstream id too: unique in the upstream session.
+  std::vector<jsonrpc::edit> edits{{env.id, up}};
+  if (env.progress_token.present()) {
+    edits.push_back({env.progress_token, up});
+  }
+  std::array<std::string, 2> inserted;
+  if (tracing_ != nullptr) {
+    continue_trace(body, env, carried, entry, edits, inserted);
+  }
+  entry.done.forwarded();
   upstream_by_client_id_[entry.client_id] = upstream_id;
   in_flight_.emplace(upstream_id, std::move(entry));
-  // The progress token becomes the upstream id too: unique in the upstream session.
-  return jsonrpc::splice(body, env.id, up, env.progress_token, up);
+  return jsonrpc::splice(body, edits);
+}
+
+namespace {
+
+std::string_view unquoted(std::string_view raw) {
+  return raw.size() >= 2 ? raw.substr(1, raw.size() - 2) : std::string_view();
+}
+
+// True when the object whose '{' ends just before `open` has no members.
+bool empty_object(std::string_view body, std::uint32_t open) {
+  std::size_t at = body.find_first_not_of(" \t\r\n", open);
+  return at != std::string_view::npos && body[at] == '}';
+}
+
+}  // namespace
+
+void session::continue_trace(std::string_view body, const jsonrpc::envelope& env,
+                             const trace::carried* carried, in_flight& entry,
+                             std::vector<jsonrpc::edit>& edits, std::array<std::string, 2>& text) {
+  // The message's own context wins over its HTTP request's: a batch carries one per call.
+  std::optional<trace::context> incoming =
+      trace::incoming(env.traceparent.in(body), carried ? carried->traceparent : "");
+  std::string_view state;
+  if (incoming) {
+    const bool from_meta =
+        env.traceparent.present() && trace::incoming(env.traceparent.in(body), {}).has_value();
+    state = from_meta ? (env.tracestate.present() ? unquoted(env.tracestate.in(body)) : "")
+                      : carried->tracestate;
+  }
+  if (!incoming && !tracing_->generate) {
+    return;
+  }
+  trace::context context = incoming ? *incoming : tracing_->ids.new_trace();
+  auto span = tracing_->ids.new_span();
+  auto header = trace::format(context, span);
+  entry.traceparent.assign(header.data(), header.size());
+  if (!state.empty() && trace::valid_tracestate(state)) {
+    entry.tracestate.assign(state);
+  }
+  entry.done.set_trace(context.trace(), incoming ? incoming->span() : std::string_view(),
+                       {span.data(), span.size()});
+  if (carried != nullptr) {
+    entry.done.set_request_id(carried->request_id);
+  }
+  if (!tracing_->meta) {
+    return;
+  }
+  // A tracestate already in _meta stays as it is; one from the header is added beside ours.
+  const bool add_state = !entry.tracestate.empty() && !env.tracestate.present();
+  std::string state_field;
+  if (add_state) {
+    state_field = "\"tracestate\":" + jsonrpc::quote(entry.tracestate);
+  }
+  if (env.traceparent.present()) {
+    text[0] = jsonrpc::quote(entry.traceparent);
+    edits.push_back({env.traceparent, text[0]});
+    if (add_state) {
+      text[1] = state_field + ",";  // _meta holds traceparent, so it is not empty
+      edits.push_back({jsonrpc::token{env.meta_open, 0}, text[1]});
+    }
+    return;
+  }
+  std::string fields = "\"traceparent\":" + jsonrpc::quote(entry.traceparent);
+  if (add_state) {
+    fields += "," + state_field;
+  }
+  if (env.meta_open != 0) {
+    text[1] = fields + (empty_object(body, env.meta_open) ? "" : ",");
+    edits.push_back({jsonrpc::token{env.meta_open, 0}, text[1]});
+  } else if (env.params_open != 0) {
+    text[1] = "\"_meta\":{" + fields + "}" + (empty_object(body, env.params_open) ? "" : ",");
+    edits.push_back({jsonrpc::token{env.params_open, 0}, text[1]});
+  } else if (!env.has_params) {
+    std::size_t close = body.rfind('}');
+    if (close != std::string_view::npos) {
+      text[1] = ",\"params\":{\"_meta\":{" + fields + "}}";
+      edits.push_back({jsonrpc::token{static_cast<std::uint32_t>(close), 0}, text[1]});
+    }
+  }
+  // Positional (array) params have no place for _meta: the headers carry the context alone.
+}
+
+std::string session::trace_headers(std::int64_t upstream_id) const {
+  auto it = in_flight_.find(upstream_id);
+  if (it == in_flight_.end() || it->second.traceparent.empty()) {
+    return {};
+  }
+  std::string out = "traceparent: " + it->second.traceparent + "\r\n";
+  if (!it->second.tracestate.empty()) {
+    out += "tracestate: " + it->second.tracestate + "\r\n";
+  }
+  return out;
 }
 
 std::optional<std::string> session::map_client_response(std::string_view body,
@@ -221,6 +322,7 @@ std::string session::failure_response(std::int64_t upstream_id, int code,
   }
   std::string body = jsonrpc::make_error(it->second.client_id, code, message);
   if (chain_) {
+    it->second.done.backend_done();
     it->second.done.set_outcome(request_outcome::error, code, message);
     filter_response(body, jsonrpc::message_kind::error, it->second.method, it->second.name);
     it->second.done.set_answer(body.size(), false);
@@ -284,6 +386,7 @@ session::mapped session::map_backend_message(std::string_view body, jsonrpc::dec
       out.is_error = env.kind == jsonrpc::message_kind::error;
       out.protocol_version.assign(env.protocol_version.str());
       if (chain_) {
+        it->second.done.backend_done();
         if (out.is_error) {
           it->second.done.set_outcome(request_outcome::error, env.error_code,
                                       env.error_message.str());

@@ -12,9 +12,11 @@
 #include "mcpgw/config.h"
 #include "mcpgw/filter.h"
 #include "mcpgw/jsonrpc.h"
+#include "observability/trace.h"
 
 #include <boost/asio/steady_timer.hpp>
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -141,9 +143,12 @@ class session : public std::enable_shared_from_this<session> {
   const std::string& id() const { return id_; }
   // The principal that created the session (its id means nothing to anyone else), and the
   // filters that see its messages (null: none).
-  void bind(principal who, std::shared_ptr<const filter_chain> chain) {
+  // `tracing`: how requests get their trace context (null: they get none).
+  void bind(principal who, std::shared_ptr<const filter_chain> chain,
+            trace::settings* tracing = nullptr) {
     who_ = std::move(who);
     chain_ = chain && !chain->empty() ? std::move(chain) : nullptr;
+    tracing_ = tracing;
   }
   const principal& who() const { return who_; }
   const filter_chain* filters() const { return chain_.get(); }
@@ -205,8 +210,15 @@ class session : public std::enable_shared_from_this<session> {
 
   // --- client -> backend id mapping -------------------------------------------------------
   // Maps a client request onto a fresh upstream id; returns the body to send to the backend.
+  // The request also gets its trace context: the one in its params._meta, else the one its
+  // HTTP request carried (`carried`), else a new trace; the gateway's span continues it, in
+  // params._meta of the body returned and in trace_headers(upstream_id).
   std::string map_client_request(std::string_view body, const jsonrpc::envelope& env,
-                                 std::int64_t& upstream_id);
+                                 std::int64_t& upstream_id,
+                                 const trace::carried* carried = nullptr);
+  // "traceparent: ...\r\n" (and tracestate) for the backend request of an in-flight request;
+  // empty when it has no trace context.
+  std::string trace_headers(std::int64_t upstream_id) const;
   // For a client's response to a server->client request: the body with the backend's id, or
   // nullopt when no such request is pending.
   std::optional<std::string> map_client_response(std::string_view body,
@@ -311,7 +323,14 @@ class session : public std::enable_shared_from_this<session> {
     std::string method;
     std::string name;
     completion_guard done;
+    // Sent to the backend: the gateway's traceparent (empty: none) and the caller's tracestate.
+    std::string traceparent;
+    std::string tracestate;
   };
+  // The trace context of a request being mapped, and the edits that carry it in _meta.
+  void continue_trace(std::string_view body, const jsonrpc::envelope& env,
+                      const trace::carried* carried, in_flight& entry,
+                      std::vector<jsonrpc::edit>& edits, std::array<std::string, 2>& text);
   mapped map_backend_notification(std::string_view body, const jsonrpc::envelope& env);
   void filter_response(std::string& body, jsonrpc::message_kind kind, std::string_view method,
                        std::string_view name);
@@ -358,6 +377,7 @@ class session : public std::enable_shared_from_this<session> {
   std::string end_reason_;
   principal who_;
   std::shared_ptr<const filter_chain> chain_;
+  trace::settings* tracing_ = nullptr;
   std::vector<std::pair<std::string, completion_guard>> staged_;
 };
 

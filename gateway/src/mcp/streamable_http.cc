@@ -25,7 +25,22 @@ streamable_http_endpoint::streamable_http_endpoint(net::any_io_executor ex,
       chain_(chain && !chain->empty() ? std::move(chain) : nullptr),
       store_(store ? std::move(store) : std::make_shared<memory_session_store>()),
       replica_id_(mint_session_id().substr(0, 16)),
+      tracing_{{}, config.observability.trace_generate, config.observability.trace_meta},
       sweep_timer_(ex) {}
+
+void streamable_http_endpoint::count_started(const route_binding& route) {
+  if (stats_ != nullptr) {
+    stats_->sessions_started.Add({{"route", route.path}}).Increment();
+  }
+}
+
+std::size_t streamable_http_endpoint::session_count(std::string_view route) const {
+  std::size_t n = 0;
+  for (const auto& [id, s] : sessions_) {
+    n += s->route().path == route;
+  }
+  return n;
+}
 
 std::string streamable_http_endpoint::mint_session_id() {
   std::array<unsigned char, 16> bytes{};
@@ -393,10 +408,12 @@ net::awaitable<void> streamable_http_endpoint::initialize(client_request& req, r
     co_return;
   }
   std::int64_t upstream_id = 0;
-  std::string upstream_body = s->map_client_request(body, env, upstream_id);
+  std::string upstream_body = s->map_client_request(body, env, upstream_id, &res.trace());
+  std::string trace_headers = s->trace_headers(upstream_id);
   backend_request breq;
   breq.tenant = s->who().tenant;
   breq.body = upstream_body;
+  breq.extra_headers = trace_headers;
   breq.mcp_method = env.method.str();
   auto [failure, exchange] = co_await s->backend().send(breq);
   if (failure != backend_failure::none) {
@@ -422,7 +439,10 @@ net::awaitable<void> streamable_http_endpoint::initialize(client_request& req, r
     }
     co_return;
   }
+  count_started(route);
   log_.info("session started", {{"session", s->id()},
+                                {"tenant", who.tenant},
+                                {"request_id", res.request_id()},
                                 {"route", route.path},
                                 {"backend", s->backend_name()},
                                 {"protocol", s->protocol_version()}});
@@ -434,10 +454,12 @@ net::awaitable<void> streamable_http_endpoint::forward_request(std::shared_ptr<s
                                                                responder& res) {
   active_request guard(s);
   std::int64_t upstream_id = 0;
-  std::string upstream_body = s->map_client_request(body, env, upstream_id);
+  std::string upstream_body = s->map_client_request(body, env, upstream_id, &res.trace());
+  std::string trace_headers = s->trace_headers(upstream_id);
   backend_request breq;
   breq.tenant = s->who().tenant;
   breq.body = upstream_body;
+  breq.extra_headers = trace_headers;
   breq.mcp_method = env.method.str();
   breq.session_id = s->upstream_id();
   breq.protocol_version = s->protocol_version();
@@ -546,7 +568,7 @@ net::awaitable<void> streamable_http_endpoint::forward_batch(std::shared_ptr<ses
     std::int64_t upstream_id = -1;
     std::int64_t cancels = -1;
     if (env.kind == jsonrpc::message_kind::request) {
-      upstream_body = s->map_client_request(text, env, upstream_id);
+      upstream_body = s->map_client_request(text, env, upstream_id, &res.trace());
     } else if (env.kind == jsonrpc::message_kind::notification) {
       auto mapped = s->map_client_notification(text, env, cancels);
       if (!mapped) {
@@ -560,9 +582,11 @@ net::awaitable<void> streamable_http_endpoint::forward_batch(std::shared_ptr<ses
       }
       upstream_body = std::move(*mapped);
     }
+    std::string trace_headers = upstream_id >= 0 ? s->trace_headers(upstream_id) : std::string();
     backend_request breq;
     breq.tenant = s->who().tenant;
     breq.body = upstream_body;
+    breq.extra_headers = trace_headers;
     breq.mcp_method = env.method.str();
     breq.session_id = s->upstream_id();
     breq.protocol_version = s->protocol_version();

@@ -13,6 +13,7 @@
 #include "mcpgw/config.h"
 #include "mcpgw/jsonrpc.h"
 #include "mcpgw/log.h"
+#include "mcpgw/metrics.h"
 
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/http/message.hpp>
@@ -63,6 +64,9 @@ class streamable_http_endpoint {
   // Second stage: every remaining session ends (backend sessions deleted in the background).
   void finish_shutdown();
   std::size_t session_count() const { return sessions_.size(); }
+  std::size_t session_count(std::string_view route) const;
+  // Where sessions started are counted (null: nowhere).
+  void set_metrics(metrics* stats) { stats_ = stats; }
   // Backend requests still running on behalf of ended sessions (upstream DELETEs).
   int background_tasks() const { return background_; }
 
@@ -233,6 +237,7 @@ class streamable_http_endpoint {
   // `delete_upstream` its backend session is deleted (both in the background).
   void end_session(const std::shared_ptr<session>& s, bool delete_upstream);
   std::string mint_session_id();
+  void count_started(const route_binding& route);
   net::awaitable<bool> send_error(responder& res, unsigned status, int code,
                                   std::string_view message, std::string_view id_raw = {},
                                   header_list extra = {});
@@ -246,6 +251,8 @@ class streamable_http_endpoint {
   cluster::peers* cluster_ = nullptr;
   std::string replica_id_;  // names this process in the records of sessions it holds
   jsonrpc::decoder decoder_;
+  trace::settings tracing_;
+  metrics* stats_ = nullptr;
   // Transparent hashing: a lookup by the header's string_view allocates nothing.
   struct id_hash {
     using is_transparent = void;

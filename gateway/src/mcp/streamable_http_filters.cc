@@ -18,7 +18,7 @@ std::shared_ptr<session> streamable_http_endpoint::new_session(const route_bindi
   if (fresh && route.group != nullptr && !route.uses_channel()) {
     s->pin_replica(route.group->replicas().pick(who.tenant));
   }
-  s->bind(who, chain_);
+  s->bind(who, chain_, &tracing_);
   return s;
 }
 
@@ -125,6 +125,15 @@ net::awaitable<filter_status> streamable_http_endpoint::filter_message(
     record.request_bytes = text.size();
     record.started = std::chrono::system_clock::now();
     record.started_steady = std::chrono::steady_clock::now();
+    // The request's trace as it came in; the gateway's span is added when it is forwarded.
+    std::string_view header = headers ? headers->get("traceparent") : std::string_view();
+    if (auto trace = trace::incoming(env.traceparent.in(text), header)) {
+      record.trace_id.assign(trace->trace());
+      record.parent_id.assign(trace->span());
+    }
+    if (headers != nullptr) {
+      record.request_id = headers->get("x-request-id");
+    }
     done = completion_guard(chain_, std::move(record));
   }
   filter_status status = co_await chain->run_request(ctx);

@@ -270,7 +270,10 @@ net::awaitable<void> streamable_http_endpoint::initialize_stdio(client_request& 
       end_session(s, false);
       co_return;
     }
+    count_started(route);
     log_.info("session started", {{"session", s->id()},
+                                  {"tenant", s->who().tenant},
+                                  {"request_id", res.request_id()},
                                   {"route", route.path},
                                   {"backend", route.backend_name()},
                                   {"pid", lease.pid},
@@ -290,7 +293,10 @@ net::awaitable<void> streamable_http_endpoint::initialize_stdio(client_request& 
   if (route.stdio) {
     route.stdio->learn(std::move(warm_request));
   }
+  count_started(route);
   log_.info("session started", {{"session", s->id()},
+                                {"tenant", s->who().tenant},
+                                {"request_id", res.request_id()},
                                 {"route", route.path},
                                 {"backend", route.backend_name()},
                                 {"pid", lease.pid},
@@ -309,7 +315,7 @@ streamable_http_endpoint::send_stdio_request(std::shared_ptr<session> s, std::st
                                              bool is_initialize) {
   active_request guard(s);
   std::int64_t upstream_id = 0;
-  std::string upstream_body = s->map_client_request(body, env, upstream_id);
+  std::string upstream_body = s->map_client_request(body, env, upstream_id, &res.trace());
   session_header sid{{{"Mcp-Session-Id", s->id()}}};
   auto stream = s->open_post_stream();
   net::steady_timer watchdog(ex_);
@@ -499,7 +505,7 @@ net::awaitable<void> streamable_http_endpoint::forward_batch_stdio(
       continue;
     }
     std::int64_t upstream_id = 0;
-    std::string upstream_body = s->map_client_request(text, env, upstream_id);
+    std::string upstream_body = s->map_client_request(text, env, upstream_id, &res.trace());
     auto stream = s->open_post_stream();
     net::steady_timer watchdog(ex_);
     s->set_sink(upstream_id, stream, &watchdog, false);

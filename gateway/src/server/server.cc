@@ -31,13 +31,14 @@ std::string format_endpoint(const net::ip::tcp::endpoint& ep) {
 gateway_server::gateway_server(net::io_context& ioc, const gateway_config& config, logger& log,
                                std::shared_ptr<const filter_chain> chain,
                                std::shared_ptr<session_store> store,
-                               std::shared_ptr<redis_client> redis)
+                               std::shared_ptr<redis_client> redis, metrics* stats)
     : ioc_(ioc),
       config_(config),
       log_(log),
       redis_(std::move(redis)),
       endpoint_(ioc.get_executor(), config, log, chain,
-                store ? std::move(store) : std::make_shared<memory_session_store>()) {
+                store ? std::move(store) : std::make_shared<memory_session_store>()),
+      stats_(stats) {
   if (chain) {
     filter_endpoints_ = chain->endpoints();
   }
@@ -85,6 +86,62 @@ gateway_server::gateway_server(net::io_context& ioc, const gateway_config& confi
       }
     }
   }
+  if (stats_ != nullptr) {
+    endpoint_.set_metrics(stats_);
+    for (const auto& r : config_.routes) {
+      traffic_.push_back(route_traffic{r.path, nullptr, {}});
+    }
+    traffic_.push_back(route_traffic{"other", nullptr, {}});
+    for (auto& t : traffic_) {
+      t.received = &stats_->received_bytes.Add({{"route", t.path}});
+      t.response.sent = &stats_->sent_bytes.Add({{"route", t.path}});
+      t.response.streams = &stats_->sse_streams.Add({{"route", t.path}});
+    }
+    register_gauges();
+  }
+}
+
+gateway_server::route_traffic* gateway_server::traffic_of(std::string_view path) {
+  if (traffic_.empty()) {
+    return nullptr;
+  }
+  for (auto& t : traffic_) {
+    if (t.path == path) {
+      return &t;
+    }
+  }
+  return &traffic_.back();
+}
+
+void gateway_server::register_gauges() {
+  for (const auto& r : config_.routes) {
+    auto* gauge = &stats_->sessions_active.Add({{"route", r.path}});
+    stats_->on_scrape(
+        [this, gauge, path = r.path] { gauge->Set(double(endpoint_.session_count(path))); });
+  }
+  for (const auto& b : stdio_backends_) {
+    auto* gauge = &stats_->stdio_processes.Add({{"backend", b->name()}});
+    stats_->on_scrape([gauge, backend = b.get()] { gauge->Set(double(backend->running())); });
+  }
+  for (const auto& b : backends_) {
+    for (std::size_t i = 0; i < b->size(); ++i) {
+      auto* gauge =
+          &stats_->replica_up.Add({{"backend", b->name()}, {"replica", b->replicas().url(i)}});
+      stats_->on_scrape(
+          [gauge, group = b.get(), i] { gauge->Set(group->replicas().healthy(i) ? 1 : 0); });
+    }
+  }
+  auto* draining = &stats_->draining.Add({});
+  stats_->on_scrape([this, draining] { draining->Set(draining_ ? 1 : 0); });
+}
+
+trace::carried gateway_server::tag_request(client_request& req) {
+  std::string_view given = req["x-request-id"];
+  if (!trace::valid_request_id(given)) {
+    auto minted = request_ids_.new_span();
+    req.set("x-request-id", std::string_view(minted.data(), minted.size()));
+  }
+  return {req["traceparent"], req["tracestate"], req["x-request-id"]};
 }
 
 std::size_t gateway_server::stdio_processes() const {
@@ -355,8 +412,14 @@ net::awaitable<void> gateway_server::serve(any_stream& stream, listener_kind kin
     if (kind == listener_kind::admin) {
       co_await handle_admin(req, response);
     } else if (kind == listener_kind::cluster) {
+      response.set_request(tag_request(req));
+      if (auto* t = traffic_of(path)) {
+        t->received->Increment(double(req.body().size()));
+        response.count_into(t->response);
+      }
       co_await handle_forwarded(req, response, path);
     } else {
+      response.set_request(tag_request(req));
       using legacy_kind = streamable_http_endpoint::legacy_kind;
       const route_binding* route = nullptr;
       const route_binding* legacy_route = nullptr;
@@ -377,6 +440,12 @@ net::awaitable<void> gateway_server::serve(any_stream& stream, listener_kind kin
         if (e.path == path) {
           document = &e;
         }
+      }
+      if (auto* t = traffic_of(route          ? std::string_view(route->path)
+                               : legacy_route ? std::string_view(legacy_route->path)
+                                              : std::string_view("other"))) {
+        t->received->Increment(double(req.body().size()));
+        response.count_into(t->response);
       }
       if (document != nullptr) {
         co_await serve_document(req, response, *document);
@@ -474,29 +543,84 @@ net::awaitable<void> gateway_server::handle_admin(client_request& req, responder
   } else if (path == "/healthz") {
     co_await res.send(200, "application/json", R"({"status":"ok"})");
   } else if (path == "/readyz") {
-    // The session store answers (a PING within the store's timeout), or this replica could
-    // neither find sessions created elsewhere nor publish its own.
-    redis_result ping;
-    if (redis_ && !draining_) {
-      std::array<std::string_view, 1> args{"PING"};
-      ping = co_await redis_->command(args);
-    }
-    if (draining_) {
-      co_await res.send(503, "application/json", R"({"status":"draining"})");
-    } else if (!ping.ok() || ping.reply.is_error()) {
-      co_await res.send(503, "application/json",
-                        R"({"status":"not ready","reason":)" +
-                            jsonrpc::quote("session store unreachable: " +
-                                           (ping.ok() ? ping.reply.str : ping.error)) +
-                            "}");
+    co_await send_readiness(res);
+  } else if (path == "/metrics" && stats_ != nullptr) {
+    co_await res.send(200, "text/plain; version=0.0.4; charset=utf-8", stats_->scrape());
+  } else if (path == "/metrics") {
+    co_await res.send(404, "application/json",
+                      R"json({"error":"metrics are off (observability.metrics: false)"})json");
+  } else {
+    co_await res.send(404, "application/json",
+                      R"({"error":"not found; try /healthz, /readyz or /metrics"})");
+  }
+}
+
+net::awaitable<void> gateway_server::send_readiness(responder& res) {
+  // Ready: not draining, the session store answers (a PING within its timeout: else this
+  // replica could neither find sessions created elsewhere nor publish its own), and every
+  // backend marked `required` can be reached.
+  std::vector<std::string> problems;
+  std::string checks = R"({"draining":)";
+  checks += draining_ ? "true" : "false";
+  if (draining_) {
+    problems.emplace_back("draining");
+  }
+  checks += R"(,"store":)";
+  if (redis_ && !draining_) {
+    std::array<std::string_view, 1> args{"PING"};
+    redis_result ping = co_await redis_->command(args);
+    if (!ping.ok() || ping.reply.is_error()) {
+      std::string why = "session store unreachable: " + (ping.ok() ? ping.reply.str : ping.error);
+      checks += jsonrpc::quote(why);
+      problems.push_back(std::move(why));
     } else {
-      co_await res.send(
-          200, "application/json",
-          R"({"status":"ready","sessions":)" + std::to_string(endpoint_.session_count()) + "}");
+      checks += R"("ok")";
     }
   } else {
-    co_await res.send(404, "application/json", R"({"error":"not found; try /healthz or /readyz"})");
+    checks += redis_ ? R"("not checked")" : R"("ok")";
   }
+  checks += R"(,"backends":{)";
+  bool first = true;
+  auto report = [&](const std::string& name, bool required, std::string state) {
+    checks += first ? "" : ",";
+    first = false;
+    checks += jsonrpc::quote(name) + ":{\"required\":" + (required ? "true" : "false") +
+              ",\"state\":" + jsonrpc::quote(state) + "}";
+    if (required && state != "ok") {
+      problems.push_back("required backend '" + name + "' " + state);
+    }
+  };
+  for (const auto& b : backends_) {
+    std::size_t up = 0;
+    for (std::size_t i = 0; i < b->size(); ++i) {
+      up += b->replicas().healthy(i);
+    }
+    const bool probed = b->size() > 1 || b->replica(0).config().required;
+    report(b->name(), b->replica(0).config().required,
+           !probed  ? "not probed"
+           : up > 0 ? "ok"
+                    : "unreachable: no replica passes its health check");
+  }
+  for (const auto& b : stdio_backends_) {
+    report(b->name(), b->config().required,
+           b->start_failure().empty() ? "ok" : "cannot start: " + b->start_failure());
+  }
+  checks += "}}";
+  if (problems.empty()) {
+    co_await res.send(200, "application/json",
+                      R"({"status":"ready","sessions":)" +
+                          std::to_string(endpoint_.session_count()) + R"(,"checks":)" + checks +
+                          "}");
+    co_return;
+  }
+  std::string reason;
+  for (const auto& p : problems) {
+    reason += (reason.empty() ? "" : "; ") + p;
+  }
+  co_await res.send(503, "application/json",
+                    std::string(R"({"status":)") +
+                        (draining_ ? R"("draining")" : R"("not ready")") + R"(,"reason":)" +
+                        jsonrpc::quote(reason) + R"(,"checks":)" + checks + "}");
 }
 
 }  // namespace mcpgw

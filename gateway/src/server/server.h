@@ -13,6 +13,7 @@
 #include "mcp/streamable_http.h"
 #include "mcpgw/config.h"
 #include "mcpgw/log.h"
+#include "mcpgw/metrics.h"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -34,7 +35,7 @@ class gateway_server {
   gateway_server(net::io_context& ioc, const gateway_config& config, logger& log,
                  std::shared_ptr<const filter_chain> chain = nullptr,
                  std::shared_ptr<session_store> store = nullptr,
-                 std::shared_ptr<redis_client> redis = nullptr);
+                 std::shared_ptr<redis_client> redis = nullptr, metrics* stats = nullptr);
   ~gateway_server();
 
   // Binds both listeners (throws std::runtime_error naming the address on failure), starts
@@ -61,6 +62,19 @@ class gateway_server {
   // A request another replica forwarded (cluster listener): its secret and principal checked.
   net::awaitable<void> handle_forwarded(client_request& req, responder& res, std::string_view path);
   net::awaitable<void> handle_admin(client_request& req, responder& res);
+  net::awaitable<void> send_readiness(responder& res);
+  // The request's X-Request-Id (the client's when valid, else minted and set on the request)
+  // and trace headers, for its responder.
+  trace::carried tag_request(client_request& req);
+  // Scrape hooks for what is read rather than counted (sessions, processes, replicas).
+  void register_gauges();
+  // Traffic counters of one route (or of requests that matched none: "other").
+  struct route_traffic {
+    std::string path;
+    prometheus::Counter* received = nullptr;
+    response_traffic response;
+  };
+  route_traffic* traffic_of(std::string_view path);
   net::awaitable<void> serve_document(client_request& req, responder& res,
                                       const filter::endpoint& document);
   // Answers a request that cannot be read (413, 431, 400) before the connection closes.
@@ -90,6 +104,9 @@ class gateway_server {
   net::ip::tcp::endpoint admin_endpoint_;
   std::list<connection_entry> connections_;
   bool draining_ = false;
+  metrics* stats_ = nullptr;
+  std::vector<route_traffic> traffic_;  // one per route path, then "other"
+  trace::id_source request_ids_;
 };
 
 }  // namespace mcpgw

@@ -1,0 +1,107 @@
+// The gateway's Prometheus metrics, declared in one place (observability/metrics.cc): made once
+// by main, passed to the server, the endpoint, the session store and the filters, and served in
+// the text exposition format on the admin listener's /metrics.
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+namespace mcpgw {
+
+struct request_record;
+
+class metrics {
+ public:
+  // A backend declares at most this many tools as `tool` label values; calls of any other tool
+  // are counted as tool="other". Bounds the label's cardinality whatever backends list.
+  static constexpr std::size_t max_declared_tools = 1000;
+
+  metrics();
+  ~metrics();
+  metrics(const metrics&) = delete;
+  metrics& operator=(const metrics&) = delete;
+
+  // The text exposition format (version 0.0.4). The scrape hooks run first.
+  std::string scrape();
+  // Gauges that are read rather than kept (sessions, processes, breaker states): `hook` sets
+  // them just before each scrape. Hooks run on the thread that scrapes (the event loop).
+  void on_scrape(std::function<void()> hook);
+
+  // One finished client request: counted by route, backend, method and outcome, its duration
+  // split into backend and gateway time; tools/call also by tenant and tool.
+  void record(const request_record& r);
+  // A tools/list answer of `backend`: the names it lists become `tool` label values.
+  void declare_tools(std::string_view backend, std::string_view result_body);
+  bool tool_declared(std::string_view backend, std::string_view tool) const;
+
+  // The label value a method is counted under: the MCP method itself, or "other".
+  static std::string_view method_label(std::string_view method);
+
+  prometheus::Registry& registry() { return *registry_; }
+
+ private:
+  std::shared_ptr<prometheus::Registry> registry_;
+  std::vector<std::function<void()>> hooks_;
+
+ public:
+  // The families, each declared once (metrics.cc names and documents them).
+  prometheus::Family<prometheus::Counter>& requests;            // route, backend, method, outcome
+  prometheus::Family<prometheus::Histogram>& request_duration;  // route, backend, method
+  prometheus::Family<prometheus::Histogram>& backend_duration;  // route, backend, method
+  prometheus::Family<prometheus::Histogram>& gateway_duration;  // route, backend, method
+  prometheus::Family<prometheus::Counter>& tool_calls;          // tenant, backend, tool, outcome
+  prometheus::Family<prometheus::Gauge>& sessions_active;       // route
+  prometheus::Family<prometheus::Counter>& sessions_started;    // route
+  prometheus::Family<prometheus::Gauge>& sse_streams;           // route
+  prometheus::Family<prometheus::Gauge>& stdio_processes;       // backend
+  prometheus::Family<prometheus::Gauge>& circuit_state;         // backend, replica
+  prometheus::Family<prometheus::Gauge>& replica_up;            // backend, replica
+  prometheus::Family<prometheus::Counter>& rate_limit_rejections;  // rule
+  prometheus::Family<prometheus::Counter>& audit_written;
+  prometheus::Family<prometheus::Counter>& audit_failures;
+  prometheus::Family<prometheus::Gauge>& audit_queue;
+  prometheus::Family<prometheus::Counter>& store_operations;  // store, op, outcome
+  prometheus::Family<prometheus::Histogram>& store_duration;  // store, op
+  prometheus::Family<prometheus::Counter>& received_bytes;    // route
+  prometheus::Family<prometheus::Counter>& sent_bytes;        // route
+  prometheus::Family<prometheus::Gauge>& draining;
+  prometheus::Family<prometheus::Gauge>& build_info;  // version
+
+  // Bucket bounds (seconds) of the request and backend histograms, and of the gateway's own
+  // time, which is two orders of magnitude shorter.
+  static const prometheus::Histogram::BucketBoundaries& request_buckets();
+  static const prometheus::Histogram::BucketBoundaries& gateway_buckets();
+
+ private:
+  // The children of one label set, found by a key built in a reused buffer: no allocation per
+  // request once a label set has been seen.
+  struct timing {
+    prometheus::Histogram* total;
+    prometheus::Histogram* backend;
+    prometheus::Histogram* gateway;
+  };
+  struct key_hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view k) const { return std::hash<std::string_view>{}(k); }
+  };
+  template <class T>
+  using by_key = std::unordered_map<std::string, T, key_hash, std::equal_to<>>;
+  by_key<prometheus::Counter*> request_children_;
+  by_key<timing> timing_children_;
+  by_key<prometheus::Counter*> tool_children_;
+  by_key<std::unordered_set<std::string, key_hash, std::equal_to<>>> declared_;
+  std::string key_;
+};
+
+}  // namespace mcpgw

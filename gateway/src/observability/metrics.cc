@@ -1,0 +1,290 @@
+#include "mcpgw/metrics.h"
+
+#include "mcpgw/filter.h"
+#include "mcpgw/version.h"
+
+#include <simdjson.h>
+
+#include <array>
+#include <chrono>
+#include <prometheus/text_serializer.h>
+#include <sstream>
+
+namespace mcpgw {
+
+namespace {
+
+using prometheus::BuildCounter;
+using prometheus::BuildGauge;
+using prometheus::BuildHistogram;
+
+// Requests the gateway counts under their own name; any other method is "other", so a client
+// inventing method names cannot grow the label set.
+constexpr std::array<std::string_view, 24> known_methods{"initialize",
+                                                         "ping",
+                                                         "tools/list",
+                                                         "tools/call",
+                                                         "prompts/list",
+                                                         "prompts/get",
+                                                         "resources/list",
+                                                         "resources/templates/list",
+                                                         "resources/read",
+                                                         "resources/subscribe",
+                                                         "resources/unsubscribe",
+                                                         "completion/complete",
+                                                         "logging/setLevel",
+                                                         "sampling/createMessage",
+                                                         "elicitation/create",
+                                                         "roots/list",
+                                                         "tasks/get",
+                                                         "tasks/list",
+                                                         "tasks/result",
+                                                         "tasks/cancel",
+                                                         "server/discover",
+                                                         "subscriptions/listen",
+                                                         "notifications/initialized",
+                                                         "notifications/cancelled"};
+
+double seconds(std::chrono::steady_clock::duration d) {
+  return std::chrono::duration<double>(d).count();
+}
+
+void append_key(std::string& key, std::string_view part) {
+  key += part;
+  key += '\x1f';
+}
+
+}  // namespace
+
+const prometheus::Histogram::BucketBoundaries& metrics::request_buckets() {
+  static const prometheus::Histogram::BucketBoundaries bounds{
+      0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+      0.1,    0.25,    0.5,    1,     2.5,    5,     10,   30,    60};
+  return bounds;
+}
+
+const prometheus::Histogram::BucketBoundaries& metrics::gateway_buckets() {
+  static const prometheus::Histogram::BucketBoundaries bounds{
+      0.000005, 0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005,
+      0.001,    0.0025,  0.005,    0.01,    0.025,  0.1,     1};
+  return bounds;
+}
+
+metrics::metrics()
+    : registry_(std::make_shared<prometheus::Registry>()),
+      requests(BuildCounter()
+                   .Name("mcpgw_requests_total")
+                   .Help("Client JSON-RPC requests by route, backend, method and outcome "
+                         "(answered, error, rejected, cancelled, abandoned)")
+                   .Register(*registry_)),
+      request_duration(BuildHistogram()
+                           .Name("mcpgw_request_duration_seconds")
+                           .Help("Time from a client request's arrival to its answer")
+                           .Register(*registry_)),
+      backend_duration(BuildHistogram()
+                           .Name("mcpgw_backend_duration_seconds")
+                           .Help("Time from forwarding a request to the backend's answer")
+                           .Register(*registry_)),
+      gateway_duration(BuildHistogram()
+                           .Name("mcpgw_gateway_duration_seconds")
+                           .Help("The gateway's own time per request: the request's duration "
+                                 "less the backend's")
+                           .Register(*registry_)),
+      tool_calls(BuildCounter()
+                     .Name("mcpgw_tool_calls_total")
+                     .Help("tools/call requests by tenant, backend, tool and outcome (tool is "
+                           "\"other\" for tools the backend did not list)")
+                     .Register(*registry_)),
+      sessions_active(BuildGauge()
+                          .Name("mcpgw_sessions_active")
+                          .Help("Client sessions held by this replica")
+                          .Register(*registry_)),
+      sessions_started(BuildCounter()
+                           .Name("mcpgw_sessions_started_total")
+                           .Help("Client sessions initialized on this replica")
+                           .Register(*registry_)),
+      sse_streams(BuildGauge()
+                      .Name("mcpgw_sse_streams_open")
+                      .Help("SSE responses open to clients (GET streams and streamed POSTs)")
+                      .Register(*registry_)),
+      stdio_processes(BuildGauge()
+                          .Name("mcpgw_stdio_processes")
+                          .Help("stdio backend processes running (warm, leased or stopping)")
+                          .Register(*registry_)),
+      circuit_state(BuildGauge()
+                        .Name("mcpgw_circuit_state")
+                        .Help("Circuit breaker state: 0 closed, 1 half-open, 2 open")
+                        .Register(*registry_)),
+      replica_up(BuildGauge()
+                     .Name("mcpgw_backend_replica_up")
+                     .Help("1 when the backend replica is in rotation (health checks pass)")
+                     .Register(*registry_)),
+      rate_limit_rejections(BuildCounter()
+                                .Name("mcpgw_rate_limit_rejections_total")
+                                .Help("Requests a rate-limit rule refused, by rule")
+                                .Register(*registry_)),
+      audit_written(BuildCounter()
+                        .Name("mcpgw_audit_records_written_total")
+                        .Help("Audit records written and flushed to the audit file")
+                        .Register(*registry_)),
+      audit_failures(BuildCounter()
+                         .Name("mcpgw_audit_write_failures_total")
+                         .Help("Audit writes that failed (the record stays queued and is retried)")
+                         .Register(*registry_)),
+      audit_queue(BuildGauge()
+                      .Name("mcpgw_audit_queue_depth")
+                      .Help("Audit records queued and not yet written")
+                      .Register(*registry_)),
+      store_operations(BuildCounter()
+                           .Name("mcpgw_session_store_operations_total")
+                           .Help("Session store operations by store, op and outcome")
+                           .Register(*registry_)),
+      store_duration(BuildHistogram()
+                         .Name("mcpgw_session_store_duration_seconds")
+                         .Help("Session store operation latency")
+                         .Register(*registry_)),
+      received_bytes(BuildCounter()
+                         .Name("mcpgw_received_bytes_total")
+                         .Help("Request body bytes received from clients, by route")
+                         .Register(*registry_)),
+      sent_bytes(BuildCounter()
+                     .Name("mcpgw_sent_bytes_total")
+                     .Help("Bytes written to clients (headers and bodies), by route")
+                     .Register(*registry_)),
+      draining(BuildGauge()
+                   .Name("mcpgw_draining")
+                   .Help("1 while the replica drains (SIGTERM received)")
+                   .Register(*registry_)),
+      build_info(BuildGauge()
+                     .Name("mcpgw_build_info")
+                     .Help("The running version; always 1")
+                     .Register(*registry_)) {
+  build_info.Add({{"version", version}}).Set(1);
+  draining.Add({}).Set(0);
+  audit_queue.Add({}).Set(0);
+  audit_written.Add({});
+  audit_failures.Add({});
+}
+
+metrics::~metrics() = default;
+
+void metrics::on_scrape(std::function<void()> hook) { hooks_.push_back(std::move(hook)); }
+
+std::string metrics::scrape() {
+  for (const auto& hook : hooks_) {
+    hook();
+  }
+  std::ostringstream out;
+  prometheus::TextSerializer().Serialize(out, registry_->Collect());
+  return std::move(out).str();
+}
+
+std::string_view metrics::method_label(std::string_view method) {
+  for (std::string_view known : known_methods) {
+    if (known == method) {
+      return known;
+    }
+  }
+  return "other";
+}
+
+void metrics::record(const request_record& r) {
+  const std::string_view method = method_label(r.method);
+  std::string_view outcome = to_string(r.outcome);
+  const bool tool_call = method == "tools/call";
+  if (tool_call && r.outcome == request_outcome::answered && r.tool_error) {
+    outcome = "tool_error";
+  }
+
+  key_.clear();
+  append_key(key_, r.route);
+  append_key(key_, r.backend);
+  append_key(key_, method);
+  const std::size_t timing_key = key_.size();
+  key_ += outcome;
+  auto counter = request_children_.find(std::string_view(key_));
+  if (counter == request_children_.end()) {
+    auto& child = requests.Add({{"route", r.route},
+                                {"backend", r.backend},
+                                {"method", std::string(method)},
+                                {"outcome", std::string(outcome)}});
+    counter = request_children_.emplace(key_, &child).first;
+  }
+  counter->second->Increment();
+
+  std::string_view tkey(key_.data(), timing_key);
+  auto times = timing_children_.find(tkey);
+  if (times == timing_children_.end()) {
+    prometheus::Labels labels{
+        {"route", r.route}, {"backend", r.backend}, {"method", std::string(method)}};
+    timing t{&request_duration.Add(labels, request_buckets()),
+             &backend_duration.Add(labels, request_buckets()),
+             &gateway_duration.Add(labels, gateway_buckets())};
+    times = timing_children_.emplace(std::string(tkey), t).first;
+  }
+  times->second.total->Observe(seconds(r.elapsed));
+  if (r.backend_elapsed.count() > 0) {
+    times->second.backend->Observe(seconds(r.backend_elapsed));
+  }
+  auto own = r.elapsed - r.backend_elapsed;
+  times->second.gateway->Observe(own.count() > 0 ? seconds(own) : 0.0);
+
+  if (!tool_call) {
+    return;
+  }
+  const std::string_view tool =
+      tool_declared(r.backend, r.name) ? std::string_view(r.name) : "other";
+  key_.clear();
+  append_key(key_, r.who.tenant);
+  append_key(key_, r.backend);
+  append_key(key_, tool);
+  key_ += outcome;
+  auto calls = tool_children_.find(std::string_view(key_));
+  if (calls == tool_children_.end()) {
+    auto& child = tool_calls.Add({{"tenant", r.who.tenant},
+                                  {"backend", r.backend},
+                                  {"tool", std::string(tool)},
+                                  {"outcome", std::string(outcome)}});
+    calls = tool_children_.emplace(key_, &child).first;
+  }
+  calls->second->Increment();
+}
+
+bool metrics::tool_declared(std::string_view backend, std::string_view tool) const {
+  auto it = declared_.find(backend);
+  return it != declared_.end() && it->second.find(tool) != it->second.end();
+}
+
+void metrics::declare_tools(std::string_view backend, std::string_view result_body) {
+  auto it = declared_.find(backend);
+  if (it == declared_.end()) {
+    it = declared_.emplace(std::string(backend), decltype(it->second){}).first;
+  }
+  auto& names = it->second;
+  if (names.size() >= max_declared_tools) {
+    return;
+  }
+  simdjson::ondemand::parser parser;
+  simdjson::padded_string padded(result_body);
+  simdjson::ondemand::document doc;
+  if (parser.iterate(padded).get(doc)) {
+    return;
+  }
+  simdjson::ondemand::array tools;
+  if (doc["result"]["tools"].get_array().get(tools)) {
+    return;
+  }
+  for (auto element : tools) {
+    std::string_view name;
+    simdjson::ondemand::object tool;
+    if (element.get_object().get(tool) || tool["name"].get_string().get(name)) {
+      return;  // not a tools/list answer after all: what was read so far stays
+    }
+    if (names.size() >= max_declared_tools) {
+      return;
+    }
+    names.emplace(name);
+  }
+}
+
+}  // namespace mcpgw

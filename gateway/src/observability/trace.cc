@@ -1,0 +1,122 @@
+#include "observability/trace.h"
+
+#include <algorithm>
+
+namespace mcpgw::trace {
+
+namespace {
+
+constexpr char hex_digits[] = "0123456789abcdef";
+
+bool lower_hex(std::string_view s) {
+  return std::all_of(s.begin(), s.end(),
+                     [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
+
+bool all_zero(std::string_view s) {
+  return std::all_of(s.begin(), s.end(), [](char c) { return c == '0'; });
+}
+
+int hex_value(char c) { return c <= '9' ? c - '0' : c - 'a' + 10; }
+
+}  // namespace
+
+std::optional<context> parse_traceparent(std::string_view text) {
+  // Surrounding spaces and tabs are allowed in header values.
+  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) {
+    text.remove_prefix(1);
+  }
+  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) {
+    text.remove_suffix(1);
+  }
+  if (text.size() < traceparent_size) {
+    return std::nullopt;
+  }
+  std::string_view version = text.substr(0, 2);
+  if (!lower_hex(version) || version == "ff" || text[2] != '-' || text[35] != '-' ||
+      text[52] != '-') {
+    return std::nullopt;
+  }
+  // Version 00 is exactly 55 characters; a later version may append fields after a '-'.
+  if ((version == "00" && text.size() != traceparent_size) ||
+      (text.size() > traceparent_size && text[traceparent_size] != '-')) {
+    return std::nullopt;
+  }
+  std::string_view trace_id = text.substr(3, 32);
+  std::string_view parent = text.substr(36, 16);
+  std::string_view flags = text.substr(53, 2);
+  if (!lower_hex(trace_id) || !lower_hex(parent) || !lower_hex(flags) || all_zero(trace_id) ||
+      all_zero(parent)) {
+    return std::nullopt;
+  }
+  context out;
+  std::copy(trace_id.begin(), trace_id.end(), out.trace_id.begin());
+  std::copy(parent.begin(), parent.end(), out.span_id.begin());
+  out.flags = static_cast<std::uint8_t>(hex_value(flags[0]) * 16 + hex_value(flags[1]));
+  return out;
+}
+
+std::optional<context> incoming(std::string_view meta_raw, std::string_view header) {
+  if (meta_raw.size() >= 2) {
+    if (auto from_meta = parse_traceparent(meta_raw.substr(1, meta_raw.size() - 2))) {
+      return from_meta;
+    }
+  }
+  return header.empty() ? std::nullopt : parse_traceparent(header);
+}
+
+bool valid_request_id(std::string_view id) {
+  return !id.empty() && id.size() <= 128 && std::all_of(id.begin(), id.end(), [](char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '.' ||
+           c == '_' || c == ':' || c == '-';
+  });
+}
+
+bool valid_tracestate(std::string_view text) {
+  return text.size() <= max_tracestate &&
+         std::all_of(text.begin(), text.end(), [](char c) { return c >= 0x20 && c < 0x7f; });
+}
+
+id_source::id_source() : rng_(std::random_device{}()) {}
+
+void id_source::fill(char* out, std::size_t digits) {
+  std::uint64_t bits = 0;
+  for (std::size_t i = 0; i < digits; ++i) {
+    if (i % 16 == 0) {
+      bits = rng_();
+    }
+    out[i] = hex_digits[bits & 0xf];
+    bits >>= 4;
+  }
+}
+
+context id_source::new_trace() {
+  context out;
+  do {
+    fill(out.trace_id.data(), out.trace_id.size());
+  } while (all_zero(out.trace()));
+  return out;
+}
+
+std::array<char, 16> id_source::new_span() {
+  std::array<char, 16> out{};
+  do {
+    fill(out.data(), out.size());
+  } while (all_zero({out.data(), out.size()}));
+  return out;
+}
+
+std::array<char, traceparent_size> format(const context& trace, const std::array<char, 16>& span) {
+  std::array<char, traceparent_size> out{};
+  auto at = out.begin();
+  at = std::copy_n("00-", 3, at);
+  at = std::copy(trace.trace_id.begin(), trace.trace_id.end(), at);
+  *at++ = '-';
+  at = std::copy(span.begin(), span.end(), at);
+  *at++ = '-';
+  *at++ = hex_digits[trace.flags >> 4];
+  *at = hex_digits[trace.flags & 0xf];
+  return out;
+}
+
+}  // namespace mcpgw::trace
