@@ -170,8 +170,10 @@ json_headers=(-H 'Content-Type: application/json' -H 'Accept: application/json, 
 
 # initialize + notifications/initialized on $1, then one tools/call as a sanity check.
 # Prints the session id; returns non-zero (with the reason on stderr) if anything is off.
-open_session() {
+open_session() { # open_session URL [AUTHORIZATION]
   local url=$1 head sid status body
+  local json_headers=("${json_headers[@]}")
+  [[ -z ${2:-} ]] || json_headers+=(-H "Authorization: $2")
   head=$(curl -sS -m 5 -D - -o "$tmp/init.body" "${json_headers[@]}" --data \
     '{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"mcpgw-load-bench","version":"0.1.0"}}}' \
     "$url") || { log "initialize on $url failed"; return 1; }
@@ -195,7 +197,7 @@ open_session() {
 wrk_pid=""
 run_wrk() {
   timeout -k 5 $(($2 + 30)) "${pin_load[@]}" "$WRK" -t"$THREADS" -c"$CONNECTIONS" \
-    --timeout 5s -s "$here/tools_call.lua" -d"$1" "$4" -- "$5" >"$3" 2>&1 &
+    --timeout 5s -s "$here/tools_call.lua" -d"$1" "$4" -- "$5" "${6:-}" >"$3" 2>&1 &
   wrk_pid=$!
   local status=0
   wait "$wrk_pid" || status=$?
@@ -228,14 +230,15 @@ measure() {
   shift 3
   local proxy_pids=("$@") line before after b_before b_after m_before m_after w_before w_after
   log "$name: warm-up $WARMUP, then $DURATION against $url"
-  run_wrk "$WARMUP" "$warmup_s" /dev/null "$url" "$sid" || log "$name: warm-up failed"
+  run_wrk "$WARMUP" "$warmup_s" /dev/null "$url" "$sid" "${row_auth[$name]:-}" ||
+    log "$name: warm-up failed"
   before=$(cpu_ticks "${proxy_pids[@]}")
   b_before=$(cpu_ticks "$backend_pid")
   m_before=$(machine_ticks)
   children_ticks
   w_before=$children
   local out="$tmp/wrk-$name-$round.txt"
-  run_wrk "$DURATION" "$duration_s" "$out" "$url" "$sid" || true
+  run_wrk "$DURATION" "$duration_s" "$out" "$url" "$sid" "${row_auth[$name]:-}" || true
   line=$(grep '^RESULT ' "$out") || { note[$name]="wrk failed: $(tail -c 200 "$out")"; return 0; }
   after=$(cpu_ticks "${proxy_pids[@]}")
   b_after=$(cpu_ticks "$backend_pid")
@@ -251,7 +254,7 @@ measure() {
   p50[$name]+=" ${r[p50_us]}"
   p99[$name]+=" ${r[p99_us]}"
   errors[$name]=$((${errors[$name]:-0} + r[errors_status] + r[errors_connect] +
-    r[errors_read] + r[errors_write] + r[errors_timeout]))
+    r[errors_read] + r[errors_write] + r[errors_timeout] + ${r[errors_rpc]:-0}))
   backend_us[$name]+=" $(per_request $((b_after - b_before)) "${r[requests]}")"
   if ((${#proxy_pids[@]})); then
     proxy_us[$name]+=" $(per_request $((after - before)) "${r[requests]}")"
@@ -300,15 +303,17 @@ done
 nginx_url="http://127.0.0.1:$nginx_port/mcp"
 log "nginx: $nginx_url (pid $nginx_pid)"
 
-# --- mcpgw (optional) ---------------------------------------------------------------------
-mcpgw_pid=""
-mcpgw_url=""
-if [[ -z $MCPGW ]]; then
-  note[mcpgw]="skipped: MCPGW not set"
-elif [[ ! -x $MCPGW ]]; then
-  note[mcpgw]="skipped: $MCPGW is not executable"
-else
-  cat >"$tmp/mcpgw.yaml" <<EOF
+# --- mcpgw (optional): plain, and with the filters of a production set-up -------------------
+# mcpgw: no filters (metrics are on by default). mcpgw_full: an API key (auth), a rate limit on
+# tools/call that never refuses here, the audit log (its own file, default fsync policy) and
+# metrics: what the performance target is stated with.
+bench_key="bench-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+bench_digest="sha256:$(printf '%s' "$bench_key" | sha256sum | cut -d' ' -f1)"
+declare -A gw_pid gw_url row_auth
+row_auth[mcpgw_full]="Bearer $bench_key"
+start_mcpgw() { # start_mcpgw NAME EXTRA_YAML
+  local name=$1 extra=$2 pid line listen
+  cat >"$tmp/$name.yaml" <<EOF
 listen: 127.0.0.1:0
 admin_listen: 127.0.0.1:0
 log_level: info
@@ -319,30 +324,50 @@ backends:
 routes:
   - path: /mcp
     backend: demo
+$extra
 EOF
-  "${pin_proxy[@]}" "$MCPGW" "$MCPGW_CONFIG_FLAG" "$tmp/mcpgw.yaml" \
-    >"$tmp/mcpgw.out" 2>"$tmp/mcpgw.err" &
+  "${pin_proxy[@]}" "$MCPGW" "$MCPGW_CONFIG_FLAG" "$tmp/$name.yaml" \
+    >"$tmp/$name.out" 2>"$tmp/$name.err" &
   pid=$!
   pids+=("$pid")
-  if line=$(wait_for_line "$tmp/mcpgw.err" '"msg":"listening".*"listen":"|"listen":".*"msg":"listening"' \
+  if line=$(wait_for_line "$tmp/$name.err" '"msg":"listening".*"listen":"|"listen":".*"msg":"listening"' \
     10 "$pid"); then
     listen=$(grep -o '"listen":"[^"]*"' <<<"$line" | head -1 | cut -d'"' -f4)
-    mcpgw_pid=$pid
-    mcpgw_url="http://$listen/mcp"
-    log "mcpgw: $mcpgw_url (pid $mcpgw_pid)"
+    gw_pid[$name]=$pid
+    gw_url[$name]="http://$listen/mcp"
+    log "$name: ${gw_url[$name]} (pid $pid)"
   else
-    note[mcpgw]="skipped: mcpgw did not report listening: $(tail -c 300 "$tmp/mcpgw.err" | tr '\n' ' ')"
+    note[$name]="skipped: mcpgw did not report listening: $(tail -c 300 "$tmp/$name.err" | tr '\n' ' ')"
   fi
+}
+if [[ -z $MCPGW ]]; then
+  note[mcpgw]="skipped: MCPGW not set"
+  note[mcpgw_full]=${note[mcpgw]}
+elif [[ ! -x $MCPGW ]]; then
+  note[mcpgw]="skipped: $MCPGW is not executable"
+  note[mcpgw_full]=${note[mcpgw]}
+else
+  start_mcpgw mcpgw ""
+  start_mcpgw mcpgw_full "tenants:
+  - name: bench
+    api_keys: [\"$bench_digest\"]
+filters:
+  - auth: {}
+  - rate_limit:
+      rules:
+        - { match: { method: tools/call }, key: tenant, limit: 100000000, per: 1s }
+  - audit: { file: $tmp/audit.jsonl }"
 fi
 
 # --- the runs -----------------------------------------------------------------------------
 direct_sid=$(open_session "$backend_url") || die "cannot open a session on the demo backend"
 nginx_sid=$(open_session "$nginx_url") || die "cannot open a session through nginx"
-mcpgw_sid=""
-if [[ -n $mcpgw_pid ]]; then
-  mcpgw_sid=$(open_session "$mcpgw_url") ||
-    note[mcpgw]="skipped: session set-up through mcpgw failed (see stderr)"
-fi
+declare -A gw_sid
+for name in mcpgw mcpgw_full; do
+  [[ -n ${gw_pid[$name]:-} ]] || continue
+  gw_sid[$name]=$(open_session "${gw_url[$name]}" "${row_auth[$name]:-}") ||
+    note[$name]="skipped: session set-up through $name failed (see stderr)"
+done
 
 # Rounds interleave the targets, so that a slow drift of the machine hits every row alike.
 for ((round = 1; round <= RUNS; round++)); do
@@ -350,14 +375,16 @@ for ((round = 1; round <= RUNS; round++)); do
   measure direct "$backend_url" "$direct_sid"
   # shellcheck disable=SC2046  # the worker PIDs are meant to be split
   measure nginx "$nginx_url" "$nginx_sid" "$nginx_pid" $(pgrep -P "$nginx_pid")
-  if [[ -n $mcpgw_sid ]]; then
-    measure mcpgw "$mcpgw_url" "$mcpgw_sid" "$mcpgw_pid"
-  fi
+  for name in mcpgw mcpgw_full; do
+    if [[ -n ${gw_sid[$name]:-} ]]; then
+      measure "$name" "${gw_url[$name]}" "${gw_sid[$name]}" "${gw_pid[$name]}"
+    fi
+  done
 done
 
 # Medians over the rounds; errors stay summed, "other CPU" keeps its worst round.
 declare -A runs_rps
-for name in direct nginx mcpgw; do
+for name in direct nginx mcpgw mcpgw_full; do
   [[ -n ${rps[$name]:-} ]] || continue
   runs_rps[$name]=${rps[$name]}
   rps[$name]=$(median "${rps[$name]}")
@@ -393,14 +420,14 @@ report() {
   echo "- pinning: $pinning"
   if ((RUNS > 1)); then
     echo "- $RUNS rounds, targets interleaved; each cell is the median over the rounds (errors: sum; other CPU: worst round)"
-    for name in direct nginx mcpgw; do
+    for name in direct nginx mcpgw mcpgw_full; do
       [[ -z ${runs_rps[$name]:-} ]] || echo "  - $name req/s per round:${runs_rps[$name]}"
     done
   fi
   echo
   echo "| target | req/s | p50 (µs) | p99 (µs) | proxy CPU (µs/req) | proxy core busy | backend CPU (µs/req) | other CPU | errors |"
   echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
-  for name in direct nginx mcpgw; do
+  for name in direct nginx mcpgw mcpgw_full; do
     if [[ -n ${rps[$name]:-} ]]; then
       echo "| $name | $(thousands "${rps[$name]}") | ${p50[$name]} | ${p99[$name]} | ${proxy_us[$name]:-—} | ${proxy_util[$name]:-—} | ${backend_us[$name]} | ${other[$name]}% | ${errors[$name]} |"
     else
@@ -410,13 +437,16 @@ report() {
   echo
   echo "| ratio | req/s | p50 | p99 | proxy CPU/req |"
   echo "|---|---:|---:|---:|---:|"
-  echo "| mcpgw / nginx | $(ratio "${rps[mcpgw]:-}" "${rps[nginx]:-}") | $(ratio "${p50[mcpgw]:-}" "${p50[nginx]:-}") | $(ratio "${p99[mcpgw]:-}" "${p99[nginx]:-}") | $(ratio "${proxy_us[mcpgw]:-}" "${proxy_us[nginx]:-}") |"
+  local g
+  for g in mcpgw mcpgw_full; do
+    echo "| $g / nginx | $(ratio "${rps[$g]:-}" "${rps[nginx]:-}") | $(ratio "${p50[$g]:-}" "${p50[nginx]:-}") | $(ratio "${p99[$g]:-}" "${p99[nginx]:-}") | $(ratio "${proxy_us[$g]:-}" "${proxy_us[nginx]:-}") |"
+  done
   echo "| mcpgw / direct | $(ratio "${rps[mcpgw]:-}" "${rps[direct]:-}") | $(ratio "${p50[mcpgw]:-}" "${p50[direct]:-}") | $(ratio "${p99[mcpgw]:-}" "${p99[direct]:-}") | — |"
   echo "| nginx / direct | $(ratio "${rps[nginx]:-}" "${rps[direct]:-}") | $(ratio "${p50[nginx]:-}" "${p50[direct]:-}") | $(ratio "${p99[nginx]:-}" "${p99[direct]:-}") | — |"
-  for name in direct nginx mcpgw; do
+  for name in direct nginx mcpgw mcpgw_full; do
     if [[ -n ${rps[$name]:-} && ${errors[$name]} != 0 ]]; then
       echo
-      echo "Warning: $name had ${errors[$name]} errors or non-2xx responses; its numbers are suspect."
+      echo "Warning: $name had ${errors[$name]} errors, non-2xx responses or JSON-RPC error answers; its numbers are suspect."
     fi
     if [[ -n ${other[$name]:-} ]] && ((other[$name] > 10)); then
       echo

@@ -129,7 +129,7 @@ metrics::metrics()
                         .Register(*registry_)),
       audit_failures(BuildCounter()
                          .Name("mcpgw_audit_write_failures_total")
-                         .Help("Audit writes that failed (the record stays queued and is retried)")
+                         .Help("Audit record writes that failed (disk full, I/O error)")
                          .Register(*registry_)),
       audit_queue(BuildGauge()
                       .Name("mcpgw_audit_queue_depth")
