@@ -5,7 +5,7 @@
 // audit records.
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
@@ -257,6 +257,37 @@ describe('/readyz', () => {
   });
 });
 
+describe('/readyz: a required stdio backend', () => {
+  test('whose processes fail to start: 503 naming it and the error', async () => {
+    const dir = makeTempDir('mcpgw-obs-stdio-');
+    const script = path.join(dir, 'server.sh');
+    writeFileSync(script, `#!/bin/sh\nexec ${JSON.stringify(NODE_BIN)} ${JSON.stringify(BACKEND_SCRIPT)} --stdio\n`);
+    chmodSync(script, 0o755);
+    const g = await startGateway({
+      backendUrl: backend.url,
+      name: 'gateway-readyz-stdio',
+      config: {
+        backends: [{ name: 'tool', required: true, stdio: { command: [script], pool: { warm: 0 } } }],
+        routes: [{ path: '/mcp', backend: 'tool' }],
+      },
+    });
+    try {
+      const before = await request(`${g.adminUrl}/readyz`, { method: 'GET' });
+      assert.equal(before.status, 200, before.text);
+      chmodSync(script, 0o644);  // checked at start-up; the next spawn fails
+      const r = await mcpPost(g.url, { jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 't', version: '0' } } });
+      assert.ok(r.messages[0]?.error, r.text);
+      const ready = await request(`${g.adminUrl}/readyz`, { method: 'GET' });
+      assert.equal(ready.status, 503, ready.text);
+      const body = JSON.parse(ready.text);
+      assert.match(body.reason, /required backend 'tool' cannot start: /);
+      assert.match(body.checks.backends.tool.state, /^cannot start: .*(denied|permission)/i);
+    } finally {
+      await g.stop();
+    }
+  });
+});
+
 describe('logs and request ids', () => {
   test('X-Request-Id: a valid one is echoed and logged; an invalid one is replaced by a minted one', async () => {
     const s = await initialize(gw.url, { headers: AUTH });
@@ -389,7 +420,6 @@ describe('config', () => {
   test('--check-config names bad observability keys and values', async () => {
     const dir = makeTempDir('mcpgw-obs-cfg-');
     const file = path.join(dir, 'bad.yaml');
-    const { writeFileSync } = await import('node:fs');
     writeFileSync(file, [
       'backends:',
       '  - { name: b, required: maybe, http: { url: "http://127.0.0.1:1/mcp" } }',
