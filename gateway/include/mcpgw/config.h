@@ -120,9 +120,57 @@ struct backend_config {
   bool required = false;
 };
 
+// Include/exclude globs for one kind of name on an aggregated route: a name is kept when some
+// include glob matches it (or there are none) and no exclude glob does.
+struct name_filter {
+  std::vector<std::string> include;
+  std::vector<std::string> exclude;
+  bool admits(std::string_view name) const;
+  bool empty() const { return include.empty() && exclude.empty(); }
+};
+
+// What an aggregated route (or one backend on it) lets through. Resource globs match URIs
+// (resource templates: their uriTemplate).
+struct item_filters {
+  name_filter tools;
+  name_filter prompts;
+  name_filter resources;
+};
+
+// One backend of an aggregated route and how its names appear there.
+struct route_member {
+  std::string backend;
+  int line = 0;
+  // Tool and prompt names become prefix + separator + name; resource URIs become
+  // uri_prefix + "+" + uri (a scheme prefix: "files+file:///a"). An empty prefix keeps the
+  // backend's names as they are.
+  std::string prefix;  // default: the backend's name
+  std::string separator = "__";
+  std::string uri_prefix;  // the prefix in URI-scheme form: lower case, '_' as '-'
+  item_filters filters;    // on the backend's own names and URIs
+};
+
+// When an aggregated session opens its session on each backend.
+enum class upstream_mode {
+  eager,  // at the client's initialize (its capabilities are then known exactly)
+  lazy,   // at the first request that needs the backend
+};
+
 struct route_config {
   std::string path;
-  std::string backend;
+  std::string backend;  // a route of one backend
+  int line = 0;
+  // An aggregated route (backends:): one MCP server made of many; empty for one backend.
+  std::vector<route_member> members;
+  item_filters filters;  // on the names and URIs clients see
+  upstream_mode upstream_sessions = upstream_mode::eager;
+  // Per backend: the longest wait for its answer to a list request fanned out to every
+  // backend, and for its initialize; one that misses it is left out of that answer.
+  duration list_timeout = std::chrono::seconds(5);
+  // A backend that is down (or failed its initialize) is tried again after one second, then
+  // at doubling intervals up to this one; when it is back, clients get list_changed.
+  duration rejoin_interval = std::chrono::seconds(30);
+  bool aggregated() const { return !members.empty(); }
 };
 
 struct limits_config {

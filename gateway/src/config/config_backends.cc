@@ -64,7 +64,28 @@ constexpr std::array<std::string_view, 12> http_keys{
     "headers",      "tenant_headers", "retry"};
 constexpr std::array<std::string_view, 3> health_keys{"interval", "timeout", "unhealthy_after"};
 constexpr std::array<std::string_view, 3> retry_keys{"attempts", "backoff", "tools_call"};
-constexpr std::array<std::string_view, 2> route_keys{"path", "backend"};
+constexpr std::array<std::string_view, 9> route_keys{
+    "path",      "backend",           "backends",     "tools",          "prompts",
+    "resources", "upstream_sessions", "list_timeout", "rejoin_interval"};
+constexpr std::array<std::string_view, 6> member_keys{"name",  "prefix",  "separator",
+                                                      "tools", "prompts", "resources"};
+constexpr std::array<std::string_view, 2> name_filter_keys{"include", "exclude"};
+
+// Characters MCP allows in tool names (SEP-986), and so in prefixes and separators.
+bool tool_name_chars(std::string_view text) {
+  return std::all_of(text.begin(), text.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_' || c == '-' || c == '.';
+  });
+}
+
+// The prefix as the first part of a URI scheme: lower case, '_' (not allowed there) as '-'.
+std::string uri_scheme_prefix(std::string_view prefix) {
+  std::string out;
+  for (char c : prefix) {
+    out.push_back(c == '_' ? '-' : static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+  }
+  return out;
+}
 
 }  // namespace
 
@@ -452,21 +473,182 @@ void parser::read_routes(const map_fields& top, gateway_config& config) {
     } else {
       missing(*route, "path", "expected a path like /mcp");
     }
-    if (const field* backend = route->get("backend")) {
+    out.line = item.line;
+    const field* backend = route->get("backend");
+    const field* members = route->get("backends");
+    if (backend != nullptr && members != nullptr) {
+      error(*members,
+            "a route has either backend (one backend) or backends (an aggregated "
+            "route), not both");
+    } else if (backend != nullptr) {
       auto name = read_value(*backend, value_kind::name);
-      if (name && backend_names_complete_ && !backend_lines_.contains(*name)) {
-        std::vector<std::string_view> names;
-        for (const auto& entry : backend_lines_) {
-          names.push_back(entry.first);
-        }
-        error(*backend, "expected the name of a backend defined under backends (" + join(names) +
-                            "), got " + quote_value(*name));
+      if (name) {
+        check_backend_name(*backend, *name);
       }
       out.backend = name.value_or("");
+    } else if (members != nullptr) {
+      read_route_members(*members, out);
     } else {
-      missing(*route, "backend", "expected the name of a backend");
+      missing(*route, "backend",
+              "expected the name of a backend (or backends: a list of them, for an aggregated "
+              "route)");
+    }
+    const bool aggregated = members != nullptr;
+    for (std::string_view key : {"tools", "prompts", "resources", "upstream_sessions",
+                                 "list_timeout", "rejoin_interval"}) {
+      if (const field* f = route->get(key); f != nullptr && !aggregated) {
+        error(*f, "only an aggregated route (one with backends:) takes " + std::string(key));
+      }
+    }
+    if (aggregated) {
+      read_item_filters(*route, out.filters);
+      if (const field* mode = route->get("upstream_sessions")) {
+        if (const auto text = read_scalar(*mode, "eager or lazy")) {
+          if (*text == "eager") {
+            out.upstream_sessions = upstream_mode::eager;
+          } else if (*text == "lazy") {
+            out.upstream_sessions = upstream_mode::lazy;
+          } else {
+            error(*mode,
+                  "expected eager (open every backend's session at initialize) or lazy "
+                  "(at first use), got " +
+                      quote_value(*text));
+          }
+        }
+      }
+      if (const field* t = route->get("list_timeout")) {
+        read_duration(*t, out.list_timeout, zero_policy::reject);
+      }
+      if (const field* t = route->get("rejoin_interval")) {
+        read_duration(*t, out.rejoin_interval, zero_policy::reject);
+      }
     }
     config.routes.push_back(std::move(out));
+  }
+}
+
+void parser::check_backend_name(const field& at, const std::string& name) {
+  if (backend_names_complete_ && !backend_lines_.contains(name)) {
+    std::vector<std::string_view> names;
+    for (const auto& entry : backend_lines_) {
+      names.push_back(entry.first);
+    }
+    error(at, "expected the name of a backend defined under backends (" + join(names) + "), got " +
+                  quote_value(name));
+  }
+}
+
+void parser::read_name_filter(const field& at, name_filter& out) {
+  const auto map = read_map(at, name_filter_keys,
+                            "a map like { include: [\"search_*\"], exclude: [\"*_admin\"] }");
+  if (!map) {
+    return;
+  }
+  if (const field* list = map->get("include")) {
+    out.include = read_strings(*list, "a list of globs, like [\"search_*\"]").value_or(out.include);
+  }
+  if (const field* list = map->get("exclude")) {
+    out.exclude = read_strings(*list, "a list of globs, like [\"*_admin\"]").value_or(out.exclude);
+  }
+}
+
+void parser::read_item_filters(const map_fields& map, item_filters& out) {
+  if (const field* f = map.get("tools")) {
+    read_name_filter(*f, out.tools);
+  }
+  if (const field* f = map.get("prompts")) {
+    read_name_filter(*f, out.prompts);
+  }
+  if (const field* f = map.get("resources")) {
+    read_name_filter(*f, out.resources);
+  }
+}
+
+void parser::read_route_members(const field& at, route_config& out) {
+  const auto items = read_list(at, "a list of backend names (or maps with name and prefix)");
+  if (!items) {
+    return;
+  }
+  if (items->empty()) {
+    error(at, "expected at least one backend, got an empty list");
+    return;
+  }
+  for (const field& item : *items) {
+    route_member m;
+    m.line = item.line;
+    std::optional<std::string> name;
+    const field* prefix_at = &item;
+    std::optional<map_fields> map;  // prefix_at may point into it
+    if (item.node.IsMap()) {
+      map = read_map(item, member_keys, "a map with name, prefix and separator");
+      if (!map) {
+        continue;
+      }
+      if (const field* n = map->get("name")) {
+        name = read_value(*n, value_kind::name);
+        if (name) {
+          check_backend_name(*n, *name);
+        }
+      } else {
+        missing(*map, "name", "expected the name of a backend defined under backends");
+      }
+      m.prefix = name.value_or("");
+      if (const field* p = map->get("prefix")) {
+        prefix_at = p;
+        m.prefix = read_scalar(*p, "a prefix like \"files\" (or \"\" for none)").value_or("");
+      }
+      if (const field* sep = map->get("separator")) {
+        if (auto text = read_scalar(*sep, "a separator like \"__\"")) {
+          if (text->empty() || text->size() > 8 || !tool_name_chars(*text)) {
+            error(*sep,
+                  "expected 1 to 8 of letters, digits, '_', '-' or '.' (characters MCP "
+                  "allows in tool names), got " +
+                      quote_value(*text));
+          }
+          m.separator = std::move(*text);
+        }
+      }
+      read_item_filters(*map, m.filters);
+    } else {
+      name = read_value(item, value_kind::name);
+      if (name) {
+        check_backend_name(item, *name);
+      }
+      m.prefix = name.value_or("");
+    }
+    if (!name) {
+      continue;
+    }
+    m.backend = *name;
+    if (!m.prefix.empty()) {
+      const bool letter = std::isalpha(static_cast<unsigned char>(m.prefix.front())) != 0;
+      if (!letter || !tool_name_chars(m.prefix) || m.prefix.size() > 32) {
+        error(*prefix_at, "the prefix " + quote_value(m.prefix) +
+                              " must be 1 to 32 of letters, digits, '_', '-' or '.', starting "
+                              "with a letter (it begins tool names and resource URI schemes); "
+                              "set prefix: to one that is");
+      }
+      m.uri_prefix = uri_scheme_prefix(m.prefix);
+    }
+    for (const route_member& other : out.members) {
+      if (other.backend == m.backend) {
+        error(item, "backend " + quote_value(m.backend) + " is already on this route (line " +
+                        std::to_string(other.line) + ")");
+      } else if (other.prefix.empty() && m.prefix.empty()) {
+        error(item, "backends " + quote_value(other.backend) + " and " + quote_value(m.backend) +
+                        " both have no prefix: their tool, prompt and resource names could "
+                        "collide; give one of them a prefix");
+      } else if (!m.prefix.empty() && other.prefix + other.separator == m.prefix + m.separator) {
+        error(*prefix_at, "backends " + quote_value(other.backend) + " and " +
+                              quote_value(m.backend) + " both name their tools " +
+                              quote_value(m.prefix + m.separator) + "...; give one another prefix");
+      } else if (!m.prefix.empty() && other.uri_prefix == m.uri_prefix) {
+        error(*prefix_at, "backends " + quote_value(other.backend) + " and " +
+                              quote_value(m.backend) + " both map resource URIs to " +
+                              quote_value(m.uri_prefix + "+...") + "; give one another prefix");
+      }
+    }
+    out.members.push_back(std::move(m));
   }
 }
 

@@ -117,6 +117,11 @@ class parser {
   void read_tenant_env(const field& at, stdio_backend_config& out);
   void read_tenant_headers(const field& at, http_backend_config& out);
   void read_routes(const map_fields& top, gateway_config& config);
+  void read_route_members(const field& at, route_config& out);
+  void read_item_filters(const map_fields& map, item_filters& out);
+  void read_name_filter(const field& at, name_filter& out);
+  // Reports a name that is not one of the backends (when they could all be read).
+  void check_backend_name(const field& at, const std::string& name);
   void read_limits(const field& at, limits_config& out);
   void read_tenants(const map_fields& top, gateway_config& config);
   void read_access_rules(const field& at, access_rules& out);

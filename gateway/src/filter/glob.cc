@@ -1,5 +1,7 @@
 #include "mcpgw/glob.h"
 
+#include "mcpgw/config.h"
+
 namespace mcpgw {
 
 bool glob_match(std::string_view pattern, std::string_view text) {
@@ -36,6 +38,10 @@ bool glob_match_any(std::span<const std::string> patterns, std::string_view text
     }
   }
   return false;
+}
+
+bool name_filter::admits(std::string_view name) const {
+  return (include.empty() || glob_match_any(include, name)) && !glob_match_any(exclude, name);
 }
 
 }  // namespace mcpgw

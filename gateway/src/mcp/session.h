@@ -3,6 +3,7 @@
 // Created by the Streamable HTTP endpoint on initialize; owned by the session registry.
 #pragma once
 
+#include "aggregate/aggregator.h"
 #include "filter/filter_chain.h"
 
 #include "backend/backend_group.h"
@@ -113,22 +114,26 @@ class event_stream {
 bool parse_event_id(std::string_view id, std::uint64_t& stream, std::uint64_t& seq);
 
 // A route and the backend behind it: a Streamable HTTP backend, a legacy HTTP+SSE backend
-// (`backend` with `sse` set), or a stdio backend.
+// (`backend` with `sse` set), a stdio backend, or several (`aggregate`: an aggregated route,
+// whose sessions talk to the aggregator through a message_channel).
 struct route_binding {
   std::string path;
   http_backend* backend = nullptr;  // the first replica
   stdio_backend* stdio = nullptr;
   bool sse = false;
   backend_group* group = nullptr;  // HTTP backends: all replicas
+  aggregate::route_state* aggregate = nullptr;
   const std::string& backend_name() const {
     static const std::string none;
-    return stdio ? stdio->name() : backend ? backend->name() : none;
+    return stdio ? stdio->name() : aggregate ? aggregate->name() : backend ? backend->name() : none;
   }
-  // Sessions on it talk to the backend through a message_channel (stdio and sse).
-  bool uses_channel() const { return stdio != nullptr || sse; }
+  // Sessions on it talk to the backend through a message_channel (stdio, sse, aggregated).
+  bool uses_channel() const { return stdio != nullptr || sse || aggregate != nullptr; }
   // The longest silence while a request is in flight on a channel.
   duration channel_timeout() const {
-    return stdio ? stdio->config().stdio.timeout : backend->config().http.timeout;
+    return stdio       ? stdio->config().stdio.timeout
+           : aggregate ? aggregate->call_timeout()
+                       : backend->config().http.timeout;
   }
 };
 

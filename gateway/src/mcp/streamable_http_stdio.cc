@@ -87,6 +87,11 @@ std::string streamable_http_endpoint::stdio_failure(const session& s, std::strin
 }
 
 std::string streamable_http_endpoint::deadline_words(const session& s) const {
+  if (s.route().aggregate != nullptr) {
+    return "did not answer within its deadline (the longest timeout of the route's backends, "
+           "plus 5 s: " +
+           std::to_string(s.route().channel_timeout().count()) + " ms of silence)";
+  }
   return "did not answer within its deadline (" + std::string(s.route().stdio ? "stdio" : "sse") +
          ".timeout " + std::to_string(s.route().channel_timeout().count()) +
          " ms of silence, limits.max_call_duration " +
@@ -208,6 +213,10 @@ net::awaitable<streamable_http_endpoint::channel_lease> streamable_http_endpoint
     const session& s, std::string_view warm_request) {
   channel_lease out;
   const route_binding& route = s.route();
+  if (route.aggregate != nullptr) {
+    out.channel = aggregate::aggregator::create(ex_, *route.aggregate, s.who().tenant);
+    co_return out;
+  }
   if (route.stdio) {
     stdio_backend::lease lease = co_await route.stdio->acquire(warm_request, s.who().tenant);
     if (lease.process && lease.process->ended()) {

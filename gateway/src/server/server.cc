@@ -74,6 +74,31 @@ gateway_server::gateway_server(net::io_context& ioc, const gateway_config& confi
     endpoint_.set_cluster(cluster_.get());
   }
   for (const auto& r : config_.routes) {
+    if (r.aggregated()) {
+      std::vector<aggregate::member_binding> members;
+      for (const route_member& m : r.members) {
+        aggregate::member_binding binding;
+        binding.config = &m;
+        for (const auto& b : backends_) {
+          if (b->name() == m.backend) {
+            binding.http = b.get();
+            binding.sse = b->replica(0).config().kind == backend_kind::sse;
+          }
+        }
+        for (const auto& b : stdio_backends_) {
+          if (b->name() == m.backend) {
+            binding.stdio = b.get();
+          }
+        }
+        members.push_back(binding);
+      }
+      aggregates_.push_back(
+          std::make_unique<aggregate::route_state>(r, std::move(members), config_.limits, log));
+      route_binding binding{r.path, nullptr, nullptr, false, nullptr};
+      binding.aggregate = aggregates_.back().get();
+      routes_.push_back(binding);
+      continue;
+    }
     for (const auto& b : backends_) {
       if (b->name() == r.backend) {
         routes_.push_back(route_binding{r.path, &b->replica(0), nullptr,

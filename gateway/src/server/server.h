@@ -91,6 +91,7 @@ class gateway_server {
   std::optional<net::ssl::context> tls_;
   std::vector<std::unique_ptr<backend_group>> backends_;  // http and sse backends
   std::vector<std::unique_ptr<stdio_backend>> stdio_backends_;
+  std::vector<std::unique_ptr<aggregate::route_state>> aggregates_;  // aggregated routes
   std::vector<route_binding> routes_;
   std::vector<filter::endpoint> filter_endpoints_;
   std::shared_ptr<const filter_chain> chain_;
