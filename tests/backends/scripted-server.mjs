@@ -12,7 +12,10 @@
 // Tools: echo {text} -> text; whoami -> NAME; ask {prompt} sends sampling/createMessage (id 0,
 // the same id every session uses first) on the POST's SSE answer, waits for the client's
 // answer and returns its text; any other listed tool returns its own name.
-// Prompts: <NAME>_prompt_<n> (3, paged like tools). Resources: res://<NAME>/<n> (2).
+// touch {uri} answers on an event stream: notifications/resources/updated first when the session
+// subscribed to uri; subscriptions -> the session's subscribed URIs as JSON.
+// Prompts: <NAME>_prompt_<n> (3, paged like tools). Resources: res://<NAME>/<n> (2), which
+// resources/subscribe and resources/unsubscribe accept.
 //
 // Debug: GET /debug/expire ends every session (their next request gets 404);
 //        GET /debug/stats -> {"initializes":n,"sessions":n,"deletes":n,"lists":n}.
@@ -33,7 +36,7 @@ const PAGE = Number(opt('--page-size', '0'));
 const LIST_DELAY = Number(opt('--list-delay-ms', '0'));
 
 const tools = [];
-const base = ['echo', 'whoami', 'ask'];
+const base = ['echo', 'whoami', 'ask', 'touch', 'subscriptions'];
 for (let i = 0; i < TOOLS; i++) tools.push(i < base.length ? base[i] : `${NAME}_${i + 1}`);
 if (flag('--long-name')) tools.push(`${NAME}_${'x'.repeat(70 - NAME.length - 1)}`);
 const prompts = [1, 2, 3].map((n) => `${NAME}_prompt_${n}`);
@@ -73,6 +76,12 @@ async function handle(msg, session, res) {
   if (method === 'resources/list') {
     return json(res, 200, result(id, { resources: resources.map((uri) => ({ uri, name: uri })) }));
   }
+  if (method === 'resources/subscribe' || method === 'resources/unsubscribe') {
+    if (!resources.includes(params.uri)) return json(res, 200, error(id, -32002, `no resource ${params.uri}`));
+    if (method === 'resources/subscribe') session.subscribed.add(params.uri);
+    else session.subscribed.delete(params.uri);
+    return json(res, 200, result(id, {}));
+  }
   if (method === 'resources/read') {
     if (!resources.includes(params.uri)) return json(res, 200, error(id, -32002, `no resource ${params.uri}`));
     return json(res, 200, result(id, { contents: [{ uri: params.uri, text: `content of ${params.uri}` }] }));
@@ -87,6 +96,16 @@ async function handle(msg, session, res) {
     const text = (t) => json(res, 200, result(id, { content: [{ type: 'text', text: t }] }));
     if (name === 'echo') return text(String(params.arguments?.text ?? ''));
     if (name === 'whoami') return text(NAME);
+    if (name === 'subscriptions') return text(JSON.stringify([...session.subscribed]));
+    if (name === 'touch') {
+      const uri = String(params.arguments?.uri ?? '');
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      if (session.subscribed.has(uri)) {
+        res.write(`data: ${JSON.stringify({ jsonrpc: '2.0', method: 'notifications/resources/updated', params: { uri } })}\n\n`);
+      }
+      res.end(`data: ${JSON.stringify(result(id, { content: [{ type: 'text', text: 'touched' }] }))}\n\n`);
+      return undefined;
+    }
     if (name === 'ask') {
       res.writeHead(200, { 'content-type': 'text/event-stream' });
       const answered = new Promise((resolve) => session.pending.set(0, resolve));
@@ -124,10 +143,10 @@ const server = http.createServer((req, res) => {
       stats.initializes++;
       if (flag('--fail-initialize')) return json(res, 200, error(msg.id, -32603, `${NAME} refuses to start`));
       const id = randomUUID();
-      sessions.set(id, { pending: new Map() });
+      sessions.set(id, { pending: new Map(), subscribed: new Set() });
       return json(res, 200, result(msg.id, {
         protocolVersion: msg.params?.protocolVersion ?? '2025-06-18',
-        capabilities: { tools: { listChanged: true }, prompts: {}, resources: {} },
+        capabilities: { tools: { listChanged: true }, prompts: {}, resources: { subscribe: true } },
         serverInfo: { name: NAME, version: '1.0.0' },
         instructions: `${NAME} instructions`,
       }), { 'mcp-session-id': id });

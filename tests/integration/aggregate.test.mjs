@@ -9,15 +9,14 @@
 // Backends: tests/backends/scripted-server.mjs (Streamable HTTP, scripted paging, delays and
 // failures), the C++ demo backend (HTTP) and the conformance server in --stdio mode.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 
 import {
   BACKEND_SCRIPT, NODE_BIN, REPO_ROOT, closedPort, haveDemoBackend, initialize, makeTempDir, mcpPost,
-  openGetStream, request, requireBackend, runGateway, setHardTimeout, sleep, spawnTracked, startDemoBackend,
-  startGateway, startSilentServer, stopChild, waitUntil,
+  openGetStream, request, requireBackend, runGateway, safeJson, setHardTimeout, spawnTracked, startConformanceBackend,
+  startDemoBackend, startGateway, startSilentServer, stopChild, waitUntil,
 } from './lib.mjs';
 
 setHardTimeout(120_000);
@@ -64,7 +63,7 @@ async function open(gw) {
 describe('aggregated route', () => {
   test('merges tools, prompts and resources of HTTP and stdio backends under prefixes and routes calls', async () => {
     requireBackend();
-    const a = await startScripted('alpha', ['--tools', '4', '--long-name']);
+    const a = await startScripted('alpha', ['--tools', '6', '--long-name']);
     const b = await startScripted('beta', ['--tools', '3']);
     const gw = await startGateway({
       config: {
@@ -81,7 +80,7 @@ describe('aggregated route', () => {
 
     const { items: tools } = await s.listAll('tools/list', 'tools');
     const names = tools.map((t) => t.name);
-    for (const n of ['alpha__echo', 'alpha__whoami', 'alpha__ask', 'alpha__alpha_4', 'b.echo', 'b.whoami', 'b.ask', 'fs__echo', 'fs__test_simple_text']) {
+    for (const n of ['alpha__echo', 'alpha__whoami', 'alpha__ask', 'alpha__alpha_6', 'b.echo', 'b.whoami', 'b.ask', 'fs__echo', 'fs__test_simple_text']) {
       assert.ok(names.includes(n), `${n} in ${names.join(', ')}`);
     }
     assert.ok(!names.some((n) => n.startsWith('fs__test_image')), 'excluded by the include glob');
@@ -172,7 +171,7 @@ describe('aggregated route', () => {
     });
     const s = await open(gw);
     const names = (await s.listAll('tools/list', 'tools')).items.map((t) => t.name).sort();
-    assert.deepEqual(names, ['ga__echo', 'ga__ga_4', 'ga__whoami', 'gb__ask', 'gb__echo']);
+    assert.deepEqual(names, ['ga__echo', 'ga__touch', 'ga__whoami', 'gb__ask', 'gb__echo']);
     assert.equal((await s.call('ga__ask')).error?.code, -32602);
     assert.equal((await s.call('gb__whoami')).error?.code, -32602);
     const prompts = (await s.listAll('prompts/list', 'prompts')).items.map((p) => p.name);
@@ -305,15 +304,20 @@ describe('aggregated route', () => {
   });
 
   test('a backend session that expires (404) is opened again without the client noticing', async () => {
-    const a = await startScripted('exp');
+    const a = await startScripted('exp', ['--tools', '5']);
     const gw = await startGateway({ config: { backends: [http('exp', a.url)], routes: [{ path: '/mcp', backends: ['exp'] }] } });
     const s = await open(gw);
     assert.equal(s.text(await s.call('exp__echo', { text: 'one' })), 'one');
+    assert.deepEqual((await s.rpc('resources/subscribe', { uri: 'exp+res://exp/1' })).result, {});
+    const touched = await s.call('exp__touch', { uri: 'res://exp/1' });
+    const update = touched.messages.find((m) => m.method === 'notifications/resources/updated');
+    assert.equal(update?.params?.uri, 'exp+res://exp/1', `the URI in the notification is the one the client knows: ${touched.text}`);
     await request(`${a.origin}/debug/expire`, { method: 'GET' });
     assert.equal(s.text(await s.call('exp__echo', { text: 'two' })), 'two');
     const stats = JSON.parse((await request(`${a.origin}/debug/stats`, { method: 'GET' })).text);
     assert.equal(stats.initializes, 2);
     assert.ok(gw.logs().some((l) => l.msg === 'aggregated backend session expired; opening a new one'));
+    await waitUntil(async () => s.text(await s.call('exp__subscriptions')) === '["res://exp/1"]', 5000, 'the subscription made again in the new backend session');
     await gw.stop();
     await a.stop();
   });
@@ -340,6 +344,38 @@ describe('aggregated route', () => {
     await waitUntil(async () => (await stats(a)).sessions === 0 && (await stats(b)).sessions === 0, 5000, 'backend sessions deleted');
     await gw.stop();
     await Promise.all([a.stop(), b.stop()]);
+  });
+
+  test('a legacy HTTP+SSE backend on the route, and a legacy HTTP+SSE client of the route', async () => {
+    requireBackend();
+    const legacy = await startConformanceBackend({ args: ['--legacy-sse'] });
+    const a = await startScripted('modern');
+    const gw = await startGateway({
+      config: {
+        backends: [{ name: 'old', sse: { url: legacy.url, timeout: '10s', connect_timeout: '2s' } }, http('modern', a.url)],
+        routes: [{ path: '/mcp', backends: ['old', 'modern'] }],
+      },
+    });
+    const s = await open(gw);
+    assert.equal(s.text(await s.call('old__echo', { text: 'over sse' })), 'over sse');
+    assert.equal(s.text(await s.call('modern__whoami')), 'modern');
+
+    // The 2024-11-05 client transport: GET <route>/sse, POST to the endpoint it names.
+    const stream = await openGetStream(`${gw.origin}/mcp/sse`);
+    assert.equal(stream.status, 200);
+    const ev = await stream.waitFor(({ events }) => events.find((e) => e.event === 'endpoint'), 5000);
+    const endpoint = new URL(ev.data, gw.origin).href;
+    const post = (body) => request(endpoint, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    const answer = (id) => stream.waitFor(({ events }) => events.filter((e) => e.event === 'message').map((e) => safeJson(e.data)).find((m) => m?.id === id && !('method' in m)), 10_000);
+    assert.equal((await post({ jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2024-11-05', capabilities: {}, clientInfo: { name: 'legacy', version: '0' } } })).status, 202);
+    assert.equal((await answer(0)).result.protocolVersion, '2024-11-05');
+    await post({ jsonrpc: '2.0', method: 'notifications/initialized' });
+    await post({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'modern__echo', arguments: { text: 'legacy client' } } });
+    assert.equal((await answer(1)).result.content[0].text, 'legacy client');
+    stream.close();
+    await gw.stop();
+    await legacy.stop();
+    await a.stop();
   });
 
   test('--check-config reports aggregated route mistakes with line and key', async () => {

@@ -831,6 +831,11 @@ void aggregator::joined(std::size_t member) {
   log_.info("aggregated backend joined",
             {{"route", route_.config().path}, {"backend", up.member().name()}});
   changed(member);
+  reopened(member);
+}
+
+void aggregator::reopened(std::size_t member) {
+  upstream& up = *upstreams_[member];
   for (const auto& [m, uri] : subscriptions_) {
     if (m == member) {
       up.post(R"({"jsonrpc":"2.0","id":)" + next_internal_id() +

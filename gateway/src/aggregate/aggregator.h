@@ -69,6 +69,7 @@ class aggregator final : public message_channel, public upstream_owner {
 
   net::awaitable<void> from_backend(std::size_t member, std::string message) override;
   void lost(std::size_t member, const std::string& why) override;
+  void reopened(std::size_t member) override;
 
   enum class kind { tools, prompts, resources, templates };
 

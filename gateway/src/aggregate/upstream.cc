@@ -303,6 +303,9 @@ net::awaitable<call_result> upstream::call_http(std::string_view body, std::stri
               jsonrpc::backend_unavailable,
               "backend '" + member_.name() + "' expired its session and " + last_error_};
         }
+        if (auto owner = owner_.lock()) {
+          owner->reopened(index_);
+        }
       }
       continue;
     }
@@ -511,7 +514,11 @@ net::awaitable<void> upstream::get_stream() {
     }
     if (exchange && exchange->status() == 404) {
       state_ = link_state::idle;
-      co_await connect({});  // starts a new stream loop when it succeeds
+      if (co_await connect({})) {  // starts a new stream loop
+        if (auto owner = owner_.lock()) {
+          owner->reopened(index_);
+        }
+      }
       co_return;
     }
     if (exchange && exchange->status() == 200 && exchange->is_sse()) {

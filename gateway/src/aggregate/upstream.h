@@ -48,6 +48,8 @@ class upstream_owner {
   virtual net::awaitable<void> from_backend(std::size_t member, std::string message) = 0;
   // The backend went away (its process exited, it cannot be reached).
   virtual void lost(std::size_t member, const std::string& why) = 0;
+  // The backend expired its session and a new one was opened in its place.
+  virtual void reopened(std::size_t member) = 0;
 };
 
 struct call_result {
