@@ -8,6 +8,7 @@
 //   --long-name            adds a tool whose name is 70 characters long
 //   --list-delay-ms D      tools/list answers after D ms
 //   --fail-initialize      initialize is answered with a JSON-RPC error
+//   --init-delay-ms D      initialize answers after D ms
 //
 // Tools: echo {text} -> text; whoami -> NAME; ask {prompt} sends sampling/createMessage (id 0,
 // the same id every session uses first) on the POST's SSE answer, waits for the client's
@@ -34,6 +35,7 @@ const PORT = Number(opt('--port', '0'));
 const TOOLS = Number(opt('--tools', '3'));
 const PAGE = Number(opt('--page-size', '0'));
 const LIST_DELAY = Number(opt('--list-delay-ms', '0'));
+const INIT_DELAY = Number(opt('--init-delay-ms', '0'));
 
 const tools = [];
 const base = ['echo', 'whoami', 'ask', 'touch', 'subscriptions'];
@@ -136,11 +138,12 @@ const server = http.createServer((req, res) => {
   }
   let body = '';
   req.on('data', (c) => { body += c; });
-  req.on('end', () => {
+  req.on('end', async () => {
     let msg;
     try { msg = JSON.parse(body); } catch { return json(res, 400, error(null, -32700, 'Parse error')); }
     if (msg.method === 'initialize') {
       stats.initializes++;
+      if (INIT_DELAY) await new Promise((r) => setTimeout(r, INIT_DELAY));
       if (flag('--fail-initialize')) return json(res, 200, error(msg.id, -32603, `${NAME} refuses to start`));
       const id = randomUUID();
       sessions.set(id, { pending: new Map(), subscribed: new Set() });

@@ -214,6 +214,41 @@ describe('aggregated route', () => {
     await Promise.all([a.stop(), b.stop()]);
   });
 
+  test("a backend's request during the client's initialize waits for its answer; unanswered requests are bounded", async () => {
+    const a = await startScripted('plain', ['--init-delay-ms', '500']);  // the stdio one asks meanwhile
+    const asking = path.join(REPO_ROOT, 'tests', 'backends', 'asking-stdio-server.mjs');
+    const gw = await startGateway({
+      config: {
+        backends: [http('plain', a.url), { name: 'asking', stdio: { command: [NODE_BIN, asking], pool: { warm: 0 } } }],
+        routes: [{ path: '/mcp', backends: ['plain', 'asking'] }],
+      },
+    });
+    const init = await mcpPost(gw.url, { jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: { roots: {} }, clientInfo: { name: 't', version: '0' } } });
+    assert.equal(init.status, 200);
+    assert.deepEqual(init.messages.map((m) => m.method ?? `answer ${m.id}`), ['answer 0'], 'nothing before the initialize answer');
+    const s = session(gw, { sessionId: init.headers['mcp-session-id'], protocolVersion: '2025-11-25' });
+    await mcpPost(gw.url, { jsonrpc: '2.0', method: 'notifications/initialized' }, { sessionId: s.sessionId, protocolVersion: s.protocolVersion });
+    const get = await openGetStream(gw.url, { headers: { 'mcp-session-id': s.sessionId, 'mcp-protocol-version': s.protocolVersion } });
+    const first = await get.waitFor(({ events }) => events.map((e) => safeJson(e.data)).find((m) => m?.method === 'roots/list'), 5000);
+    const answer = (id) => mcpPost(gw.url, { jsonrpc: '2.0', id, result: { roots: [] } }, { sessionId: s.sessionId, protocolVersion: s.protocolVersion });
+    assert.equal((await answer(first.id)).status, 202);
+    await waitUntil(async () => s.text(await s.call('asking__answers')) === '["r0"]', 5000, 'the early request answered with its own id');
+
+    // 1100 requests nobody answers: the gateway remembers the newest 1024.
+    assert.equal(s.text(await s.call('asking__flood', { n: 1100 })), 'flooded');
+    const requests = await get.waitFor(({ events }) => {
+      const r = events.map((e) => safeJson(e.data)).filter((m) => m?.method === 'roots/list');
+      return r.length === 1101 ? r : undefined;
+    }, 10_000);
+    assert.equal(new Set(requests.map((m) => m.id)).size, 1101, 'every request has its own id');
+    await answer(requests[1].id);  // r1: forgotten
+    await answer(requests[1100].id);  // r1100: still known
+    await waitUntil(async () => s.text(await s.call('asking__answers')) === '["r0","r1100"]', 5000, 'only the remembered request answered');
+    get.close();
+    await gw.stop();
+    await a.stop();
+  });
+
   test('a backend that is down, slow or refuses initialize does not fail the session', async () => {
     const up = await startScripted('ok');
     const refuses = await startScripted('no', ['--fail-initialize']);

@@ -19,6 +19,10 @@ constexpr auto tuple_awaitable = net::as_tuple(net::use_awaitable);
 constexpr std::string_view init_id = "\"mcpgw-init\"";
 constexpr std::string_view legacy_version = "2024-11-05";
 constexpr std::size_t max_refresh_pages = 100;  // per backend, when looking for a name
+// Requests of the backends the client has not answered; beyond it the oldest are forgotten.
+constexpr std::size_t max_server_requests = 1024;
+// Backend requests held until the client's initialize is answered.
+constexpr std::size_t max_early_messages = 64;
 
 struct kind_traits {
   std::string_view method;
@@ -185,6 +189,11 @@ net::awaitable<void> aggregator::handle_request(std::string text) {
   std::string answer;
   if (method == "initialize") {
     answer = co_await initialize(text, env);
+    co_await reply(std::move(answer));
+    for (auto& [member, message] : std::exchange(early_, {})) {
+      co_await from_backend(member, std::move(message));
+    }
+    co_return;
   } else if (method == "ping") {
     answer = result_message(id, "{}");
   } else if (method == "tools/list") {
@@ -745,7 +754,18 @@ net::awaitable<void> aggregator::from_backend(std::size_t member, std::string me
     co_return;
   }
   jsonrpc::envelope env = decoder_.decode(message);
+  if (!initialized_ && env.kind != jsonrpc::message_kind::notification) {
+    // A backend that asks the client something while the client's initialize is still being
+    // answered (roots/list right after notifications/initialized): it waits for the answer.
+    if (early_.size() < max_early_messages) {
+      early_.emplace_back(member, std::move(message));
+    }
+    co_return;
+  }
   if (env.kind == jsonrpc::message_kind::request) {
+    if (server_requests_.size() >= max_server_requests) {
+      server_requests_.erase(server_requests_.begin());  // the oldest, never answered
+    }
     std::int64_t ours = next_server_request_++;
     server_requests_[ours] = server_request{member, std::string(env.id.in(message))};
     co_await reply(jsonrpc::splice(message, env.id, std::to_string(ours)));

@@ -149,6 +149,7 @@ class aggregator final : public message_channel, public upstream_owner {
   };
   std::int64_t next_server_request_ = 1;
   std::map<std::int64_t, server_request> server_requests_;
+  std::vector<std::pair<std::size_t, std::string>> early_;  // before the initialize answer
   // Requests in flight by id: the backends they went to (cancellation).
   std::unordered_map<std::string, std::vector<std::size_t>> in_flight_;
   // Subscriptions (member, backend URI) and the log level, applied again after a rejoin.

@@ -509,8 +509,9 @@ net::awaitable<void> upstream::get_stream() {
       fail(describe_failure(failure));
       co_return;
     }
-    if (exchange && exchange->status() == 405) {
-      co_return;  // the backend offers no stream of its own
+    if (exchange && exchange->status() >= 400 && exchange->status() < 500 &&
+        exchange->status() != 404 && exchange->status() != 429) {
+      co_return;  // 405 and the like: the backend offers no stream of its own
     }
     if (exchange && exchange->status() == 404) {
       state_ = link_state::idle;
