@@ -56,6 +56,14 @@ function session(gw, s) {
   return { ...s, rpc, listAll, call, text: (r) => r.result?.content?.[0]?.text };
 }
 
+/** The value of mcpgw_aggregate_backend_events_total for one backend and event (0 when absent). */
+async function events(gw, backend, event, route = '/mcp') {
+  const text = (await request(`${gw.adminUrl}/metrics`, { method: 'GET' })).text;
+  const line = text.split('\n').find((l) => l.startsWith('mcpgw_aggregate_backend_events_total{') &&
+    l.includes(`backend="${backend}"`) && l.includes(`event="${event}"`) && l.includes(`route="${route}"`));
+  return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : 0;
+}
+
 async function open(gw) {
   return session(gw, await initialize(gw.url));
 }
@@ -272,6 +280,8 @@ describe('aggregated route', () => {
     const left = gw.logs().filter((l) => l.msg === 'aggregated backend left out of the session for now').map((l) => l.backend).sort();
     assert.deepEqual(left, ['down', 'no', 'silent']);
     assert.ok(gw.logs().some((l) => l.backend === 'no' && /refuses to start/.test(l.error ?? '')), 'the refusal is in the log');
+    for (const b of ['no', 'silent', 'down']) assert.ok(await events(gw, b, 'left_out') >= 1, `${b} counted as left out`);
+    assert.equal(await events(gw, 'ok', 'left_out'), 0);
     await gw.stop();
     await Promise.all([up.stop(), refuses.stop(), silent.close?.()]);
   });
@@ -330,6 +340,10 @@ describe('aggregated route', () => {
     assert.ok(after.includes('demo__echo') && after.includes('files__echo'), after.join(', '));
     assert.equal(s.text(await s.call('demo__echo', { text: 'after' })), 'after');
     assert.equal(s.text(await s.call('files__echo', { text: 'new process' })), 'new process');
+    assert.equal(await events(gw, 'demo', 'lost'), 1);
+    assert.equal(await events(gw, 'demo', 'joined'), 1);
+    assert.equal(await events(gw, 'files', 'lost'), 1);
+    assert.equal(await events(gw, 'stay', 'lost'), 0);
     const changes = get.events().filter((e) => e.data.includes('tools/list_changed')).length;
     assert.ok(changes >= 4, `list_changed when each left and came back (${changes})`);
     get.close();
@@ -352,6 +366,7 @@ describe('aggregated route', () => {
     const stats = JSON.parse((await request(`${a.origin}/debug/stats`, { method: 'GET' })).text);
     assert.equal(stats.initializes, 2);
     assert.ok(gw.logs().some((l) => l.msg === 'aggregated backend session expired; opening a new one'));
+    assert.equal(await events(gw, 'exp', 'reopened'), 1);
     await waitUntil(async () => s.text(await s.call('exp__subscriptions')) === '["res://exp/1"]', 5000, 'the subscription made again in the new backend session');
     await gw.stop();
     await a.stop();

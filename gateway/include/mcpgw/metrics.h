@@ -67,6 +67,7 @@ class metrics {
   prometheus::Family<prometheus::Gauge>& stdio_processes;       // backend
   prometheus::Family<prometheus::Gauge>& circuit_state;         // backend, replica
   prometheus::Family<prometheus::Gauge>& replica_up;            // backend, replica
+  prometheus::Family<prometheus::Counter>& aggregate_events;    // route, backend, event
   prometheus::Family<prometheus::Counter>& rate_limit_rejections;  // rule
   prometheus::Family<prometheus::Counter>& audit_written;
   prometheus::Family<prometheus::Counter>& audit_failures;

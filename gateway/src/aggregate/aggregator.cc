@@ -96,6 +96,22 @@ route_state::route_state(const route_config& config, std::vector<member_binding>
       name_("aggregate:" + config.path),
       known_(members_.size()) {}
 
+void route_state::set_metrics(metrics* stats) {
+  counters_.clear();
+  if (stats == nullptr) {
+    return;
+  }
+  static constexpr std::array<std::string_view, 4> events{"left_out", "lost", "joined", "reopened"};
+  for (const member_binding& m : members_) {
+    std::array<prometheus::Counter*, 4> row{};
+    for (std::size_t e = 0; e < events.size(); ++e) {
+      row[e] = &stats->aggregate_events.Add(
+          {{"route", config_.path}, {"backend", m.name()}, {"event", std::string(events[e])}});
+    }
+    counters_.push_back(row);
+  }
+}
+
 duration route_state::call_timeout() const {
   duration longest = config_.list_timeout;
   for (const member_binding& m : members_) {
@@ -324,6 +340,7 @@ net::awaitable<std::string> aggregator::initialize(std::string_view text,
         caps |= read_capabilities(route_.known_capabilities(i));
       }
       if (up.state() != link_state::idle) {
+        route_.count(i, route_state::event::left_out);
         log_.warn("aggregated backend left out of the session for now",
                   {{"route", route_.config().path},
                    {"backend", up.member().name()},
@@ -465,6 +482,7 @@ net::awaitable<std::vector<aggregator::fetched>> aggregator::fan_out(
   for (std::size_t j = 0; j < from.size(); ++j) {
     const auto& r = state->results[j].result;
     if (!r || !r->ok()) {
+      route_.count(from[j].member, route_state::event::left_out);
       log_.warn("aggregated backend left out of a list",
                 {{"route", route_.config().path},
                  {"backend", upstreams_[from[j].member]->member().name()},
@@ -835,6 +853,7 @@ void aggregator::lost(std::size_t member, const std::string& why) {
   if (stopped_) {
     return;
   }
+  route_.count(member, route_state::event::lost);
   log_.warn("aggregated backend lost; its items are left out until it is back",
             {{"route", route_.config().path},
              {"backend", upstreams_[member]->member().name()},
@@ -848,13 +867,19 @@ void aggregator::joined(std::size_t member) {
     return;
   }
   upstream& up = *upstreams_[member];
+  route_.count(member, route_state::event::joined);
   log_.info("aggregated backend joined",
             {{"route", route_.config().path}, {"backend", up.member().name()}});
   changed(member);
-  reopened(member);
+  reapply(member);
 }
 
 void aggregator::reopened(std::size_t member) {
+  route_.count(member, route_state::event::reopened);
+  reapply(member);
+}
+
+void aggregator::reapply(std::size_t member) {
   upstream& up = *upstreams_[member];
   for (const auto& [m, uri] : subscriptions_) {
     if (m == member) {

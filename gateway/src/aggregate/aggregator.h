@@ -15,6 +15,7 @@
 #include "mcpgw/config.h"
 #include "mcpgw/jsonrpc.h"
 #include "mcpgw/log.h"
+#include "mcpgw/metrics.h"
 
 #include <boost/asio/steady_timer.hpp>
 
@@ -46,6 +47,15 @@ class route_state {
   // lazy sessions offer them without opening the backend's session first.
   std::string& known_capabilities(std::size_t member) { return known_[member]; }
 
+  // mcpgw_aggregate_backend_events_total, per backend (nothing is counted without metrics).
+  enum class event { left_out, lost, joined, reopened };
+  void set_metrics(metrics* stats);
+  void count(std::size_t member, event e) {
+    if (!counters_.empty()) {
+      counters_[member][static_cast<std::size_t>(e)]->Increment();
+    }
+  }
+
  private:
   const route_config& config_;
   std::vector<member_binding> members_;
@@ -53,6 +63,7 @@ class route_state {
   logger& log_;
   std::string name_;
   std::vector<std::string> known_;
+  std::vector<std::array<prometheus::Counter*, 4>> counters_;
 };
 
 class aggregator final : public message_channel, public upstream_owner {
@@ -118,6 +129,8 @@ class aggregator final : public message_channel, public upstream_owner {
   void schedule_rejoin(std::size_t member);
   net::awaitable<void> rejoin(std::size_t member);
   void joined(std::size_t member);
+  // Subscriptions and the log level, sent again to a new session on the backend.
+  void reapply(std::size_t member);
   void changed(std::size_t member);
   void notify_changed(kind k);
   std::string next_internal_id() { return "\"mcpgw-" + std::to_string(++internal_ids_) + "\""; }

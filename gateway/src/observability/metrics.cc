@@ -119,6 +119,13 @@ metrics::metrics()
                      .Name("mcpgw_backend_replica_up")
                      .Help("1 when the backend replica is in rotation (health checks pass)")
                      .Register(*registry_)),
+      aggregate_events(
+          BuildCounter()
+              .Name("mcpgw_aggregate_backend_events_total")
+              .Help("What happened to backends in the sessions of aggregated routes: left_out "
+                    "(missed initialize or a list deadline), lost (gone mid-session), joined "
+                    "(back, or late), reopened (a new backend session after a 404)")
+              .Register(*registry_)),
       rate_limit_rejections(BuildCounter()
                                 .Name("mcpgw_rate_limit_rejections_total")
                                 .Help("Requests a rate-limit rule refused, by rule")

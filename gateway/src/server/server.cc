@@ -113,6 +113,9 @@ gateway_server::gateway_server(net::io_context& ioc, const gateway_config& confi
   }
   if (stats_ != nullptr) {
     endpoint_.set_metrics(stats_);
+    for (auto& a : aggregates_) {
+      a->set_metrics(stats_);
+    }
     for (const auto& r : config_.routes) {
       traffic_.push_back(route_traffic{r.path, nullptr, {}});
     }
