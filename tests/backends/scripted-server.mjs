@@ -19,7 +19,7 @@
 // resources/subscribe and resources/unsubscribe accept.
 //
 // Debug: GET /debug/expire ends every session (their next request gets 404);
-//        GET /debug/stats -> {"initializes":n,"sessions":n,"deletes":n,"lists":n}.
+//        GET /debug/stats -> {"initializes":n,"sessions":n,"deletes":n,"lists":n,"calls":n}.
 // Prints `listening http://127.0.0.1:<port>/mcp` on stdout once bound.
 import http from 'node:http';
 import { randomUUID } from 'node:crypto';
@@ -45,7 +45,7 @@ const prompts = [1, 2, 3].map((n) => `${NAME}_prompt_${n}`);
 const resources = [1, 2].map((n) => `res://${NAME}/${n}`);
 
 const sessions = new Map(); // id -> { pending: Map(id -> resolve) }
-const stats = { initializes: 0, sessions: 0, deletes: 0, lists: 0 };
+const stats = { initializes: 0, sessions: 0, deletes: 0, lists: 0, calls: 0 };
 
 function page(items, cursor) {
   const start = cursor ? Number(Buffer.from(cursor, 'base64url').toString()) : 0;
@@ -93,6 +93,7 @@ async function handle(msg, session, res) {
     return json(res, 200, result(id, { messages: [{ role: 'user', content: { type: 'text', text: `${params.name} from ${NAME}` } }] }));
   }
   if (method === 'tools/call') {
+    stats.calls++;
     const name = params.name;
     if (!tools.includes(name)) return json(res, 200, error(id, -32602, `Unknown tool: ${name}`));
     const text = (t) => json(res, 200, result(id, { content: [{ type: 'text', text: t }] }));

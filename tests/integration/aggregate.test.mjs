@@ -9,13 +9,14 @@
 // Backends: tests/backends/scripted-server.mjs (Streamable HTTP, scripted paging, delays and
 // failures), the C++ demo backend (HTTP) and the conformance server in --stdio mode.
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 
 import {
   BACKEND_SCRIPT, NODE_BIN, REPO_ROOT, closedPort, haveDemoBackend, initialize, makeTempDir, mcpPost,
-  openGetStream, request, requireBackend, runGateway, safeJson, setHardTimeout, spawnTracked, startConformanceBackend,
+  openGetStream, request, requireBackend, runGateway, safeJson, setHardTimeout, sleep, spawnTracked, startConformanceBackend,
   startDemoBackend, startGateway, startSilentServer, stopChild, waitUntil,
 } from './lib.mjs';
 
@@ -188,6 +189,8 @@ describe('aggregated route', () => {
     const uris = (await s.listAll('resources/list', 'resources')).items.map((r) => r.uri);
     assert.ok(uris.includes('ga+res://ga/1') && !uris.includes('ga+res://ga/2'));
     assert.equal((await s.rpc('resources/read', { uri: 'ga+res://ga/2' })).error?.code, -32602);
+    const completion = await s.rpc('completion/complete', { ref: { type: 'ref/resource', uri: 'ga+res://ga/2' }, argument: { name: 'x', value: '' } });
+    assert.equal(completion.error?.code, -32602, 'completion follows the resource globs too');
     await gw.stop();
     await Promise.all([a.stop(), b.stop()]);
   });
@@ -425,6 +428,74 @@ describe('aggregated route', () => {
     stream.close();
     await gw.stop();
     await legacy.stop();
+    await a.stop();
+  });
+
+  test("a tenant's backends rules decide which backends its sessions hold", async () => {
+    const ta = await startScripted('ta');
+    const tb = await startScripted('tb');
+    const digest = (key) => `sha256:${createHash('sha256').update(key).digest('hex')}`;
+    const gw = await startGateway({
+      config: {
+        backends: [http('ta', ta.url), http('tb', tb.url)],
+        routes: [{ path: '/mcp', backends: ['ta', 'tb'] }],
+        tenants: [
+          { name: 'only-a', api_keys: [digest('key-only-a')], allow: { backends: ['ta'] } },
+          { name: 'not-a', api_keys: [digest('key-not-a')], deny: { backends: ['t?'] }, allow: { backends: ['tb'] } },
+          { name: 'all', api_keys: [digest('key-all')] },
+        ],
+        filters: [{ auth: { resource: 'http://127.0.0.1/mcp', api_key_header: 'X-Api-Key' } }],
+      },
+    });
+    const as = async (key) => {
+      const headers = { 'x-api-key': key };
+      const s = await initialize(gw.url, { headers });
+      const sess = session(gw, s);
+      const rpc = (method, params) => sess.rpc(method, params, { headers });
+      const tools = async () => (await rpc('tools/list')).result?.tools?.map((t) => t.name).sort();
+      return { s, rpc, tools };
+    };
+    const a = await as('key-only-a');
+    assert.deepEqual(await a.tools(), ['ta__ask', 'ta__echo', 'ta__whoami']);
+    assert.equal((await a.rpc('tools/call', { name: 'tb__whoami', arguments: {} })).error?.code, -32602);
+    assert.equal((await a.rpc('resources/read', { uri: 'tb+res://tb/1' })).error?.code, -32602);
+    assert.equal((await a.rpc('tools/call', { name: 'ta__whoami', arguments: {} })).result?.content?.[0]?.text, 'ta');
+    const none = await as('key-not-a');
+    assert.deepEqual(await none.tools(), [], 'deny wins over allow: no backend left, an empty server');
+    const all = await as('key-all');
+    assert.equal((await all.tools()).length, 6);
+    const stats = JSON.parse((await request(`${tb.origin}/debug/stats`, { method: 'GET' })).text);
+    assert.equal(stats.initializes, 1, 'only the session that may use tb opened a session there');
+    await gw.stop();
+    await Promise.all([ta.stop(), tb.stop()]);
+  });
+
+  test('a call the client cancels while its backend session opens is never sent; unknown names do not make the gateway list again and again', async () => {
+    const a = await startScripted('slowinit', ['--init-delay-ms', '800']);
+    const gw = await startGateway({ config: { backends: [http('slowinit', a.url)], routes: [{ path: '/mcp', backends: ['slowinit'], upstream_sessions: 'lazy' }] } });
+    const stats = async () => JSON.parse((await request(`${a.origin}/debug/stats`, { method: 'GET' })).text);
+    await open(gw);  // learns what the backend offers
+    const s = await open(gw);  // lazy: no backend session yet
+    const call = mcpPost(gw.url, { jsonrpc: '2.0', id: 'doomed', method: 'tools/call', params: { name: 'slowinit__echo', arguments: { text: 'x' } } },
+      { sessionId: s.sessionId, protocolVersion: s.protocolVersion });
+    await sleep(200);  // the gateway is opening the backend session (800 ms)
+    const cancel = await mcpPost(gw.url, { jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 'doomed', reason: 'changed my mind' } },
+      { sessionId: s.sessionId, protocolVersion: s.protocolVersion });
+    assert.equal(cancel.status, 202);
+    await call.catch(() => undefined);
+    await sleep(1200);
+    assert.equal((await stats()).calls, 0, 'the cancelled call never reached the backend');
+    assert.equal(s.text(await s.call('slowinit__echo', { text: 'y' })), 'y');
+    assert.equal((await stats()).calls, 1);
+
+    const listsBefore = (await stats()).lists;
+    for (let i = 0; i < 10; i++) {
+      const r = await s.call(`slowinit__nothing_${i}`);
+      assert.equal(r.error?.code, -32602);
+    }
+    const listed = (await stats()).lists - listsBefore;
+    assert.ok(listed <= 2, `10 unknown names listed the backend ${listed} times`);
+    await gw.stop();
     await a.stop();
   });
 

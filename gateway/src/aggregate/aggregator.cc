@@ -1,5 +1,6 @@
 #include "aggregate/aggregator.h"
 
+#include "mcpgw/glob.h"
 #include "mcpgw/http_headers.h"
 #include "mcpgw/version.h"
 
@@ -23,6 +24,10 @@ constexpr std::size_t max_refresh_pages = 100;  // per backend, when looking for
 constexpr std::size_t max_server_requests = 1024;
 // Backend requests held until the client's initialize is answered.
 constexpr std::size_t max_early_messages = 64;
+// A name not in the catalog lists the backends again at most this often.
+constexpr auto refresh_cooldown = std::chrono::seconds(1);
+// The error a request gets when the client cancelled it before it reached a backend.
+constexpr int cancelled_code = -32000;
 
 struct kind_traits {
   std::string_view method;
@@ -88,13 +93,29 @@ bool offers_kind(const capability_set& caps, aggregator::kind k) {
 // route_state
 
 route_state::route_state(const route_config& config, std::vector<member_binding> members,
-                         const limits_config& limits, logger& log)
+                         const limits_config& limits, logger& log,
+                         const std::vector<tenant_config>* tenants)
     : config_(config),
       members_(std::move(members)),
       limits_(limits),
       log_(log),
+      tenants_(tenants),
       name_("aggregate:" + config.path),
       known_(members_.size()) {}
+
+bool route_state::permits(std::string_view tenant, std::size_t member) const {
+  if (tenants_ == nullptr || tenant.empty()) {
+    return true;
+  }
+  for (const tenant_config& t : *tenants_) {
+    if (t.name == tenant) {
+      const std::string& name = members_[member].name();
+      return (t.allow.backends.empty() || glob_match_any(t.allow.backends, name)) &&
+             !glob_match_any(t.deny.backends, name);
+    }
+  }
+  return true;
+}
 
 void route_state::set_metrics(metrics* stats) {
   counters_.clear();
@@ -130,17 +151,31 @@ std::shared_ptr<aggregator> aggregator::create(net::any_io_executor ex, route_st
   std::shared_ptr<upstream_owner> owner(a, static_cast<upstream_owner*>(a.get()));
   for (std::size_t i = 0; i < route.members().size(); ++i) {
     a->upstreams_.push_back(std::make_shared<upstream>(ex, route.members()[i], i, owner, a->tenant_,
-                                                       route.limits(), route.log()));
+                                                       route.limits(), route.log(), route.decoder(),
+                                                       route.json()));
     a->rejoin_timers_.push_back(std::make_unique<net::steady_timer>(ex));
   }
   a->rejoining_.assign(route.members().size(), false);
+  for (auto& r : a->refreshes_) {
+    r.done = std::make_unique<net::steady_timer>(ex);
+    r.last.resize(route.members().size());
+  }
+  for (std::size_t i = 0; i < route.members().size(); ++i) {
+    a->permitted_.push_back(route.permits(a->tenant_, i));
+  }
   a->conflicts_logged_.assign(route.members().size(), {});
   a->start_delivery();
   return a;
 }
 
 aggregator::aggregator(net::any_io_executor ex, route_state& route, std::string tenant)
-    : message_channel(ex), ex_(ex), route_(route), tenant_(std::move(tenant)), log_(route.log()) {}
+    : message_channel(ex),
+      ex_(ex),
+      route_(route),
+      tenant_(std::move(tenant)),
+      log_(route.log()),
+      decoder_(route.decoder()),
+      json_(route.json()) {}
 
 aggregator::~aggregator() = default;
 
@@ -203,6 +238,13 @@ net::awaitable<void> aggregator::handle_request(std::string text) {
   std::string id(env.id.in(text));
   std::string method(env.method.str());
   std::string answer;
+  // Known from now on: a cancellation that comes before anything is sent upstream stops it.
+  in_flight_.try_emplace(id);
+  struct forget {
+    aggregator& a;
+    const std::string& id;
+    ~forget() { a.in_flight_.erase(id); }
+  } forgotten{*this, id};
   if (method == "initialize") {
     answer = co_await initialize(text, env);
     co_await reply(std::move(answer));
@@ -247,15 +289,21 @@ void aggregator::handle_notification(std::string_view text, const jsonrpc::envel
   if (method == "notifications/cancelled") {
     std::string id(env.request_id.in(text));
     if (auto it = in_flight_.find(id); it != in_flight_.end()) {
-      for (std::size_t m : it->second) {
+      it->second.cancelled = true;
+      for (std::size_t m : it->second.members) {
         upstreams_[m]->cancel(id, "cancelled by the client");
       }
     }
     return;
   }
-  for (auto& up : upstreams_) {  // roots/list_changed and the like concern every backend
-    up->post(std::string(text));
+  if (method == "notifications/roots/list_changed") {
+    for (auto& up : upstreams_) {  // every backend may have asked for the roots
+      up->post(std::string(text));
+    }
+    return;
   }
+  log_.debug("client notification not forwarded on an aggregated route",
+             {{"route", route_.config().path}, {"method", method}});
 }
 
 void aggregator::handle_response(std::string_view text, const jsonrpc::envelope& env) {
@@ -293,8 +341,8 @@ net::awaitable<std::string> aggregator::initialize(std::string_view text,
   const bool eager = route_.config().upstream_sessions == upstream_mode::eager;
   auto me = std::static_pointer_cast<aggregator>(self);
   for (std::size_t i = 0; i < upstreams_.size(); ++i) {
-    if (!eager && !route_.known_capabilities(i).empty()) {
-      continue;  // lazy: opened at first use
+    if (!permitted_[i] || (!eager && !route_.known_capabilities(i).empty())) {
+      continue;  // not this tenant's, or lazy: opened at first use
     }
     ++state->pending;
     net::co_spawn(
@@ -335,7 +383,7 @@ net::awaitable<std::string> aggregator::initialize(std::string_view text,
         instructions += instructions.empty() ? "" : "\n\n";
         instructions += up.member().name() + ": " + up.info().instructions;
       }
-    } else {
+    } else if (permitted_[i]) {
       if (!route_.known_capabilities(i).empty()) {
         caps |= read_capabilities(route_.known_capabilities(i));
       }
@@ -367,6 +415,9 @@ net::awaitable<std::string> aggregator::initialize(std::string_view text,
 // lists
 
 bool aggregator::offers(std::size_t member, kind k) const {
+  if (!permitted_[member]) {
+    return false;
+  }
   const upstream& up = *upstreams_[member];
   if (up.ready()) {
     return offers_kind(up.offers(), k);
@@ -386,6 +437,9 @@ const name_filter& aggregator::member_filter(std::size_t member, kind k) const {
 }
 
 net::awaitable<bool> aggregator::ensure(std::size_t member) {
+  if (!permitted_[member]) {
+    co_return false;
+  }
   upstream& up = *upstreams_[member];
   if (up.ready()) {
     co_return true;
@@ -396,6 +450,7 @@ net::awaitable<bool> aggregator::ensure(std::size_t member) {
   bool ok = co_await up.connect(init_);
   if (ok) {
     route_.known_capabilities(member) = up.info().capabilities;
+    reapply(member);  // a log level set before the backend was opened
   } else {
     schedule_rejoin(member);
   }
@@ -415,6 +470,7 @@ net::awaitable<std::string> aggregator::list(kind k, std::string_view text, std:
                                         "); list from the start without one");
     }
     from = std::move(*decoded);
+    std::erase_if(from, [this](const page_position& p) { return !permitted_[p.member]; });
   } else {
     for (std::size_t i = 0; i < upstreams_.size(); ++i) {
       if (upstreams_[i]->state() != link_state::down && offers(i, k)) {
@@ -447,16 +503,8 @@ net::awaitable<std::vector<aggregator::fetched>> aggregator::fan_out(
          id = std::string(id)]() -> net::awaitable<void> {
           call_result r;
           if (co_await me->ensure(member)) {
-            me->in_flight_[id].push_back(member);
-            r = co_await me->upstreams_[member]->call(list_request(traits(k).method, id, cursor),
-                                                      id, traits(k).method);
-            auto it = me->in_flight_.find(id);
-            if (it != me->in_flight_.end()) {
-              std::erase(it->second, member);
-              if (it->second.empty()) {
-                me->in_flight_.erase(it);
-              }
-            }
+            r = co_await me->tracked_call(member, list_request(traits(k).method, id, cursor), id,
+                                          traits(k).method);
           } else {
             r.code = jsonrpc::backend_unavailable;
             r.error = me->upstreams_[member]->last_error();
@@ -558,17 +606,42 @@ std::string aggregator::merge(kind k, std::span<const page_position> from,
 
 net::awaitable<void> aggregator::refresh(kind k, std::string_view name) {
   auto self = shared_from_this();
+  // One at a time per kind, and a backend not again within refresh_cooldown: names that are
+  // not there cannot make the gateway list the backends over and over.
+  refresh_state& r = refreshes_[static_cast<std::size_t>(k)];
+  while (r.running) {
+    r.done->expires_at(net::steady_timer::time_point::max());
+    co_await r.done->async_wait(tuple_awaitable);
+  }
+  const auto now = std::chrono::steady_clock::now();
+  std::vector<std::size_t> members;
   for (std::size_t m = 0; m < upstreams_.size(); ++m) {
     const route_member& config = route_.config().members[m];
     const bool could_be =
         config.prefix.empty() || name.starts_with(config.prefix + config.separator);
-    if (!could_be || upstreams_[m]->state() == link_state::down || !offers(m, k)) {
-      continue;
+    if (could_be && upstreams_[m]->state() != link_state::down && offers(m, k) &&
+        now - r.last[m] >= refresh_cooldown) {
+      members.push_back(m);
     }
+  }
+  if (members.empty()) {
+    co_return;
+  }
+  r.running = true;
+  struct finish {
+    refresh_state& r;
+    ~finish() {
+      r.running = false;
+      r.done->cancel();
+    }
+  } finished{r};
+  for (std::size_t m : members) {
+    r.last[m] = now;
     std::vector<page_position> from{page_position{m, {}}};
     for (std::size_t page = 0; page < max_refresh_pages && !from.empty(); ++page) {
       std::string id = next_internal_id();
       std::vector<fetched> answers = co_await fan_out(k, from, id);
+      in_flight_.erase(id);
       std::vector<page_position> next;
       merge(k, from, answers, id, next);
       from = std::move(next);
@@ -578,6 +651,22 @@ net::awaitable<void> aggregator::refresh(kind k, std::string_view name) {
 
 // ---------------------------------------------------------------------------------------------
 // calls
+
+net::awaitable<call_result> aggregator::tracked_call(std::size_t member, std::string body,
+                                                     std::string_view id, std::string_view method) {
+  auto self = shared_from_this();
+  std::string key(id);
+  auto it = in_flight_.find(key);
+  if (it != in_flight_.end() && it->second.cancelled) {
+    co_return call_result{{}, cancelled_code, "request cancelled by the client"};
+  }
+  in_flight_[key].members.push_back(member);
+  call_result r = co_await upstreams_[member]->call(std::move(body), key, method);
+  if (it = in_flight_.find(key); it != in_flight_.end()) {
+    std::erase(it->second.members, member);
+  }
+  co_return r;
+}
 
 net::awaitable<std::string> aggregator::forward(std::size_t member, std::string body,
                                                 std::string_view id, std::string_view method) {
@@ -591,15 +680,7 @@ net::awaitable<std::string> aggregator::forward(std::size_t member, std::string 
             "; the gateway tries it again every " +
             std::to_string(route_.config().rejoin_interval.count()) + " ms at most");
   }
-  std::string key(id);
-  in_flight_[key].push_back(member);
-  call_result r = co_await up.call(std::move(body), key, method);
-  if (auto it = in_flight_.find(key); it != in_flight_.end()) {
-    std::erase(it->second, member);
-    if (it->second.empty()) {
-      in_flight_.erase(it);
-    }
-  }
+  call_result r = co_await tracked_call(member, std::move(body), id, method);
   if (!r.ok()) {
     co_return jsonrpc::make_error(id, r.code, r.error);
   }
@@ -632,6 +713,8 @@ net::awaitable<std::string> aggregator::call_by_name(kind k, std::string_view te
                                                      const jsonrpc::envelope& env,
                                                      std::string_view id) {
   auto self = shared_from_this();
+  // The envelope's strings live in the route's shared decoder: copied before any co_await.
+  const std::string method(env.method.str());
   const kind_traits& t = traits(k);
   std::optional<string_at> name = json_.param(text, "name");
   if (!name) {
@@ -673,13 +756,14 @@ net::awaitable<std::string> aggregator::call_by_name(kind k, std::string_view te
   }
   target to = it->second;
   std::string body = jsonrpc::splice(text, name->at, jsonrpc::quote(to.name));
-  co_return co_await forward(to.member, std::move(body), id, env.method.str());
+  co_return co_await forward(to.member, std::move(body), id, method);
 }
 
 net::awaitable<std::string> aggregator::call_by_uri(std::string_view text,
                                                     const jsonrpc::envelope& env,
                                                     std::string_view id) {
   auto self = shared_from_this();
+  const std::string method(env.method.str());  // before any co_await (see call_by_name)
   std::optional<string_at> uri = json_.param(text, "uri");
   if (!uri) {
     co_return jsonrpc::make_error(id, jsonrpc::invalid_params,
@@ -687,26 +771,31 @@ net::awaitable<std::string> aggregator::call_by_uri(std::string_view text,
   }
   std::string original;
   std::optional<std::size_t> member = resolve_uri(route_.config().members, uri->value, original);
-  if (!member || !route_filter(kind::resources).admits(uri->value) ||
+  if (!member || !permitted_[*member] || !route_filter(kind::resources).admits(uri->value) ||
       !member_filter(*member, kind::resources).admits(original)) {
     co_return jsonrpc::make_error(id, jsonrpc::invalid_params,
                                   "resource " + jsonrpc::quote(uri->value) +
                                       " is not available on route " + route_.config().path);
   }
-  std::string_view method = env.method.str();
-  if (method == "resources/subscribe") {
-    subscriptions_.emplace_back(*member, original);
-  } else if (method == "resources/unsubscribe") {
-    std::erase(subscriptions_, std::pair<std::size_t, std::string>(*member, original));
-  }
   std::string body = jsonrpc::splice(text, uri->at, jsonrpc::quote(original));
-  co_return co_await forward(*member, std::move(body), id, method);
+  std::string answer = co_await forward(*member, std::move(body), id, method);
+  if (method == "resources/subscribe" || method == "resources/unsubscribe") {
+    if (decoder_.decode(answer).kind == jsonrpc::message_kind::result) {
+      if (method == "resources/subscribe") {
+        subscriptions_.emplace(*member, original);
+      } else {
+        subscriptions_.erase({*member, original});
+      }
+    }
+  }
+  co_return answer;
 }
 
 net::awaitable<std::string> aggregator::complete(std::string_view text,
                                                  const jsonrpc::envelope& env,
                                                  std::string_view id) {
   auto self = shared_from_this();
+  const std::string method(env.method.str());  // before any co_await (see call_by_name)
   std::optional<string_at> type = json_.ref(text, "type");
   if (type && type->value == "ref/prompt") {
     std::optional<string_at> name = json_.ref(text, "name");
@@ -726,21 +815,22 @@ net::awaitable<std::string> aggregator::complete(std::string_view text,
     }
     target to = it->second;
     std::string body = jsonrpc::splice(text, name->at, jsonrpc::quote(to.name));
-    co_return co_await forward(to.member, std::move(body), id, env.method.str());
+    co_return co_await forward(to.member, std::move(body), id, method);
   }
   if (type && type->value == "ref/resource") {
     std::optional<string_at> uri = json_.ref(text, "uri");
     std::string original;
     std::optional<std::size_t> member =
         uri ? resolve_uri(route_.config().members, uri->value, original) : std::nullopt;
-    if (!member) {
+    if (!member || !permitted_[*member] || !route_filter(kind::resources).admits(uri->value) ||
+        !member_filter(*member, kind::resources).admits(original)) {
       co_return jsonrpc::make_error(
           id, jsonrpc::invalid_params,
           "params.ref.uri: expected a resource template URI of a backend on route " +
               route_.config().path);
     }
     std::string body = jsonrpc::splice(text, uri->at, jsonrpc::quote(original));
-    co_return co_await forward(*member, std::move(body), id, env.method.str());
+    co_return co_await forward(*member, std::move(body), id, method);
   }
   co_return jsonrpc::make_error(id, jsonrpc::invalid_params,
                                 "params.ref.type: expected \"ref/prompt\" or \"ref/resource\"");
@@ -801,8 +891,10 @@ net::awaitable<void> aggregator::from_backend(std::size_t member, std::string me
   }
   if (method == "notifications/tools/list_changed") {
     std::erase_if(tools_, [member](const auto& e) { return e.second.member == member; });
+    refreshes_[static_cast<std::size_t>(kind::tools)].last[member] = {};
   } else if (method == "notifications/prompts/list_changed") {
     std::erase_if(prompts_, [member](const auto& e) { return e.second.member == member; });
+    refreshes_[static_cast<std::size_t>(kind::prompts)].last[member] = {};
   } else if (method == "notifications/resources/updated") {
     if (std::optional<string_at> uri = json_.param(message, "uri")) {
       message =
@@ -837,6 +929,9 @@ void aggregator::notify_changed(kind k) {
 void aggregator::changed(std::size_t member) {
   std::erase_if(tools_, [member](const auto& e) { return e.second.member == member; });
   std::erase_if(prompts_, [member](const auto& e) { return e.second.member == member; });
+  for (auto& r : refreshes_) {
+    r.last[member] = {};  // what the catalog lacks now may be looked up at once
+  }
   const capability_set& caps = upstreams_[member]->offers();
   if (caps.tools) {
     notify_changed(kind::tools);
@@ -911,8 +1006,13 @@ net::awaitable<void> aggregator::rejoin(std::size_t member) {
   while (!stopped_) {
     timer.expires_after(backoff);
     co_await timer.async_wait(tuple_awaitable);
-    if (stopped_ || upstreams_[member]->ready()) {
+    if (stopped_) {
       break;
+    }
+    if (upstreams_[member]->ready()) {  // opened meanwhile (a 404 re-open): back all the same
+      rejoining_[member] = false;
+      joined(member);
+      co_return;
     }
     if (co_await upstreams_[member]->connect(init_)) {
       route_.known_capabilities(member) = upstreams_[member]->info().capabilities;

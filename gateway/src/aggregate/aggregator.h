@@ -20,9 +20,11 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include <array>
+#include <chrono>
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -32,8 +34,10 @@ namespace mcpgw::aggregate {
 // An aggregated route and its backends, built by the server and shared by its sessions.
 class route_state {
  public:
+  // `tenants`: whose `backends` rules decide which of the route's backends a session holds.
   route_state(const route_config& config, std::vector<member_binding> members,
-              const limits_config& limits, logger& log);
+              const limits_config& limits, logger& log,
+              const std::vector<tenant_config>* tenants = nullptr);
 
   const route_config& config() const { return config_; }
   const std::vector<member_binding>& members() const { return members_; }
@@ -41,6 +45,14 @@ class route_state {
   logger& log() const { return log_; }
   // What sessions and metrics call the route's backend: "aggregate:<path>".
   const std::string& name() const { return name_; }
+  // Shared by the route's sessions and their upstreams (one thread; every use is synchronous):
+  // their buffers grow to the largest message once per route, not once per session. An
+  // envelope's strings (method, name, ...) point into the decoder: copy what is needed after
+  // a co_await (its tokens are offsets into the message and stay valid).
+  jsonrpc::decoder& decoder() { return decoder_; }
+  json_view& json() { return json_; }
+  // Whether sessions of `tenant` may use backend `member` (tenants[].allow/deny.backends).
+  bool permits(std::string_view tenant, std::size_t member) const;
   // The longest silence a session waits through for one request on this route.
   duration call_timeout() const;
   // A backend's capabilities as its last initialize on this replica answered ("" unknown):
@@ -61,7 +73,10 @@ class route_state {
   std::vector<member_binding> members_;
   const limits_config& limits_;
   logger& log_;
+  const std::vector<tenant_config>* tenants_;
   std::string name_;
+  jsonrpc::decoder decoder_;
+  json_view json_;
   std::vector<std::string> known_;
   std::vector<std::array<prometheus::Counter*, 4>> counters_;
 };
@@ -109,6 +124,10 @@ class aggregator final : public message_channel, public upstream_owner {
   // URIs in its answer to what the client sees.
   net::awaitable<std::string> forward(std::size_t member, std::string body, std::string_view id,
                                       std::string_view method);
+  // A call to one backend, recorded under the client's request id for cancellation; not sent
+  // when the client cancelled that request already.
+  net::awaitable<call_result> tracked_call(std::size_t member, std::string body,
+                                           std::string_view id, std::string_view method);
 
   // One page of kind `k` from each of `from` at once, each bounded by list_timeout; an answer
   // that comes later makes the client list again (list_changed).
@@ -144,9 +163,10 @@ class aggregator final : public message_channel, public upstream_owner {
   route_state& route_;
   std::string tenant_;
   logger& log_;
-  jsonrpc::decoder decoder_;
-  json_view json_;
+  jsonrpc::decoder& decoder_;
+  json_view& json_;
   std::vector<std::shared_ptr<upstream>> upstreams_;
+  std::vector<bool> permitted_;  // the backends this session's tenant may use
   std::vector<bool> rejoining_;
   std::vector<std::unique_ptr<net::steady_timer>> rejoin_timers_;
   std::string init_;  // the client's initialize, with the id backends get
@@ -163,10 +183,22 @@ class aggregator final : public message_channel, public upstream_owner {
   std::int64_t next_server_request_ = 1;
   std::map<std::int64_t, server_request> server_requests_;
   std::vector<std::pair<std::size_t, std::string>> early_;  // before the initialize answer
-  // Requests in flight by id: the backends they went to (cancellation).
-  std::unordered_map<std::string, std::vector<std::size_t>> in_flight_;
+  // Client requests being handled, by id: the backends they went to, and whether the client
+  // cancelled (then nothing more is sent upstream for them).
+  struct request_state {
+    std::vector<std::size_t> members;
+    bool cancelled = false;
+  };
+  std::unordered_map<std::string, request_state> in_flight_;
+  // Catalog refreshes, per kind: one at a time, and a backend not again right after one.
+  struct refresh_state {
+    bool running = false;
+    std::vector<std::chrono::steady_clock::time_point> last;  // per backend
+    std::unique_ptr<net::steady_timer> done;
+  };
+  std::array<refresh_state, 2> refreshes_;
   // Subscriptions (member, backend URI) and the log level, applied again after a rejoin.
-  std::vector<std::pair<std::size_t, std::string>> subscriptions_;
+  std::set<std::pair<std::size_t, std::string>> subscriptions_;
   std::string log_level_;
   std::vector<std::array<bool, 4>> conflicts_logged_;
 };

@@ -54,7 +54,8 @@ class upstream::channel_link final : public channel_listener {
 
 upstream::upstream(net::any_io_executor ex, const member_binding& member, std::size_t index,
                    std::weak_ptr<upstream_owner> owner, std::string tenant,
-                   const limits_config& limits, logger& log)
+                   const limits_config& limits, logger& log, jsonrpc::decoder& decoder,
+                   json_view& json)
     : ex_(ex),
       member_(member),
       index_(index),
@@ -62,9 +63,14 @@ upstream::upstream(net::any_io_executor ex, const member_binding& member, std::s
       tenant_(std::move(tenant)),
       limits_(limits),
       log_(log),
+      decoder_(decoder),
+      json_(json),
       connected_(ex, net::steady_timer::time_point::max()) {}
 
 upstream::~upstream() {
+  if (channel_) {
+    channel_->stop();
+  }
   if (replicas_) {
     replicas_->remove_session(replica_);
   }
@@ -83,6 +89,16 @@ std::string upstream::describe_failure(backend_failure f) const {
       break;
   }
   return "could not be reached";
+}
+
+void upstream::reopen_failed() {
+  // The link was ready until the backend expired its session; it is lost now (the owner
+  // rejoins it later and tells the client).
+  if (!closed_) {
+    if (auto owner = owner_.lock()) {
+      owner->lost(index_, last_error_);
+    }
+  }
 }
 
 void upstream::fail(const std::string& why) {
@@ -124,12 +140,41 @@ net::awaitable<bool> upstream::connect(std::string init) {
   if (!init.empty()) {
     init_ = std::move(init);
   }
+  // After a failure, an HTTP backend's session may go to another replica.
+  repick_ = state_ == link_state::down;
   state_ = link_state::connecting;
   ++generation_;
+  if (get_exchange_ != nullptr) {
+    get_exchange_->cancel();  // the old session's stream
+    get_exchange_ = nullptr;
+  }
+  // Whatever happens in between (even an exception), nobody is left waiting on `connecting`.
+  struct settle {
+    upstream& up;
+    ~settle() {
+      if (up.state_ == link_state::connecting) {
+        up.state_ = link_state::down;
+      }
+      up.connected_.cancel();
+    }
+  } settled{*this};
   bool ok =
       member_.stdio != nullptr || member_.sse ? co_await open_channel() : co_await open_http();
   if (closed_) {
+    // The session ended while this one opened: what it opened is let go here.
     ok = false;
+    if (channel_) {
+      channel_->stop();
+      channel_.reset();
+    }
+    if (!session_id_.empty()) {
+      net::co_spawn(
+          ex_,
+          [self, id = std::exchange(session_id_, {}), version = info_.protocol_version]() mutable {
+            return self->delete_session(std::move(id), std::move(version));
+          },
+          net::detached);
+    }
   }
   if (ok) {
     state_ = link_state::ready;
@@ -142,7 +187,6 @@ net::awaitable<bool> upstream::connect(std::string init) {
       channel_.reset();
     }
   }
-  connected_.cancel();
   if (ok && member_.http != nullptr && !member_.sse) {
     net::co_spawn(
         ex_, [self]() { return self->get_stream(); }, net::detached);
@@ -151,6 +195,10 @@ net::awaitable<bool> upstream::connect(std::string init) {
 }
 
 net::awaitable<bool> upstream::open_http() {
+  if (replicas_ && repick_ && replicas_->size() > 1) {
+    replicas_->remove_session(replica_);
+    replicas_.reset();
+  }
   if (!replicas_) {
     // Shared: the count is given back even if this outlives the backend at shutdown.
     replicas_ = member_.http->shared_replicas();
@@ -292,12 +340,13 @@ net::awaitable<call_result> upstream::call_http(std::string_view body, std::stri
     }
     if (exchange->status() == 404 && attempt == 0 && !closed_) {
       // The backend expired its session: a new one, and the request again.
-      log_.info("aggregated backend session expired; opening a new one",
-                {{"backend", member_.name()}});
       exchange.reset();
-      if (generation == generation_) {
+      if (generation == generation_ && state_ == link_state::ready) {
+        log_.info("aggregated backend session expired; opening a new one",
+                  {{"backend", member_.name()}});
         state_ = link_state::idle;
         if (!co_await connect({})) {
+          reopen_failed();
           co_return call_result{
               {},
               jsonrpc::backend_unavailable,
@@ -306,6 +355,14 @@ net::awaitable<call_result> upstream::call_http(std::string_view body, std::stri
         if (auto owner = owner_.lock()) {
           owner->reopened(index_);
         }
+      } else if (state_ == link_state::connecting) {
+        co_await connect({});  // another request is opening the new session: wait for it
+      }
+      if (state_ != link_state::ready) {
+        co_return call_result{{},
+                              jsonrpc::backend_unavailable,
+                              "backend '" + member_.name() + "' is unavailable" +
+                                  (last_error_.empty() ? "" : " (" + last_error_ + ")")};
       }
       continue;
     }
@@ -482,6 +539,8 @@ void upstream::cancel(std::string_view id, std::string_view reason) {
     in_flight = true;
   }
   if (auto it = waiting_.find(id); it != waiting_.end()) {
+    it->second->done = true;  // its caller stops waiting; a late answer is dropped
+    it->second->signal->cancel();
     in_flight = true;
   }
   if (in_flight) {
@@ -519,10 +578,15 @@ net::awaitable<void> upstream::get_stream() {
         if (auto owner = owner_.lock()) {
           owner->reopened(index_);
         }
+      } else {
+        reopen_failed();
       }
       co_return;
     }
     if (exchange && exchange->status() == 200 && exchange->is_sse()) {
+      if (get_exchange_ != nullptr) {
+        get_exchange_->cancel();  // never two streams for one session
+      }
       get_exchange_ = exchange.get();
       sse::event event;
       while (co_await exchange->next_event(event) == event_status::event) {
@@ -536,7 +600,9 @@ net::awaitable<void> upstream::get_stream() {
           break;
         }
       }
-      get_exchange_ = nullptr;
+      if (get_exchange_ == exchange.get()) {
+        get_exchange_ = nullptr;
+      }
     }
     if (closed_ || generation != generation_) {
       co_return;

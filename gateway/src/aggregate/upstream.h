@@ -65,7 +65,7 @@ class upstream : public std::enable_shared_from_this<upstream> {
  public:
   upstream(net::any_io_executor ex, const member_binding& member, std::size_t index,
            std::weak_ptr<upstream_owner> owner, std::string tenant, const limits_config& limits,
-           logger& log);
+           logger& log, jsonrpc::decoder& decoder, json_view& json);
   ~upstream();
   upstream(const upstream&) = delete;
   upstream& operator=(const upstream&) = delete;
@@ -104,6 +104,7 @@ class upstream : public std::enable_shared_from_this<upstream> {
   net::awaitable<void> post_http(std::string body);
   net::awaitable<void> delete_session(std::string session_id, std::string version);
   void fail(const std::string& why);
+  void reopen_failed();
   // From the channel.
   net::awaitable<void> on_channel_message(std::string message);
   void on_channel_exit(const std::string& why);
@@ -117,8 +118,8 @@ class upstream : public std::enable_shared_from_this<upstream> {
   std::string tenant_;
   const limits_config& limits_;
   logger& log_;
-  jsonrpc::decoder decoder_;
-  json_view json_;
+  jsonrpc::decoder& decoder_;  // the route's (see route_state)
+  json_view& json_;
   link_state state_ = link_state::idle;
   bool closed_ = false;
   std::uint64_t generation_ = 0;  // bumped by every (re)connect: stale loops stop
@@ -131,6 +132,7 @@ class upstream : public std::enable_shared_from_this<upstream> {
   // HTTP
   std::size_t replica_ = 0;
   std::shared_ptr<replica_set> replicas_;  // set once pinned to replica_
+  bool repick_ = false;                    // the next session may go to another replica
   std::string session_id_;
   std::map<std::string, backend_exchange*, std::less<>> exchanges_;  // in flight, by id
   backend_exchange* get_exchange_ = nullptr;

@@ -642,6 +642,14 @@ void parser::read_route_members(const field& at, route_config& out) {
         error(*prefix_at, "backends " + quote_value(other.backend) + " and " +
                               quote_value(m.backend) + " both name their tools " +
                               quote_value(m.prefix + m.separator) + "...; give one another prefix");
+      } else if (!m.prefix.empty() && !other.prefix.empty() &&
+                 ((m.prefix + m.separator).starts_with(other.prefix + other.separator) ||
+                  (other.prefix + other.separator).starts_with(m.prefix + m.separator))) {
+        error(*prefix_at, "the tool names of backends " + quote_value(other.backend) + " (" +
+                              quote_value(other.prefix + other.separator) + "...) and " +
+                              quote_value(m.backend) + " (" + quote_value(m.prefix + m.separator) +
+                              "...) could be read as each other's; choose prefixes neither of "
+                              "which begins the other");
       } else if (!m.prefix.empty() && other.uri_prefix == m.uri_prefix) {
         error(*prefix_at, "backends " + quote_value(other.backend) + " and " +
                               quote_value(m.backend) + " both map resource URIs to " +

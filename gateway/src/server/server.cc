@@ -92,8 +92,8 @@ gateway_server::gateway_server(net::io_context& ioc, const gateway_config& confi
         }
         members.push_back(binding);
       }
-      aggregates_.push_back(
-          std::make_unique<aggregate::route_state>(r, std::move(members), config_.limits, log));
+      aggregates_.push_back(std::make_unique<aggregate::route_state>(
+          r, std::move(members), config_.limits, log, &config_.tenants));
       route_binding binding{r.path, nullptr, nullptr, false, nullptr};
       binding.aggregate = aggregates_.back().get();
       routes_.push_back(binding);

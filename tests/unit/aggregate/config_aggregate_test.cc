@@ -135,6 +135,21 @@ TEST(ConfigAggregate, RejectsCollidingPrefixes) {
   EXPECT_TRUE(has_error(r, 22, "routes[2].backends[1]", "both name their tools \"my_db__\""));
 }
 
+TEST(ConfigAggregate, RejectsPrefixesThatBeginOneAnother) {
+  const config_result r = parse(R"(routes:
+  - path: /a
+    backends:
+      - { name: conf, prefix: a }
+      - { name: files, prefix: a__b }
+  - path: /b
+    backends:
+      - { name: conf, prefix: a }
+      - { name: files, prefix: ab }
+)");
+  EXPECT_TRUE(has_error(r, 14, "routes[0].backends[1].prefix", "could be read as each other's"));
+  EXPECT_EQ(r.errors.size(), 1u) << all_errors(r);  // "a__" does not begin "ab__"
+}
+
 TEST(ConfigAggregate, RejectsUriPrefixCollisionsAndBadPrefixes) {
   const config_result r = parse(R"(routes:
   - path: /a
