@@ -50,6 +50,27 @@ const kind_traits& traits(aggregator::kind k) {
   return table[static_cast<std::size_t>(k)];
 }
 
+// Calls running at once and the wait for them: until all are done or the deadline passes;
+// those still running then see gave_up.
+struct gathering {
+  std::size_t pending = 0;
+  bool gave_up = false;
+  net::steady_timer done;
+  explicit gathering(net::any_io_executor ex) : done(ex) {}
+  void finished() {
+    --pending;
+    done.cancel();
+  }
+  net::awaitable<void> wait(duration limit) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (pending > 0 && std::chrono::steady_clock::now() < deadline) {
+      done.expires_at(deadline);
+      co_await done.async_wait(tuple_awaitable);
+    }
+    gave_up = true;
+  }
+};
+
 std::string result_message(std::string_view id, std::string_view result) {
   std::string out = R"({"jsonrpc":"2.0","id":)";
   out += id;
@@ -331,13 +352,7 @@ net::awaitable<std::string> aggregator::initialize(std::string_view text,
                           : http_headers::negotiate_protocol_version(requested));
   init_ = jsonrpc::splice(text, env.id, init_id);
 
-  struct progress {
-    std::size_t pending = 0;
-    bool gave_up = false;
-    net::steady_timer done;
-    explicit progress(net::any_io_executor ex) : done(ex) {}
-  };
-  auto state = std::make_shared<progress>(ex_);
+  auto state = std::make_shared<gathering>(ex_);
   const bool eager = route_.config().upstream_sessions == upstream_mode::eager;
   auto me = std::static_pointer_cast<aggregator>(self);
   for (std::size_t i = 0; i < upstreams_.size(); ++i) {
@@ -361,17 +376,11 @@ net::awaitable<std::string> aggregator::initialize(std::string_view text,
           } else if (!ok) {
             me->schedule_rejoin(i);
           }
-          --state->pending;
-          state->done.cancel();
+          state->finished();
         },
         net::detached);
   }
-  const auto deadline = std::chrono::steady_clock::now() + route_.config().list_timeout;
-  while (state->pending > 0 && std::chrono::steady_clock::now() < deadline) {
-    state->done.expires_at(deadline);
-    co_await state->done.async_wait(tuple_awaitable);
-  }
-  state->gave_up = true;
+  co_await state->wait(route_.config().list_timeout);
 
   capability_set caps;
   std::string instructions;
@@ -485,21 +494,14 @@ net::awaitable<std::string> aggregator::list(kind k, std::string_view text, std:
 
 net::awaitable<std::vector<aggregator::fetched>> aggregator::fan_out(
     kind k, std::span<const page_position> from, std::string_view id) {
-  struct progress {
-    std::vector<fetched> results;
-    std::size_t pending = 0;
-    bool gave_up = false;
-    net::steady_timer done;
-    explicit progress(net::any_io_executor ex) : done(ex) {}
-  };
-  auto state = std::make_shared<progress>(ex_);
-  state->results.resize(from.size());
+  auto state = std::make_shared<gathering>(ex_);
+  auto results = std::make_shared<std::vector<fetched>>(from.size());
   state->pending = from.size();
   auto me = std::static_pointer_cast<aggregator>(shared_from_this());
   for (std::size_t j = 0; j < from.size(); ++j) {
     net::co_spawn(
         ex_,
-        [me, state, j, k, member = from[j].member, cursor = from[j].cursor,
+        [me, state, results, j, k, member = from[j].member, cursor = from[j].cursor,
          id = std::string(id)]() -> net::awaitable<void> {
           call_result r;
           if (co_await me->ensure(member)) {
@@ -514,21 +516,15 @@ net::awaitable<std::vector<aggregator::fetched>> aggregator::fan_out(
               me->notify_changed(k);  // it missed the answer: the client lists again
             }
           } else {
-            state->results[j].result = std::move(r);
+            (*results)[j].result = std::move(r);
           }
-          --state->pending;
-          state->done.cancel();
+          state->finished();
         },
         net::detached);
   }
-  const auto deadline = std::chrono::steady_clock::now() + route_.config().list_timeout;
-  while (state->pending > 0 && std::chrono::steady_clock::now() < deadline) {
-    state->done.expires_at(deadline);
-    co_await state->done.async_wait(tuple_awaitable);
-  }
-  state->gave_up = true;
+  co_await state->wait(route_.config().list_timeout);
   for (std::size_t j = 0; j < from.size(); ++j) {
-    const auto& r = state->results[j].result;
+    const auto& r = (*results)[j].result;
     if (!r || !r->ok()) {
       route_.count(from[j].member, route_state::event::left_out);
       log_.warn("aggregated backend left out of a list",
@@ -538,7 +534,7 @@ net::awaitable<std::vector<aggregator::fetched>> aggregator::fan_out(
                  {"error", !r ? "no answer within list_timeout" : std::string_view(r->error)}});
     }
   }
-  co_return std::move(state->results);
+  co_return std::move(*results);
 }
 
 std::string aggregator::merge(kind k, std::span<const page_position> from,

@@ -101,11 +101,8 @@ void upstream::reopen_failed() {
   }
 }
 
-void upstream::fail(const std::string& why) {
-  last_error_ = why;
-  const bool was_ready = state_ == link_state::ready;
-  state_ = link_state::down;
-  ++generation_;
+void upstream::abort_all() {
+  ++generation_;  // loops of the session being ended stop
   connected_.cancel();
   for (auto& [id, exchange] : exchanges_) {
     exchange->cancel();
@@ -121,6 +118,13 @@ void upstream::fail(const std::string& why) {
     channel_->stop();
     channel_.reset();
   }
+}
+
+void upstream::fail(const std::string& why) {
+  last_error_ = why;
+  const bool was_ready = state_ == link_state::ready;
+  state_ = link_state::down;
+  abort_all();
   session_id_.clear();
   if (was_ready) {
     if (auto owner = owner_.lock()) {
@@ -617,23 +621,9 @@ void upstream::close() {
     return;
   }
   closed_ = true;
-  ++generation_;
-  connected_.cancel();
-  for (auto& [id, exchange] : exchanges_) {
-    exchange->cancel();
-  }
-  if (get_exchange_ != nullptr) {
-    get_exchange_->cancel();
-  }
-  for (auto& [id, w] : waiting_) {
-    w->done = true;
-    w->signal->cancel();
-  }
-  if (channel_) {
-    channel_->stop();
-    channel_.reset();
-  }
-  if (!session_id_.empty() && state_ == link_state::ready) {
+  const bool was_ready = state_ == link_state::ready;
+  abort_all();
+  if (!session_id_.empty() && was_ready) {
     auto self = shared_from_this();
     net::co_spawn(
         ex_,

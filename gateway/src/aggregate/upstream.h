@@ -103,6 +103,8 @@ class upstream : public std::enable_shared_from_this<upstream> {
   net::awaitable<void> get_stream();
   net::awaitable<void> post_http(std::string body);
   net::awaitable<void> delete_session(std::string session_id, std::string version);
+  // Ends what is in flight (exchanges, the GET stream, waiting calls, the channel).
+  void abort_all();
   void fail(const std::string& why);
   void reopen_failed();
   // From the channel.
