@@ -23,7 +23,10 @@
 #include <boost/beast/http/read.hpp>
 #pragma GCC diagnostic pop
 
+#include <unistd.h>
+
 #include <array>
+#include <cerrno>
 #include <charconv>
 #include <chrono>
 #include <csignal>
@@ -55,6 +58,7 @@ struct options {
   std::string host = "127.0.0.1";
   std::uint16_t port = 3311;
   bool sse = false;                       // answer POSTs with text/event-stream
+  bool stdio = false;                     // one MCP session on stdin/stdout instead of HTTP
   std::chrono::seconds keepalive{15};     // comment interval on GET streams
   std::chrono::seconds idle_timeout{60};  // deadline for any read or write
   std::size_t max_connections = 10'000;
@@ -427,8 +431,10 @@ asio::awaitable<after_response> connection::send(bool keep_alive, std::string_vi
   std::fputs(
       "usage: mcpgw-demo-backend [--listen HOST:PORT] [--sse] [--keepalive-seconds N]\n"
       "                          [--idle-timeout-seconds N]\n"
+      "       mcpgw-demo-backend --stdio\n"
       "  --listen   address to bind (default 127.0.0.1:3311; port 0 picks a free port)\n"
-      "  --sse      answer POSTed requests with text/event-stream instead of JSON\n",
+      "  --sse      answer POSTed requests with text/event-stream instead of JSON\n"
+      "  --stdio    one MCP session on stdin/stdout (newline-delimited JSON-RPC)\n",
       status == 0 ? stdout : stderr);
   std::exit(status);
 }
@@ -468,6 +474,8 @@ options parse_options(int argc, char** argv) {
       opts.port = static_cast<std::uint16_t>(parse_number(listen.substr(colon + 1), 65535));
     } else if (arg == "--sse") {
       opts.sse = true;
+    } else if (arg == "--stdio") {
+      opts.stdio = true;
     } else if (arg == "--keepalive-seconds") {
       opts.keepalive = std::chrono::seconds{parse_number(value(), 86400)};
     } else if (arg == "--idle-timeout-seconds") {
@@ -488,12 +496,56 @@ options parse_options(int argc, char** argv) {
   return opts;
 }
 
+// The stdio transport: one session, one message per line each way, until stdin ends. The same
+// answers as over HTTP (echo, ping, tools/list), for benchmarks of stdio bridges.
+int run_stdio() {
+  session_store sessions{1};
+  rpc_handler handler{sessions};
+  std::optional<std::string> session;
+  std::string line;
+  std::string body;
+  std::string out;
+  std::array<char, 64 * 1024> chunk{};
+  std::string pending;
+  for (;;) {
+    const ssize_t got = ::read(STDIN_FILENO, chunk.data(), chunk.size());  // what is there
+    if (got < 0 && errno == EINTR) {
+      continue;
+    }
+    if (got <= 0) {
+      return 0;  // stdin closed: the session is over
+    }
+    pending.append(chunk.data(), static_cast<std::size_t>(got));
+    std::size_t start = 0;
+    for (std::size_t nl; (nl = pending.find('\n', start)) != std::string::npos; start = nl + 1) {
+      body.reserve(nl - start + rpc_handler::padding);
+      body.assign(pending, start, nl - start);
+      if (body.empty()) {
+        continue;
+      }
+      const post_result r = handler.handle_post(body, session, out);
+      if (r.minted_session) {
+        session.emplace(*r.minted_session);
+      }
+      if (r.outcome != post_outcome::accepted && !out.empty()) {
+        out += '\n';
+        std::fwrite(out.data(), 1, out.size(), stdout);
+      }
+    }
+    pending.erase(0, start);
+    std::fflush(stdout);  // once per read: answers to a burst of requests go out together
+  }
+}
+
 }  // namespace
 }  // namespace mcpgw::demo
 
 int main(int argc, char** argv) {
   using namespace mcpgw::demo;
   const options opts = parse_options(argc, argv);
+  if (opts.stdio) {
+    return run_stdio();
+  }
   try {
     asio::io_context io{1};
     server srv{io, opts};

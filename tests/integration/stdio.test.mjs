@@ -13,8 +13,8 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
 import {
-  BACKEND_SCRIPT, LATEST, NODE_BIN, assertJsonRpcError, callTool, childPids, initialize, initializeBody, makeTempDir,
-  mcpPost, openGetStream, procStat, processGone, request, requireBackend, runGateway, safeJson, setHardTimeout, sleep, startGateway,
+  BACKEND_SCRIPT, DEMO_BACKEND, LATEST, NODE_BIN, assertJsonRpcError, callTool, childPids, initialize, initializeBody, makeTempDir,
+  mcpPost, openGetStream, procStat, processGone, request, requireBackend, haveDemoBackend, runGateway, safeJson, setHardTimeout, sleep, startGateway,
   waitUntil,
 } from './lib.mjs';
 
@@ -765,5 +765,27 @@ describe('--check-config: stdio keys', () => {
   test('a backend with both http and stdio', async () => {
     const r = await check('both', ['  - name: files', '    http: { url: "http://127.0.0.1:1/mcp" }', '    stdio:', `      command: [${node}]`]);
     expectError(r, 5, 'backends[0].stdio', 'one of http, sse or stdio');
+  });
+});
+
+describe('the C++ demo backend in --stdio mode (the stdio server of bench/stdio/bridges.sh)', () => {
+  test('initialize, tools/list and echo through the gateway; a bad argument gets -32602', async (t) => {
+    if (!haveDemoBackend()) {
+      t.skip('demo backend not built');
+      return;
+    }
+    const gw = await startGateway({
+      name: 'gateway-demo-stdio',
+      config: { backends: [{ name: 'demo', stdio: { command: [DEMO_BACKEND, '--stdio'], pool: { warm: 1 } } }], routes: [{ path: '/mcp', backend: 'demo' }] },
+    });
+    const s = await initialize(gw.url);
+    assert.equal(s.result.serverInfo.name, 'mcpgw-demo-backend');
+    const list = await mcpPost(gw.url, { jsonrpc: '2.0', id: 2, method: 'tools/list' }, sessionOpts(s));
+    assert.deepEqual(list.json.result.tools.map((x) => x.name), ['echo']);
+    const r = await callTool(gw.url, s, 'echo', { text: 'over stdio' });
+    assert.equal(textOf(r), 'over stdio');
+    const bad = await callTool(gw.url, s, 'echo', { text: 7 });
+    assert.equal(bad.message.error.code, -32602);
+    await gw.stop();
   });
 });
