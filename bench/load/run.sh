@@ -19,6 +19,8 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=bench/lib.sh
+. "$here/../lib.sh"
 results_file=""
 while (($#)); do
   case $1 in
@@ -54,17 +56,6 @@ for tool in curl ss taskset timeout; do
   command -v "$tool" >/dev/null || die "$tool not found"
 done
 
-# "10s", "2m" or "10" -> seconds, to bound every wrk run with `timeout`.
-seconds_of() {
-  local v=$1
-  case $v in
-    *ms) echo 1 ;;
-    *s) echo "${v%s}" ;;
-    *m) echo $((${v%m} * 60)) ;;
-    *h) echo $((${v%h} * 3600)) ;;
-    *) echo "$v" ;;
-  esac
-}
 duration_s=$(seconds_of "$DURATION")
 warmup_s=$(seconds_of "$WARMUP")
 
@@ -88,10 +79,6 @@ fi
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/mcpgw-load.XXXXXX")
 pids=()
-
-alive() {
-  [[ -r /proc/$1/stat ]] && [[ $(sed 's/^.*) //' "/proc/$1/stat" | cut -d' ' -f1) != Z ]]
-}
 
 # Every process this script started is stopped by its PID: TERM, up to 5 s, then KILL.
 cleanup() {
@@ -131,15 +118,6 @@ wait_listening() {
   return 1
 }
 
-# A port nothing listens on right now; the caller retries if it is taken before the bind.
-pick_port() {
-  local port
-  for _ in $(seq 100); do
-    port=$((20000 + RANDOM % 30000))
-    if [[ -z $(ss -Htln "sport = :$port" 2>/dev/null) ]]; then echo "$port"; return 0; fi
-  done
-  return 1
-}
 
 # Sum of utime+stime (clock ticks) of the given processes, all threads included.
 cpu_ticks() {

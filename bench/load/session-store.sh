@@ -12,6 +12,8 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=bench/lib.sh
+. "$here/../lib.sh"
 root=$(cd "$here/../.." && pwd)
 MCPGW=${MCPGW:-$root/build/release/gateway/mcpgw}
 DEMO_BACKEND=${DEMO_BACKEND:-$root/build/release/tests/backends/mcpgw-demo-backend}
@@ -36,14 +38,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-pick_port() {
-  local port
-  for _ in $(seq 100); do
-    port=$((20000 + RANDOM % 30000))
-    [[ -z $(ss -Htln "sport = :$port" 2>/dev/null) ]] && { echo "$port"; return 0; }
-  done
-  return 1
-}
 
 backend_port=$(pick_port)
 taskset -c 1 "$DEMO_BACKEND" --listen "127.0.0.1:$backend_port" >"$tmp/backend.out" 2>&1 &

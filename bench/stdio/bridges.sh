@@ -17,6 +17,8 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
+# shellcheck source=bench/lib.sh
+. "$here/../lib.sh"
 results_file=${1:-}
 MCPGW=${MCPGW:-$root/build/release/gateway/mcpgw}
 DEMO_BACKEND=${DEMO_BACKEND:-$root/build/release/tests/backends/mcpgw-demo-backend}
@@ -39,7 +41,6 @@ for tool in "$WRK" curl ss taskset timeout "$NODE"; do
   command -v "$tool" >/dev/null || die "$tool not found"
 done
 
-seconds_of() { local v=$1; case $v in *s) echo "${v%s}" ;; *m) echo $((${v%m} * 60)) ;; *) echo "$v" ;; esac; }
 duration_s=$(seconds_of "$DURATION")
 if (($(nproc) >= 2)); then
   pin_proxy=(taskset -c "$PROXY_CPU")
@@ -53,7 +54,6 @@ fi
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/mcpgw-bridges.XXXXXX")
 pids=()
-alive() { [[ -r /proc/$1/stat ]] && [[ $(sed 's/^.*) //' "/proc/$1/stat" | cut -d' ' -f1) != Z ]]; }
 # The bridge's process group goes (its stdio child with it): TERM, up to 5 s, then KILL.
 cleanup() {
   local pid
@@ -69,14 +69,6 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-pick_port() {
-  local port
-  for _ in $(seq 100); do
-    port=$((20000 + RANDOM % 30000))
-    if [[ -z $(ss -Htln "sport = :$port" 2>/dev/null) ]]; then echo "$port"; return 0; fi
-  done
-  return 1
-}
 wait_listening() { # port, pid
   local i
   for ((i = 0; i < 200; i++)); do
@@ -160,6 +152,7 @@ for ((run = 1; run <= RUNS; run++)); do
   done
 done
 
+# shellcheck disable=SC2086  # split into one number per line
 median() { printf '%s\n' $1 | sort -g | awk 'NF { a[++n] = $1 } END { if (n) print (n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2) }'; }
 {
   echo "## stdio bridges (\`bench/stdio/bridges.sh\`)"
