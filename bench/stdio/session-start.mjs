@@ -8,8 +8,12 @@
 // and times initialize (request sent → answer read), then DELETEs the session. The first
 // warm-run session is the one that teaches the pool and is not counted.
 //
-// Usage: node bench/stdio/session-start.mjs [--sessions 40] [--warm 4] [--out FILE]
-// Env: MCPGW (default build/release/gateway/mcpgw), NODE_FOR_BACKEND (default this node).
+// Usage: node bench/stdio/session-start.mjs [--sessions 40] [--warm 4] [--server node|demo] [--out FILE]
+//   --server node  the SDK-based conformance server (a Node.js process; the default)
+//   --server demo  mcpgw-demo-backend --stdio (a C++ process that starts in about a millisecond,
+//                  so the pool's refills take little CPU from the sessions being timed)
+// Env: MCPGW (default build/release/gateway/mcpgw), NODE_FOR_BACKEND (default this node),
+// DEMO_BACKEND (default build/release/tests/backends/mcpgw-demo-backend).
 // Loopback only; everything it starts is stopped by PID before it exits.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
@@ -23,6 +27,7 @@ const { values: opts } = parseArgs({
   options: {
     sessions: { type: 'string', default: '40' },
     warm: { type: 'string', default: '4' },
+    server: { type: 'string', default: 'node' },
     out: { type: 'string' },
   },
 });
@@ -30,6 +35,10 @@ const SESSIONS = Number(opts.sessions);
 const MCPGW = process.env.MCPGW ?? path.join(root, 'build', 'release', 'gateway', 'mcpgw');
 const NODE = process.env.NODE_FOR_BACKEND ?? process.execPath;
 const BACKEND = path.join(root, 'tests', 'backends', 'conformance-server.mjs');
+const DEMO_BACKEND = process.env.DEMO_BACKEND ?? path.join(root, 'build', 'release', 'tests', 'backends', 'mcpgw-demo-backend');
+if (opts.server !== 'node' && opts.server !== 'demo') throw new Error(`--server: expected node or demo, got ${opts.server}`);
+const COMMAND = opts.server === 'demo' ? [DEMO_BACKEND, '--stdio'] : [NODE, BACKEND, '--stdio'];
+const SERVER_WORDS = opts.server === 'demo' ? 'mcpgw-demo-backend --stdio' : 'tests/backends/conformance-server.mjs --stdio';
 
 const INIT = JSON.stringify({
   jsonrpc: '2.0', id: 1, method: 'initialize',
@@ -46,7 +55,7 @@ async function startGateway(warm) {
     'log_level: warn',
     'backends:',
     '  - name: files',
-    `    stdio: { command: [${JSON.stringify(NODE)}, ${JSON.stringify(BACKEND)}, --stdio], pool: { warm: ${warm}, max: 200 } }`,
+    `    stdio: { command: ${JSON.stringify(COMMAND)}, pool: { warm: ${warm}, max: 200 } }`,
     'routes:',
     '  - path: /mcp',
     '    backend: files',
@@ -109,7 +118,7 @@ const report = [
   '## stdio session start: cold vs warm pool',
   '',
   `- date: ${new Date().toISOString()}; host: ${cpus().length} cores, ${cpus()[0]?.model ?? 'unknown CPU'}; node ${process.version}`,
-  `- backend: tests/backends/conformance-server.mjs --stdio; ${SESSIONS} sessions one after another per target; time = initialize POST sent → answer read`,
+  `- backend: ${SERVER_WORDS}; ${SESSIONS} sessions one after another per target; time = initialize POST sent → answer read`,
   '',
   '| target | p50 (ms) | p90 (ms) | max (ms) |',
   '|---|---:|---:|---:|',
