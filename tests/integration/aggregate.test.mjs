@@ -144,6 +144,36 @@ describe('aggregated route', () => {
     await b.stop();
   });
 
+  test('logging/setLevel reaches every backend that logs; requests missing what they route by get -32602', async () => {
+    requireBackend();
+    const a = await startScripted('plain');
+    const gw = await startGateway({
+      config: {
+        backends: [http('plain', a.url), { name: 'files', stdio: { command: [NODE_BIN, BACKEND_SCRIPT, '--stdio'], pool: { warm: 0 } } }],
+        routes: [{ path: '/mcp', backends: ['plain', { name: 'files', prefix: 'fs' }] }],
+      },
+    });
+    const s = await open(gw);
+    const sent = async () => JSON.parse(s.text(await s.call('fs__emit_logs')));
+    assert.ok((await sent()).sent.includes('info'), 'before: the backend logs at info');
+    assert.deepEqual((await s.rpc('logging/setLevel', { level: 'error' })).result, {});
+    await waitUntil(async () => !(await sent()).sent.includes('info'), 5000, 'the backend got the level');
+    assert.deepEqual((await sent()).sent, ['error', 'critical', 'alert', 'emergency']);
+    for (const [method, params, field] of [
+      ['logging/setLevel', {}, 'params.level'],
+      ['tools/call', { arguments: {} }, 'params.name'],
+      ['prompts/get', {}, 'params.name'],
+      ['resources/read', {}, 'params.uri'],
+      ['completion/complete', { ref: { type: 'ref/prompt' }, argument: { name: 'x', value: '' } }, 'params.ref.name'],
+    ]) {
+      const r = await s.rpc(method, params);
+      assert.equal(r.error?.code, -32602, `${method}: ${r.text}`);
+      assert.ok(r.error.message.startsWith(field), `${method}: ${r.error.message}`);
+    }
+    await gw.stop();
+    await a.stop();
+  });
+
   test('pages of several backends travel in one cursor; a forged cursor is refused', async () => {
     const a = await startScripted('pa', ['--tools', '5', '--page-size', '2']);
     const b = await startScripted('pb', ['--tools', '3', '--page-size', '2']);
