@@ -78,6 +78,15 @@ upstream::~upstream() {
 
 http_backend& upstream::http() const { return member_.http->replica(replica_); }
 
+backend_request upstream::session_request(std::string_view body) const {
+  backend_request request;
+  request.body = body;
+  request.session_id = session_id_;
+  request.protocol_version = info_.protocol_version;
+  request.tenant = tenant_;
+  return request;
+}
+
 std::string upstream::describe_failure(backend_failure f) const {
   switch (f) {
     case backend_failure::timeout:
@@ -237,12 +246,8 @@ net::awaitable<bool> upstream::open_http() {
     co_return false;
   }
   info_ = std::move(*info);
-  backend_request note;
-  note.body = initialized_notification;
-  note.session_id = session_id_;
-  note.protocol_version = info_.protocol_version;
-  note.tenant = tenant_;
-  auto [note_failure, note_exchange] = co_await http().send(note);
+  auto [note_failure, note_exchange] =
+      co_await http().send(session_request(initialized_notification));
   if (note_failure != backend_failure::none) {
     last_error_ = describe_failure(note_failure) + " (notifications/initialized)";
     co_return false;
@@ -325,11 +330,7 @@ net::awaitable<call_result> upstream::call_http(std::string_view body, std::stri
                                                 std::string_view method) {
   for (int attempt = 0;; ++attempt) {
     const std::uint64_t generation = generation_;
-    backend_request request;
-    request.body = body;
-    request.session_id = session_id_;
-    request.protocol_version = info_.protocol_version;
-    request.tenant = tenant_;
+    backend_request request = session_request(body);
     request.mcp_method = method;
     auto [failure, exchange] = co_await http().send(request);
     if (failure != backend_failure::none) {
@@ -524,12 +525,7 @@ void upstream::post(std::string body) {
 
 net::awaitable<void> upstream::post_http(std::string body) {
   auto self = shared_from_this();
-  backend_request request;
-  request.body = body;
-  request.session_id = session_id_;
-  request.protocol_version = info_.protocol_version;
-  request.tenant = tenant_;
-  auto [failure, exchange] = co_await http().send(request);
+  auto [failure, exchange] = co_await http().send(session_request(body));
   if (failure != backend_failure::none) {
     log_.debug("message to aggregated backend not delivered",
                {{"backend", member_.name()}, {"error", describe_failure(failure)}});
@@ -558,11 +554,8 @@ net::awaitable<void> upstream::get_stream() {
   const std::uint64_t generation = generation_;
   net::steady_timer pause(ex_);
   while (!closed_ && state_ == link_state::ready && generation == generation_) {
-    backend_request request;
+    backend_request request = session_request({});
     request.method = http::verb::get;
-    request.session_id = session_id_;
-    request.protocol_version = info_.protocol_version;
-    request.tenant = tenant_;
     request.stream = true;
     auto [failure, exchange] = co_await http().send(request);
     if (closed_ || generation != generation_) {

@@ -111,6 +111,8 @@ class upstream : public std::enable_shared_from_this<upstream> {
   net::awaitable<void> on_channel_message(std::string message);
   void on_channel_exit(const std::string& why);
   http_backend& http() const;
+  // A POST (or, changed by the caller, a GET) on the backend session, with its credentials.
+  backend_request session_request(std::string_view body) const;
   std::string describe_failure(backend_failure f) const;
 
   net::any_io_executor ex_;
