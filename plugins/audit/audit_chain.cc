@@ -62,22 +62,26 @@ std::optional<parsed_line> parse(std::string_view line, std::string& why) {
 
 }  // namespace
 
+void seal_into(std::string& out, chain_state& state, std::string_view fields) {
+  const std::size_t begin = out.size();
+  out += seq_key;
+  out += std::to_string(state.next_seq);
+  out += ',';
+  out += fields;
+  out += prev_key;
+  out += state.prev;
+  out += '"';
+  state.prev = to_hex(sha256(std::string_view(out).substr(begin)));
+  out += hash_key;
+  out += state.prev;
+  out += "\"}";
+  ++state.next_seq;
+}
+
 std::string seal(chain_state& state, std::string_view fields) {
   std::string line;
   line.reserve(fields.size() + 180);
-  line += seq_key;
-  line += std::to_string(state.next_seq);
-  line += ',';
-  line += fields;
-  line += prev_key;
-  line += state.prev;
-  line += '"';
-  std::string hash = to_hex(sha256(line));
-  line += hash_key;
-  line += hash;
-  line += "\"}";
-  state.prev = std::move(hash);
-  ++state.next_seq;
+  seal_into(line, state, fields);
   return line;
 }
 

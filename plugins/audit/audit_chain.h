@@ -21,6 +21,8 @@ struct chain_state {
 // Returns the sealed line (no newline): {"seq":N,<fields>,"prev":"…","hash":"…"}, and
 // advances `state`.
 std::string seal(chain_state& state, std::string_view fields);
+// The same line appended to `out` (the writer seals a whole batch into one buffer).
+void seal_into(std::string& out, chain_state& state, std::string_view fields);
 
 // The state after `line` (a sealed line), or nullopt when it is not one: used to continue
 // a file after a restart.

@@ -15,6 +15,7 @@
 #include <deque>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 
 namespace mcpgw::plugins::audit {
@@ -57,7 +58,9 @@ class audit_log {
 
  private:
   void run();
-  void write_line(const std::string& line);
+  // Writes `bytes` (whole lines) to the file and the stdout sink; false when the file write
+  // failed (counted and logged).
+  bool write_out(std::string_view bytes);
   void sync();
   void rotate();
   void open_file();
@@ -70,6 +73,7 @@ class audit_log {
   std::chrono::steady_clock::time_point opened_at_;
   std::size_t unsynced_ = 0;
   std::chrono::steady_clock::time_point last_sync_;
+  std::string out_;  // the batch being sealed: one write per batch, not per record
 
   std::mutex mutex_;
   std::condition_variable wake_;

@@ -129,6 +129,18 @@ TEST(Jsonrpc, MakeErrorEscapesMessageAndUsesNullWithoutId) {
             R"({"jsonrpc":"2.0","id":"a","error":{"code":-1,"message":"m"}})");
 }
 
+TEST(Jsonrpc, QuoteEscapesWhatJsonRequiresAndAppendsInPlace) {
+  EXPECT_EQ(quote("tools/call"), "\"tools/call\"");
+  EXPECT_EQ(quote(""), "\"\"");
+  // The clean prefix is copied at once; escaping starts at the first special character.
+  EXPECT_EQ(quote("ab\"c\\d\te\x01\x1f\r\n"), R"("ab\"c\\d\te\u0001\u001f\r\n")");
+  EXPECT_EQ(quote("caf\xc3\xa9"), "\"caf\xc3\xa9\"") << "UTF-8 passes through";
+  std::string out = "{\"k\":";
+  append_quoted(out, "v\"");
+  append_quoted(out, "w");
+  EXPECT_EQ(out, R"({"k":"v\"""w")");
+}
+
 TEST(Jsonrpc, ReusedDecoderHandlesLongThenShortBodies) {
   decoder d;
   std::string big = R"({"jsonrpc":"2.0","id":1,"method":"x","params":{"pad":")" +

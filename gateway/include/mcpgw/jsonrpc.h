@@ -118,6 +118,8 @@ std::string splice(std::string_view text, std::span<edit> edits);
 std::string make_error(std::string_view id_raw, int code, std::string_view message);
 // The JSON string literal for `text` (quotes included, escaped as needed).
 std::string quote(std::string_view text);
+// The same, appended to `out` (no temporary string).
+void append_quoted(std::string& out, std::string_view text);
 // params.capabilities of an initialize request, as the client wrote it ("{}" when absent or
 // unreadable): kept in the session record.
 std::string client_capabilities(std::string_view initialize_body);

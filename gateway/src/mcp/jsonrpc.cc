@@ -450,11 +450,19 @@ std::string splice(std::string_view text, std::span<edit> edits) {
   return out;
 }
 
-std::string quote(std::string_view text) {
-  std::string out;
-  out.reserve(text.size() + 2);
+void append_quoted(std::string& out, std::string_view text) {
   out.push_back('"');
-  for (char c : text) {
+  // Most strings (ids, names, URIs) need no escape: one scan, one append.
+  std::size_t clean = 0;
+  while (clean < text.size()) {
+    const auto u = static_cast<unsigned char>(text[clean]);
+    if (u < 0x20 || u == '"' || u == '\\') {
+      break;
+    }
+    ++clean;
+  }
+  out.append(text.substr(0, clean));
+  for (char c : text.substr(clean)) {
     switch (c) {
       case '"':
         out += "\\\"";
@@ -483,6 +491,12 @@ std::string quote(std::string_view text) {
     }
   }
   out.push_back('"');
+}
+
+std::string quote(std::string_view text) {
+  std::string out;
+  out.reserve(text.size() + 2);
+  append_quoted(out, text);
   return out;
 }
 

@@ -64,6 +64,21 @@ TEST(AuditChain, SealedLinesVerify) {
   EXPECT_EQ(r.records, 5u);
 }
 
+TEST(AuditChain, SealingIntoOneBufferMakesTheSameLines) {
+  chain_state state;
+  std::string batch = "kept|";
+  for (int i = 0; i < 3; ++i) {
+    seal_into(batch, state, "\"method\":\"tools/call\",\"n\":" + std::to_string(i));
+    batch += '\n';
+  }
+  std::string expected = "kept|";
+  for (const auto& line : sealed(3)) {
+    expected += line + "\n";
+  }
+  EXPECT_EQ(batch, expected);
+  EXPECT_EQ(state.next_seq, 3u);
+}
+
 TEST(AuditChain, AnEditedLineIsNamed) {
   auto lines = sealed(5);
   lines[2].replace(lines[2].find("\"n\":2"), 5, "\"n\":9");
@@ -164,6 +179,11 @@ TEST(AuditLog, RotationBySizeKeepsTheChainAcrossFiles) {
   }
   std::sort(files.begin(), files.end());
   ASSERT_GE(files.size(), 3u) << "60 records of about 200 bytes, 2000 bytes per file";
+  for (const auto& file : files) {
+    // The writer seals a batch into one buffer; it still starts a new file at the size limit,
+    // not after the batch: a file is over it by less than one record.
+    EXPECT_LT(std::filesystem::file_size(file), 2000u + 250u) << file;
+  }
   files.push_back(settings.file);
   bool mid = false;
   auto r = verify_files(files, mid);
