@@ -6,23 +6,35 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <charconv>
 #include <chrono>
-#include <cstdio>
 #include <ctime>
 
 namespace mcpgw::plugins::audit {
 namespace {
 
-std::string iso_time(std::chrono::system_clock::time_point t) {
+// "2026-11-21T13:24:39.422Z" into `out`. The date and time of day change once a second, so
+// they are formatted once per second (per thread) and only the milliseconds every time.
+void append_iso_time(std::string& out, std::chrono::system_clock::time_point t) {
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch());
   const std::time_t secs = static_cast<std::time_t>(ms.count() / 1000);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[40];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-  char out[48];
-  std::snprintf(out, sizeof out, "%s.%03dZ", buf, static_cast<int>(ms.count() % 1000));
-  return out;
+  thread_local std::time_t cached_secs = -1;
+  thread_local char cached[24];  // "YYYY-MM-DDTHH:MM:SS"
+  thread_local std::size_t cached_size = 0;
+  if (secs != cached_secs) {
+    std::tm tm{};
+    gmtime_r(&secs, &tm);
+    cached_size = std::strftime(cached, sizeof cached, "%Y-%m-%dT%H:%M:%S", &tm);
+    cached_secs = secs;
+  }
+  const auto milli = static_cast<int>(ms.count() % 1000);
+  const char frac[5] = {'.', static_cast<char>('0' + milli / 100),
+                        static_cast<char>('0' + milli / 10 % 10),
+                        static_cast<char>('0' + milli % 10), 'Z'};
+  out.push_back('"');
+  out.append(cached, cached_size);
+  out.append(frac, sizeof frac);
+  out.push_back('"');
 }
 
 std::string_view outcome_of(const request_record& r) {
@@ -85,11 +97,17 @@ void audit_filter::count_into(metrics& m) {
   });
 }
 
-std::string audit_filter::format(const request_record& r, std::string_view arguments,
+std::string audit_filter::format(const request_record& record, std::string_view arguments,
                                  std::string_view digest) {
-  using jsonrpc::append_quoted;
   std::string out;
-  out.reserve(512 + arguments.size());
+  format_into(out, record, arguments, digest);
+  return out;
+}
+
+void audit_filter::format_into(std::string& out, const request_record& r,
+                               std::string_view arguments, std::string_view digest) {
+  using jsonrpc::append_quoted;
+  out.reserve(out.size() + 1024 + arguments.size());
   // One buffer, appended to in place: this runs on the event loop for every request.
   const auto field = [&out](std::string_view key, std::string_view value) {
     out += key;
@@ -97,9 +115,12 @@ std::string audit_filter::format(const request_record& r, std::string_view argum
   };
   const auto number = [&out](std::string_view key, auto value) {
     out += key;
-    out += std::to_string(value);
+    char digits[32];
+    const auto end = std::to_chars(digits, digits + sizeof digits, value).ptr;
+    out.append(digits, end);
   };
-  field("\"time\":", iso_time(r.started));
+  out += "\"time\":";
+  append_iso_time(out, r.started);
   field(",\"tenant\":", r.who.tenant);
   field(",\"principal\":", r.who.subject);
   field(",\"auth\":", to_string(r.who.via));
@@ -131,7 +152,15 @@ std::string audit_filter::format(const request_record& r, std::string_view argum
       field(",\"parent_span_id\":", r.parent_id);
     }
   }
-  number(",\"latency_ms\":", std::chrono::duration<double, std::milli>(r.elapsed).count());
+  // Milliseconds with six decimals, as std::to_string's %f wrote them.
+  const auto nanos = std::chrono::duration_cast<std::chrono::nanoseconds>(r.elapsed).count();
+  out += ",\"latency_ms\":";
+  char latency[40];
+  const auto latency_end =
+      std::to_chars(latency, latency + sizeof latency, static_cast<double>(nanos) / 1e6,
+                    std::chars_format::fixed, 6)
+          .ptr;
+  out.append(latency, latency_end);
   number(",\"request_bytes\":", r.request_bytes);
   number(",\"response_bytes\":", r.response_bytes);
   if (!digest.empty()) {
@@ -139,7 +168,6 @@ std::string audit_filter::format(const request_record& r, std::string_view argum
     out += ",\"args\":";
     out += arguments;
   }
-  return out;
 }
 
 net::awaitable<filter_status> audit_filter::on_request(message_context& ctx) {
@@ -182,7 +210,9 @@ net::awaitable<filter_status> audit_filter::on_request(message_context& ctx) {
     r.started = std::chrono::system_clock::now();
     r.outcome = request_outcome::answered;
     r.request_bytes = ctx.body.size();
-    log_->push(format(r, {}, {}));
+    scratch_.clear();
+    format_into(scratch_, r, {}, {});
+    log_->push(scratch_);
     co_return filter_status::next;
   }
   audited_arguments args;
@@ -203,10 +233,14 @@ void audit_filter::on_complete(const request_record& record) {
     if (has_arguments(record.method) && !record.request_body.empty()) {
       args = audit_arguments(record.request_body, config_.redaction);
     }
-    log_->push(format(record, args.redacted, args.digest));
+    scratch_.clear();
+    format_into(scratch_, record, args.redacted, args.digest);
+    log_->push(scratch_);
     return;
   }
-  log_->push(format(record, it->second.first, it->second.second));
+  scratch_.clear();
+  format_into(scratch_, record, it->second.first, it->second.second);
+  log_->push(scratch_);
   pending_.erase(it);
 }
 

@@ -33,6 +33,9 @@ class audit_filter final : public filter {
   // The record's fields (the inside of its JSON object, before sealing).
   static std::string format(const request_record& record, std::string_view arguments,
                             std::string_view digest);
+  // The same, appended to `out`.
+  static void format_into(std::string& out, const request_record& record,
+                          std::string_view arguments, std::string_view digest);
 
  private:
   // mcpgw_audit_records_written_total, mcpgw_audit_write_failures_total, mcpgw_audit_queue_depth.
@@ -44,6 +47,7 @@ class audit_filter final : public filter {
   // Arguments of requests that passed this filter, until their completion.
   std::map<std::string, std::pair<std::string, std::string>, std::less<>> pending_;
   counters stats_;
+  std::string scratch_;  // the record being formatted, reused (the hooks run on one thread)
 };
 
 }  // namespace mcpgw::plugins::audit

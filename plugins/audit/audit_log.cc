@@ -1,15 +1,16 @@
 #include "audit/audit_log.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
-#include <pthread.h>
-#include <sched.h>
 #include <fcntl.h>
 #include <filesystem>
 #include <fstream>
+#include <pthread.h>
+#include <sched.h>
 #include <stdexcept>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -106,10 +107,12 @@ void audit_log::open_file() {
   opened_at_ = std::chrono::steady_clock::now();
 }
 
-void audit_log::push(std::string fields) {
+void audit_log::push(std::string_view fields) {
   {
     std::lock_guard lock(mutex_);
-    queue_.push_back(std::move(fields));
+    queue_.append(fields);
+    queue_.push_back('\n');
+    ++queued_;
     ++pushed_;
   }
   depth_.fetch_add(1, std::memory_order_relaxed);
@@ -191,16 +194,18 @@ void audit_log::run() {
   ::pthread_setschedparam(::pthread_self(), SCHED_BATCH, &no_priority);
   std::unique_lock lock(mutex_);
   for (;;) {
-    if (queue_.empty() && !stopping_) {
+    if (queued_ == 0 && !stopping_) {
       if (settings_.fsync_every.count() > 0 && unsynced_ > 0) {
         wake_.wait_until(lock, last_sync_ + settings_.fsync_every);
       } else {
         wake_.wait(lock);
       }
     }
-    std::deque<std::string> batch;
-    batch.swap(queue_);
-    const bool stop = stopping_ && batch.empty();
+    in_.clear();
+    in_.swap(queue_);
+    const std::size_t count = queued_;
+    queued_ = 0;
+    const bool stop = stopping_ && count == 0;
     lock.unlock();
     // The batch is sealed into one buffer and written with one call: a write per record
     // cost a system call each and, on a file under writeback, a wait for the page each.
@@ -214,7 +219,10 @@ void audit_log::run() {
       out_.clear();
       sealed = 0;
     };
-    for (auto& fields : batch) {
+    for (std::size_t at = 0; at < in_.size();) {
+      const std::size_t end = std::min(in_.find('\n', at), in_.size());
+      const std::string_view fields = std::string_view(in_).substr(at, end - at);
+      at = end + 1;
       const bool rotate_now =
           fd_ >= 0 &&
           ((settings_.rotate_size > 0 && file_bytes_ + out_.size() >= settings_.rotate_size) ||
@@ -229,8 +237,11 @@ void audit_log::run() {
       ++sealed;
     }
     write_sealed();
-    if (out_.capacity() > (std::size_t{4} << 20)) {
-      out_.shrink_to_fit();  // a burst does not pin its buffer for ever
+    for (std::string* buffer : {&out_, &in_}) {
+      if (buffer->capacity() > (std::size_t{4} << 20)) {
+        buffer->clear();
+        buffer->shrink_to_fit();  // a burst does not pin its buffers for ever
+      }
     }
     // Group commit: the records that queued up while the last fsync ran are written, then
     // synced together. A record waits for no more than one fsync, whatever the rate, and the
@@ -239,9 +250,9 @@ void audit_log::run() {
         (settings_.fsync_every.count() > 0 && clock::now() - last_sync_ >= settings_.fsync_every)) {
       sync();
     }
-    depth_.fetch_sub(batch.size(), std::memory_order_relaxed);
+    depth_.fetch_sub(count, std::memory_order_relaxed);
     lock.lock();
-    done_ += batch.size();
+    done_ += count;
     drained_.notify_all();
     if (stop) {
       return;

@@ -12,7 +12,6 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
-#include <deque>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -42,8 +41,9 @@ class audit_log {
 
   // Room for one more admitted request's record.
   bool has_room() const { return depth_.load(std::memory_order_relaxed) < settings_.queue; }
-  // Queues one record (the inside of its JSON object); never refused.
-  void push(std::string fields);
+  // Queues one record (the inside of its JSON object, without a newline); never refused.
+  // Copied into the queue's buffer: no allocation per record once the buffers have grown.
+  void push(std::string_view fields);
 
   struct counters {
     std::atomic<std::uint64_t> written{0};
@@ -78,7 +78,12 @@ class audit_log {
   std::mutex mutex_;
   std::condition_variable wake_;
   std::condition_variable drained_;
-  std::deque<std::string> queue_;
+  // Records waiting for the writer, each followed by '\n' (a record is JSON without raw
+  // newlines); the writer swaps it with `in_` and seals from there, so the two buffers
+  // take turns and keep their capacity.
+  std::string queue_;
+  std::size_t queued_ = 0;
+  std::string in_;
   std::uint64_t pushed_ = 0;
   std::uint64_t done_ = 0;
   bool stopping_ = false;

@@ -2,25 +2,18 @@
 
 #include "auth/api_keys.h"
 
+#include "mcpgw/http_headers.h"
 #include "mcpgw/jsonrpc.h"
 
 #include <simdjson.h>
 
 #include <algorithm>
 #include <array>
-#include <cctype>
 
 namespace mcpgw::plugins::audit {
 namespace {
 
 constexpr std::string_view redacted = "\"[redacted]\"";
-
-std::string lower(std::string_view text) {
-  std::string out(text);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
 
 // A path segment list matches the current position (keys from the root).
 bool path_matches(std::string_view path, const std::vector<std::string>& at) {
@@ -52,9 +45,15 @@ void write(simdjson::dom::element value, const redaction_rules& rules, std::vect
       for (auto [key, child] : simdjson::dom::object(value)) {
         out += first ? "" : ",";
         first = false;
-        out += jsonrpc::quote(key) + ":";
+        jsonrpc::append_quoted(out, key);
+        out += ':';
         if (secret_looking_key(key)) {
           out += redacted;
+          continue;
+        }
+        // The path is tracked only for path rules: a key copy per key otherwise.
+        if (rules.paths.empty()) {
+          write(child, rules, at, out);
           continue;
         }
         at.emplace_back(key);
@@ -69,6 +68,11 @@ void write(simdjson::dom::element value, const redaction_rules& rules, std::vect
       std::size_t index = 0;
       for (simdjson::dom::element child : simdjson::dom::array(value)) {
         out += index ? "," : "";
+        if (rules.paths.empty()) {
+          ++index;
+          write(child, rules, at, out);
+          continue;
+        }
         at.push_back(std::to_string(index++));
         write(child, rules, at, out);
         at.pop_back();
@@ -78,7 +82,11 @@ void write(simdjson::dom::element value, const redaction_rules& rules, std::vect
     }
     case simdjson::dom::element_type::STRING: {
       std::string_view text = value.get_string().value_unsafe();
-      out += secret_looking_value(text) ? std::string(redacted) : jsonrpc::quote(text);
+      if (secret_looking_value(text)) {
+        out += redacted;
+      } else {
+        jsonrpc::append_quoted(out, text);
+      }
       return;
     }
     default:
@@ -92,14 +100,12 @@ bool secret_looking_key(std::string_view key) {
   static constexpr std::array<std::string_view, 10> words{
       "password",      "secret",     "token",       "api_key", "apikey",
       "authorization", "credential", "private_key", "cookie",  "passwd"};
-  const std::string k = lower(key);
   return std::any_of(words.begin(), words.end(),
-                     [&](std::string_view w) { return k.find(w) != std::string::npos; });
+                     [&](std::string_view w) { return http_headers::icontains(key, w); });
 }
 
 bool secret_looking_value(std::string_view value) {
-  const std::string v = lower(value.substr(0, 16));
-  if (v.starts_with("bearer ") || v.starts_with("basic ") ||
+  if (http_headers::istarts_with(value, "bearer ") || http_headers::istarts_with(value, "basic ") ||
       value.find("-----BEGIN") != std::string_view::npos) {
     return true;
   }

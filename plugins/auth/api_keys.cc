@@ -7,10 +7,39 @@
 
 namespace mcpgw::plugins {
 
+namespace {
+
+// OpenSSL 3 looks the algorithm up (under a lock) and allocates a context on every
+// EVP_Digest(..., EVP_sha256(), ...). The audit chain and API keys hash on every request, so
+// the algorithm is fetched once and each thread keeps its context.
+const EVP_MD* sha256_md() {
+  static const EVP_MD* md = [] {
+    EVP_MD* fetched = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+    if (fetched == nullptr) {
+      throw std::runtime_error("SHA-256 is not available in OpenSSL");
+    }
+    return fetched;  // kept for the life of the process
+  }();
+  return md;
+}
+
+struct md_ctx {
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  ~md_ctx() { EVP_MD_CTX_free(ctx); }
+  md_ctx() = default;
+  md_ctx(const md_ctx&) = delete;
+  md_ctx& operator=(const md_ctx&) = delete;
+};
+
+}  // namespace
+
 std::string sha256(std::string_view data) {
+  thread_local md_ctx local;
   unsigned char out[EVP_MAX_MD_SIZE];
   unsigned int length = 0;
-  if (EVP_Digest(data.data(), data.size(), out, &length, EVP_sha256(), nullptr) != 1) {
+  if (local.ctx == nullptr || EVP_DigestInit_ex2(local.ctx, sha256_md(), nullptr) != 1 ||
+      EVP_DigestUpdate(local.ctx, data.data(), data.size()) != 1 ||
+      EVP_DigestFinal_ex(local.ctx, out, &length) != 1) {
     throw std::runtime_error("SHA-256 failed in OpenSSL");
   }
   return std::string(reinterpret_cast<const char*>(out), length);
@@ -18,11 +47,11 @@ std::string sha256(std::string_view data) {
 
 std::string to_hex(std::string_view bytes) {
   static constexpr char digits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(bytes.size() * 2);
+  std::string out(bytes.size() * 2, '\0');
+  char* at = out.data();
   for (unsigned char b : bytes) {
-    out.push_back(digits[b >> 4]);
-    out.push_back(digits[b & 0xf]);
+    *at++ = digits[b >> 4];
+    *at++ = digits[b & 0xf];
   }
   return out;
 }

@@ -1,5 +1,6 @@
 #include "auth/auth_filter.h"
 
+#include "mcpgw/http_headers.h"
 #include "mcpgw/jsonrpc.h"
 
 #include <algorithm>
@@ -9,14 +10,9 @@
 namespace mcpgw::plugins {
 namespace {
 
-constexpr std::string_view metadata_prefix = "/.well-known/oauth-protected-resource";
+using http_headers::iequals;
 
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
-}
+constexpr std::string_view metadata_prefix = "/.well-known/oauth-protected-resource";
 
 // RFC 6750 b64token: what a bearer credential may consist of.
 bool is_b64token(std::string_view token) {

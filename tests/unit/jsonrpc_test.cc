@@ -135,6 +135,22 @@ TEST(Jsonrpc, QuoteEscapesWhatJsonRequiresAndAppendsInPlace) {
   // The clean prefix is copied at once; escaping starts at the first special character.
   EXPECT_EQ(quote("ab\"c\\d\te\x01\x1f\r\n"), R"("ab\"c\\d\te\u0001\u001f\r\n")");
   EXPECT_EQ(quote("caf\xc3\xa9"), "\"caf\xc3\xa9\"") << "UTF-8 passes through";
+  // Eight bytes are scanned at a time: specials in every position of a word, and after one.
+  for (std::size_t at = 0; at < 20; ++at) {
+    for (char special : {'"', '\\', '\x1f', '\x00'}) {
+      std::string text(20, 'x');
+      text[at] = special;
+      const std::string escaped = special == '"'      ? "\\\""
+                                  : special == '\\'   ? "\\\\"
+                                  : special == '\x1f' ? "\\u001f"
+                                                      : "\\u0000";
+      EXPECT_EQ(quote(text),
+                "\"" + std::string(at, 'x') + escaped + std::string(19 - at, 'x') + "\"")
+          << "at " << at;
+    }
+  }
+  EXPECT_EQ(quote("\x7f\x80\xff !#[]~0123456789"), "\"\x7f\x80\xff !#[]~0123456789\"")
+      << "DEL, high bytes and the neighbours of the specials are not escaped";
   std::string out = "{\"k\":";
   append_quoted(out, "v\"");
   append_quoted(out, "w");

@@ -41,6 +41,13 @@ bool host_allowed(std::string_view host_header, const std::vector<std::string>& 
 bool origin_allowed(std::string_view origin, const std::vector<std::string>& allowed_origins,
                     const std::vector<std::string>& allowed_hosts);
 
+// ASCII case folding, without the C locale's function call per character: header names,
+// media types and schemes are ASCII.
+constexpr char ascii_lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; }
 bool iequals(std::string_view a, std::string_view b);
+// Whether `text` contains `lower_needle` (already lower-case), ignoring ASCII case.
+bool icontains(std::string_view text, std::string_view lower_needle);
+// Whether `text` starts with `lower_prefix` (already lower-case), ignoring ASCII case.
+bool istarts_with(std::string_view text, std::string_view lower_prefix);
 
 }  // namespace mcpgw::http_headers

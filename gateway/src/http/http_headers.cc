@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <array>
-#include <cctype>
 
 namespace mcpgw::http_headers {
 
@@ -20,8 +19,7 @@ std::string_view trim(std::string_view s) {
 
 std::string lower(std::string_view s) {
   std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  std::transform(out.begin(), out.end(), out.begin(), [](char c) { return ascii_lower(c); });
   return out;
 }
 
@@ -30,10 +28,27 @@ constexpr std::array<std::string_view, 3> versions = {"2025-11-25", "2025-06-18"
 }  // namespace
 
 bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() &&
-         std::equal(a.begin(), a.end(), b.begin(), [](unsigned char x, unsigned char y) {
-           return std::tolower(x) == std::tolower(y);
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return ascii_lower(x) == ascii_lower(y);
          });
+}
+
+bool istarts_with(std::string_view text, std::string_view lower_prefix) {
+  return text.size() >= lower_prefix.size() &&
+         std::equal(lower_prefix.begin(), lower_prefix.end(), text.begin(),
+                    [](char p, char t) { return p == ascii_lower(t); });
+}
+
+bool icontains(std::string_view text, std::string_view lower_needle) {
+  if (lower_needle.empty()) {
+    return true;
+  }
+  for (std::size_t at = 0; at + lower_needle.size() <= text.size(); ++at) {
+    if (istarts_with(text.substr(at), lower_needle)) {
+      return true;
+    }
+  }
+  return false;
 }
 
 accepted parse_accept(std::string_view accept) {

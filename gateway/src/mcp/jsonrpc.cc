@@ -3,6 +3,7 @@
 #include <simdjson.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <limits>
 
@@ -452,8 +453,22 @@ std::string splice(std::string_view text, std::span<edit> edits) {
 
 void append_quoted(std::string& out, std::string_view text) {
   out.push_back('"');
-  // Most strings (ids, names, URIs) need no escape: one scan, one append.
+  // Most strings (ids, names, URIs) need no escape: one scan, one append. The scan tests
+  // eight bytes at a time for a control character, '"' or '\\' (SWAR, no per-byte branch).
   std::size_t clean = 0;
+  constexpr std::uint64_t ones = 0x0101010101010101ULL;
+  constexpr std::uint64_t highs = 0x8080808080808080ULL;
+  const auto has_zero = [](std::uint64_t v) { return (v - ones) & ~v & highs; };
+  while (clean + 8 <= text.size()) {
+    std::uint64_t word;
+    std::memcpy(&word, text.data() + clean, 8);
+    const std::uint64_t special = ((word - ones * 0x20) & ~word & highs) |  // a byte < 0x20
+                                  has_zero(word ^ (ones * '"')) | has_zero(word ^ (ones * '\\'));
+    if (special != 0) {
+      break;
+    }
+    clean += 8;
+  }
   while (clean < text.size()) {
     const auto u = static_cast<unsigned char>(text[clean]);
     if (u < 0x20 || u == '"' || u == '\\') {

@@ -279,3 +279,31 @@ filters:
   bool mid = false;
   EXPECT_TRUE(verify_files({file}, mid).ok);
 }
+
+TEST(AuditFilter, FormatsTimeLatencyAndNumbersExactly) {
+  request_record r;
+  r.who.tenant = "acme";
+  r.who.subject = "key:ab";
+  r.session_id = "sid";
+  r.method = "tools/call";
+  r.client_id = "\"a\"";
+  r.outcome = request_outcome::error;
+  r.error_code = -32603;
+  r.error_message = "bad \"x\"";
+  // 2026-11-21T13:24:39.007Z; the cached second must not leak into the next one.
+  r.started = std::chrono::system_clock::time_point(std::chrono::milliseconds(1795267479007));
+  r.elapsed = std::chrono::microseconds(1234567);
+  r.request_bytes = 146;
+  r.response_bytes = 0;
+  const std::string first = audit_filter::format(r, {}, {});
+  EXPECT_TRUE(first.starts_with(R"("time":"2026-11-21T13:24:39.007Z","tenant":"acme")")) << first;
+  EXPECT_NE(first.find(R"("id":"a","outcome":"error","code":-32603,"message":"bad \"x\"")"),
+            std::string::npos)
+      << first;
+  EXPECT_NE(first.find(R"("latency_ms":1234.567000,"request_bytes":146,"response_bytes":0)"),
+            std::string::npos)
+      << first;
+  r.started += std::chrono::milliseconds(1993);
+  const std::string second = audit_filter::format(r, {}, {});
+  EXPECT_TRUE(second.starts_with(R"("time":"2026-11-21T13:24:41.000Z")")) << second;
+}
