@@ -5,7 +5,7 @@ set -euo pipefail
 
 build_pkgs=(cmake ninja-build g++ pkg-config ccache libboost1.81-dev libboost-url1.81-dev
             libssl-dev libsimdjson-dev libyaml-cpp-dev libhiredis-dev
-            prometheus-cpp-dev)
+            prometheus-cpp-dev libjemalloc-dev)
 # the micro-benches build and smoke-run in CI; redis-server and haproxy: the scale-out tests
 # start their own (on free loopback ports)
 test_pkgs=(libgtest-dev libgmock-dev libbenchmark-dev redis-server haproxy)

@@ -127,6 +127,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   mcpgw::logger log(level);
+  log.info("starting", {{"version", mcpgw::version}, {"malloc", MCPGW_MALLOC_NAME}});
 
   // A stdio backend that dies makes writes to its stdin fail with EPIPE; without this they
   // would kill the gateway. (Sockets already write with MSG_NOSIGNAL.)

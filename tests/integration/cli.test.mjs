@@ -5,7 +5,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 
-import { REPO_ROOT, makeTempDir, runGateway } from './lib.mjs';
+import { REPO_ROOT, makeTempDir, runGateway, startGateway } from './lib.mjs';
 
 const dir = makeTempDir('mcpgw-it-cli-');
 const write = (name, text) => {
@@ -47,6 +47,19 @@ describe('mcpgw CLI', () => {
     const r = await runGateway(['--version']);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout.trim(), 'mcpgw 0.1.0');
+  });
+
+  test('the first log line at start names the version and the allocator', async () => {
+    const gw = await startGateway({ backendUrl: 'http://127.0.0.1:1/mcp' });
+    try {
+      const first = gw.logs()[0];
+      assert.equal(first.msg, 'starting', JSON.stringify(first));
+      assert.equal(first.version, '0.1.0');
+      // jemalloc in release builds (MCPGW_MALLOC=auto), the system's with sanitizers (CI).
+      assert.ok(['jemalloc', 'system'].includes(first.malloc), JSON.stringify(first));
+    } finally {
+      await gw.stop();
+    }
   });
 
   test('an unknown argument exits 2 and names the argument', async () => {

@@ -2,6 +2,7 @@
 // shutdown sequence (stdin closed, SIGTERM, SIGKILL).
 #include "backend/child_process.h"
 
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/read.hpp>
@@ -66,6 +67,44 @@ TEST(ChildProcess, RunsAProgramAndReportsItsExitCode) {
     co_return child->exit_description();
   }());
   EXPECT_EQ(code, "exit code 7");
+}
+
+TEST(ChildProcess, TheChildStartsWithNoSignalBlockedOrIgnoredAndTheParentsMaskIsRestored) {
+  // The gateway ignores SIGPIPE and blocks every signal around the clone(); neither may leak
+  // into the child (a backend that ignores SIGPIPE or blocks SIGTERM misbehaves).
+  struct sigaction ignore {};
+  struct sigaction before {};
+  ignore.sa_handler = SIG_IGN;
+  ::sigaction(SIGPIPE, &ignore, &before);
+  sigset_t usr1;
+  sigset_t mask_before;
+  sigset_t mask_after;
+  ::sigemptyset(&usr1);
+  ::sigaddset(&usr1, SIGUSR1);
+  ::pthread_sigmask(SIG_BLOCK, &usr1, &mask_before);
+  net::io_context ioc;
+  auto status = run(ioc, [&]() -> net::awaitable<std::string> {
+    std::string error;
+    auto child = co_await child_process::spawn(
+        ioc.get_executor(), sh("grep -E '^Sig(Blk|Ign):' /proc/self/status"), error);
+    EXPECT_TRUE(child) << error;
+    if (!child) {
+      co_return error;
+    }
+    std::string out;
+    // Read to EOF (the error that ends the read is that EOF).
+    co_await net::async_read(child->stdout_pipe(), net::dynamic_buffer(out),
+                             net::as_tuple(net::use_awaitable));
+    co_await child->wait_exit();
+    co_return out;
+  }());
+  ::pthread_sigmask(SIG_SETMASK, nullptr, &mask_after);
+  EXPECT_EQ(::sigismember(&mask_after, SIGUSR1), 1) << "the parent's own mask is back";
+  EXPECT_EQ(::sigismember(&mask_after, SIGTERM), 0) << "nothing else stayed blocked";
+  ::pthread_sigmask(SIG_SETMASK, &mask_before, nullptr);
+  ::sigaction(SIGPIPE, &before, nullptr);
+  EXPECT_NE(status.find("SigBlk:\t0000000000000000"), std::string::npos) << status;
+  EXPECT_NE(status.find("SigIgn:\t0000000000000000"), std::string::npos) << status;
 }
 
 TEST(ChildProcess, MissingProgramIsAnErrorNotAChild) {

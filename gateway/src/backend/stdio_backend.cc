@@ -413,7 +413,8 @@ net::awaitable<void> stdio_backend::refill() {
 }
 
 net::awaitable<stdio_backend::lease> stdio_backend::acquire(std::string_view init_request,
-                                                            std::string_view tenant) {
+                                                            std::string_view tenant,
+                                                            bool refill_now) {
   lease out;
   // A tenant's own credentials must not be in a process another tenant could get: its
   // processes never come from, nor go to, the shared warm pool.
@@ -456,7 +457,9 @@ net::awaitable<stdio_backend::lease> stdio_backend::acquire(std::string_view ini
       out.error = "backend '" + name() + "' could not start: " + out.error;
     }
   }
-  ensure_refill();
+  if (refill_now) {
+    ensure_refill();
+  }
   co_return out;
 }
 

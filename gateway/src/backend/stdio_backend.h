@@ -104,7 +104,13 @@ class stdio_backend {
   // id in place of the client's): a warm one initialized with the same message when there is
   // one, else a warm uninitialized one, else a fresh one. A tenant with its own environment
   // (stdio.tenant_env) always gets a fresh one, spawned with it.
-  net::awaitable<lease> acquire(std::string_view init_request, std::string_view tenant = {});
+  // Taking a warm process starts the pool's refill, unless `refill_now` is false: the caller
+  // then calls ensure_refill() once its answer is out (spawning stalls the event loop for a
+  // moment, and the session's answer should not wait behind it).
+  net::awaitable<lease> acquire(std::string_view init_request, std::string_view tenant = {},
+                                bool refill_now = true);
+  // Starts spawning up to stdio.pool.warm processes, if not already at it.
+  void ensure_refill();
   // A session initialized a cold process with `init_request`: warm processes are initialized
   // with it from now on, so the next client sending the same gets one ready.
   void learn(std::string init_request);
@@ -130,7 +136,6 @@ class stdio_backend {
       const std::vector<std::pair<std::string, std::string>>* extra_env = nullptr);
   net::awaitable<bool> warm_up(const std::shared_ptr<stdio_process>& p);
   net::awaitable<void> refill();
-  void ensure_refill();
   // Called by a process once it has ended.
   void process_ended(stdio_process& p);
   // A process leaves the active count (stopping or ended); once only.

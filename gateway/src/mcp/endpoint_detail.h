@@ -107,6 +107,23 @@ class beast_headers final : public request_headers {
   const client_request& req_;
 };
 
+// Starts a stdio pool's refill when the scope ends: an initialize that took a warm process
+// answers first and spawns the replacement after (a spawn stalls the event loop briefly).
+class refill_after_answer {
+ public:
+  explicit refill_after_answer(stdio_backend* pool) : pool_(pool) {}
+  ~refill_after_answer() {
+    if (pool_ != nullptr) {
+      pool_->ensure_refill();
+    }
+  }
+  refill_after_answer(const refill_after_answer&) = delete;
+  refill_after_answer& operator=(const refill_after_answer&) = delete;
+
+ private:
+  stdio_backend* pool_;
+};
+
 // A request's staged completion (see session::stage_completion), fired when the scope ends if
 // the request was never mapped onto the backend: refused by the gateway before it got there.
 class staged_completion {

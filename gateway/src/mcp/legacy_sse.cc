@@ -279,7 +279,8 @@ net::awaitable<void> streamable_http_endpoint::legacy_request(std::shared_ptr<se
     if (is_initialize) {
       // The same warm pool as Streamable HTTP sessions.
       std::string warm_request = jsonrpc::splice(text, env.id, stdio_backend::warmup_id);
-      channel_lease lease = co_await acquire_channel(*s, warm_request);
+      refill_after_answer refill(s->route().stdio);
+      channel_lease lease = co_await acquire_channel(*s, warm_request, false);
       if (!lease.channel || s->closed()) {
         if (lease.channel) {
           lease.channel->stop();

@@ -173,7 +173,9 @@ class streamable_http_endpoint {
     std::string pid;  // stdio: the process id
   };
   // A channel for a new session: a stdio process from the pool, or a fresh SSE stream.
-  net::awaitable<channel_lease> acquire_channel(const session& s, std::string_view warm_request);
+  // `refill_now` false: a stdio pool's refill waits for the caller (see refill_after_answer).
+  net::awaitable<channel_lease> acquire_channel(const session& s, std::string_view warm_request,
+                                                bool refill_now = true);
   // The answer to a client's initialize from the warm channel's own (the client's id in it);
   // `accepted` is false when the version it negotiated is one the gateway does not speak.
   std::string warm_answer(session& s, std::string_view body, const jsonrpc::envelope& env,

@@ -210,7 +210,7 @@ std::string streamable_http_endpoint::warm_answer(session& s, std::string_view b
 }
 
 net::awaitable<streamable_http_endpoint::channel_lease> streamable_http_endpoint::acquire_channel(
-    const session& s, std::string_view warm_request) {
+    const session& s, std::string_view warm_request, bool refill_now) {
   channel_lease out;
   const route_binding& route = s.route();
   if (route.aggregate != nullptr) {
@@ -218,7 +218,8 @@ net::awaitable<streamable_http_endpoint::channel_lease> streamable_http_endpoint
     co_return out;
   }
   if (route.stdio) {
-    stdio_backend::lease lease = co_await route.stdio->acquire(warm_request, s.who().tenant);
+    stdio_backend::lease lease =
+        co_await route.stdio->acquire(warm_request, s.who().tenant, refill_now);
     if (lease.process && lease.process->ended()) {
       lease.error = stdio_failure(s, "process exited at start (" + lease.process->status() + ")");
       lease.process.reset();
@@ -254,7 +255,8 @@ net::awaitable<void> streamable_http_endpoint::initialize_stdio(client_request& 
   // The pool's warm processes got exactly this message (with the pool's id): one of them can
   // take this client without a round trip.
   std::string warm_request = jsonrpc::splice(body, env.id, stdio_backend::warmup_id);
-  channel_lease lease = co_await acquire_channel(*s, warm_request);
+  refill_after_answer refill(route.stdio);
+  channel_lease lease = co_await acquire_channel(*s, warm_request, false);
   if (!lease.channel) {
     log_.warn("session refused",
               {{"backend", route.backend_name()}, {"route", route.path}, {"error", lease.error}});
@@ -291,6 +293,9 @@ net::awaitable<void> streamable_http_endpoint::initialize_stdio(client_request& 
     co_return;
   }
 
+  if (route.stdio != nullptr) {
+    route.stdio->ensure_refill();  // a cold start: the answer waits for the process anyway
+  }
   relay_outcome outcome =
       co_await send_stdio_request(s, body, env, env.protocol_version.str(), res, true);
   if (outcome != relay_outcome::completed) {
