@@ -169,4 +169,9 @@ median() { printf '%s\n' $1 | sort -g | awk 'NF { a[++n] = $1 } END { if (n) pri
     ratio=$(awk -v a="$base" -v b="$r" 'BEGIN { printf "%.1f×", b ? a / b : 0 }')
     echo "| $name | $r | $(median "${p50[$name]}") | $(median "${p99[$name]}") | $(median "${errors[$name]}") | $ratio |"
   done
+  echo
+  # The rounds themselves, so that the spread behind each median shows.
+  for name in "${targets[@]}"; do
+    echo "- $name req/s per round: ${rps[$name]% }"
+  done
 } | tee "${results_file:-/dev/null}"

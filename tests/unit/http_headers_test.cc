@@ -1,5 +1,8 @@
 #include "mcpgw/http_headers.h"
 
+#include "http/field_lookup.h"
+
+#include <boost/beast/http/fields.hpp>
 #include <gtest/gtest.h>
 
 using namespace mcpgw::http_headers;
@@ -65,4 +68,27 @@ TEST(HttpHeaders, OriginDefaultsToAllowedHostsAndOtherwiseToTheExactList) {
   std::vector<std::string> origins = {"https://app.example.com"};
   EXPECT_TRUE(origin_allowed("https://app.example.com", origins, hosts));
   EXPECT_FALSE(origin_allowed("http://localhost:3000", origins, hosts));
+}
+
+TEST(HttpHeaders, FieldLookupFindsTheFirstValueInAnyCase) {
+  namespace http = boost::beast::http;
+  http::fields f;
+  f.insert(http::field::content_type, "application/json");
+  f.insert("Mcp-Session-Id", "first");
+  f.insert("mcp-session-id", "second");
+  f.insert("X-Request-Id", "abc");
+  using mcpgw::http_lookup::value_of;
+  EXPECT_EQ(value_of(f, http::field::content_type), "application/json");
+  EXPECT_EQ(value_of(f, "content-type"), "application/json") << "a known field by its name";
+  EXPECT_EQ(value_of(f, "MCP-SESSION-ID"), "first") << "the first of repeated fields";
+  EXPECT_EQ(value_of(f, "x-request-id"), "abc");
+  EXPECT_EQ(value_of(f, "x-request-i"), "") << "a prefix is not the name";
+  EXPECT_EQ(value_of(f, "traceparent"), "");
+  EXPECT_EQ(value_of(f, http::field::accept), "");
+  // The same answers as Beast's own look-up.
+  for (std::string_view name : {"content-type", "Mcp-Session-Id", "X-REQUEST-ID", "accept"}) {
+    auto it = f.find(name);
+    EXPECT_EQ(value_of(f, name), it == f.end() ? std::string_view() : std::string_view(it->value()))
+        << name;
+  }
 }

@@ -1,5 +1,6 @@
 #include "backend/http_backend.h"
 
+#include "http/field_lookup.h"
 #include "mcpgw/http_headers.h"
 
 #include <boost/asio/as_tuple.hpp>
@@ -57,13 +58,11 @@ backend_exchange::~backend_exchange() {
 }
 
 std::string_view backend_exchange::header(http::field f) const {
-  auto it = parser_.get().find(f);
-  return it == parser_.get().end() ? std::string_view() : std::string_view(it->value());
+  return http_lookup::value_of(parser_.get().base(), f);
 }
 
 std::string_view backend_exchange::header(std::string_view name) const {
-  auto it = parser_.get().find(name);
-  return it == parser_.get().end() ? std::string_view() : std::string_view(it->value());
+  return http_lookup::value_of(parser_.get().base(), name);
 }
 
 bool backend_exchange::is_sse() const {

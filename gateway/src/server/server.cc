@@ -2,6 +2,7 @@
 
 #include "store/redis_client.h"
 
+#include "http/field_lookup.h"
 #include "mcpgw/jsonrpc.h"
 
 #include <boost/asio/as_tuple.hpp>
@@ -164,12 +165,14 @@ void gateway_server::register_gauges() {
 }
 
 trace::carried gateway_server::tag_request(client_request& req) {
-  std::string_view given = req["x-request-id"];
+  std::string_view given = http_lookup::value_of(req.base(), "x-request-id");
   if (!trace::valid_request_id(given)) {
     auto minted = request_ids_.new_span();
     req.set("x-request-id", std::string_view(minted.data(), minted.size()));
   }
-  return {req["traceparent"], req["tracestate"], req["x-request-id"]};
+  return {http_lookup::value_of(req.base(), "traceparent"),
+          http_lookup::value_of(req.base(), "tracestate"),
+          http_lookup::value_of(req.base(), "x-request-id")};
 }
 
 std::size_t gateway_server::stdio_processes() const {
@@ -413,7 +416,7 @@ net::awaitable<void> gateway_server::serve(any_stream& stream, listener_kind kin
       co_return;
     }
     auto& header = parser.get();
-    if (beast::iequals(header[http::field::expect], "100-continue")) {
+    if (beast::iequals(http_lookup::value_of(header.base(), http::field::expect), "100-continue")) {
       stream.tcp().expires_after(config_.limits.write_timeout);
       co_await net::async_write(stream, net::buffer("HTTP/1.1 100 Continue\r\n\r\n", 25),
                                 tuple_awaitable);
