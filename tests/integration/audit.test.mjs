@@ -193,6 +193,35 @@ describe('concurrent load: 10 sessions × 20 concurrent tools/call through auth 
 });
 
 // ---------------------------------------------------------------------------------------
+describe('the writer thread', () => {
+  // Scheduling policy of every thread of `pid` (field 41 of /proc/<pid>/task/<tid>/stat;
+  // 0 SCHED_OTHER, 3 SCHED_BATCH).
+  const policyOf = (pid, tid) => {
+    const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[41 - 3]);
+  };
+  const policies = (pid) => readdirSync(`/proc/${pid}/task`).map((tid) => policyOf(pid, tid));
+
+  test('the audit writer runs as SCHED_BATCH (its wake-ups do not preempt the event loop); no other thread does', async () => {
+    const { gw } = await startAuditGateway('gateway-writer-policy', { backendUrl: backend.url });
+    const plain = await startGateway({ name: 'gateway-no-audit', backendUrl: backend.url });
+    try {
+      // The writer sets its policy as it starts, which may be just after "listening".
+      const withAudit = await waitUntil(() => {
+        const p = policies(gw.proc.pid);
+        return p.includes(3) ? p : undefined;
+      }, 5_000, 'a SCHED_BATCH thread');
+      assert.equal(withAudit.filter((p) => p === 3).length, 1, `policies: ${withAudit}`);
+      assert.equal(policyOf(gw.proc.pid, gw.proc.pid), 0, 'the main thread (the event loop) keeps SCHED_OTHER');
+      const without = policies(plain.proc.pid);
+      assert.equal(without.filter((p) => p === 3).length, 0, `policies: ${without}`);
+    } finally {
+      await stopClean(gw);
+      await plain.stop();
+    }
+  });
+});
+
 describe('stdio backend processes that die mid-call', () => {
   test('crash and SIGKILL → one backend_failure (-32050) record each; the concurrent call of another session one ok record', async () => {
     const { gw, file } = await startAuditGateway('gateway-stdio', {
