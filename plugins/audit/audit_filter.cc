@@ -170,10 +170,24 @@ void audit_filter::format_into(std::string& out, const request_record& r,
   }
 }
 
+std::optional<filter_status> audit_filter::try_request(message_context& ctx) {
+  if (ctx.kind != jsonrpc::message_kind::request &&
+      ctx.kind != jsonrpc::message_kind::notification) {
+    return filter_status::next;  // the client's answers to server requests
+  }
+  if (!log_->has_room()) {
+    if (config_.on_full == when_full::wait) {
+      return std::nullopt;  // on_request waits for room
+    }
+    return refuse_full(ctx);
+  }
+  return note(ctx);
+}
+
 net::awaitable<filter_status> audit_filter::on_request(message_context& ctx) {
   if (ctx.kind != jsonrpc::message_kind::request &&
       ctx.kind != jsonrpc::message_kind::notification) {
-    co_return filter_status::next;  // the client's answers to server requests
+    co_return filter_status::next;
   }
   if (!log_->has_room()) {
     bool room = false;
@@ -189,16 +203,24 @@ net::awaitable<filter_status> audit_filter::on_request(message_context& ctx) {
       }
     }
     if (!room) {
-      ++stats_.rejected;
-      ctx.reply.status = 503;
-      ctx.reply.code = -32000;
-      ctx.reply.message =
-          "the audit log cannot keep up (audit.queue = " + std::to_string(config_.log.queue) +
-          " records waiting); retry shortly";
-      ctx.reply.headers.push_back({"Retry-After", "1"});
-      co_return filter_status::stop;  // the refusal is recorded at completion like any other
+      co_return refuse_full(ctx);
     }
   }
+  co_return note(ctx);
+}
+
+filter_status audit_filter::refuse_full(message_context& ctx) {
+  ++stats_.rejected;
+  ctx.reply.status = 503;
+  ctx.reply.code = -32000;
+  ctx.reply.message =
+      "the audit log cannot keep up (audit.queue = " + std::to_string(config_.log.queue) +
+      " records waiting); retry shortly";
+  ctx.reply.headers.push_back({"Retry-After", "1"});
+  return filter_status::stop;  // the refusal is recorded at completion like any other
+}
+
+filter_status audit_filter::note(message_context& ctx) {
   if (ctx.kind == jsonrpc::message_kind::notification) {
     request_record r;
     r.who = ctx.who;
@@ -213,7 +235,7 @@ net::awaitable<filter_status> audit_filter::on_request(message_context& ctx) {
     scratch_.clear();
     format_into(scratch_, r, {}, {});
     log_->push(scratch_);
-    co_return filter_status::next;
+    return filter_status::next;
   }
   audited_arguments args;
   if (has_arguments(ctx.method)) {
@@ -221,7 +243,7 @@ net::awaitable<filter_status> audit_filter::on_request(message_context& ctx) {
   }
   pending_.insert_or_assign(key_of(ctx.session_id, ctx.id),
                             std::pair(std::move(args.redacted), std::move(args.digest)));
-  co_return filter_status::next;
+  return filter_status::next;
 }
 
 void audit_filter::on_complete(const request_record& record) {

@@ -21,6 +21,8 @@ class audit_filter final : public filter {
   audit_filter(audit_config config, const filter_services& services);
 
   net::awaitable<filter_status> on_request(message_context& ctx) override;
+  // At once unless the queue is full and on_full is wait.
+  std::optional<filter_status> try_request(message_context& ctx) override;
   void on_complete(const request_record& record) override;
 
   audit_log& log() { return *log_; }
@@ -40,6 +42,10 @@ class audit_filter final : public filter {
  private:
   // mcpgw_audit_records_written_total, mcpgw_audit_write_failures_total, mcpgw_audit_queue_depth.
   void count_into(metrics& m);
+  // The 503 of a full queue.
+  filter_status refuse_full(message_context& ctx);
+  // Keeps what the record needs (a notification's record is written now).
+  filter_status note(message_context& ctx);
 
   audit_config config_;
   net::any_io_executor executor_;

@@ -289,10 +289,14 @@ net::awaitable<filter_status> auth_filter::on_http(http_context& ctx) {
 }
 
 net::awaitable<filter_status> auth_filter::on_request(message_context& ctx) {
+  co_return check_request(ctx);
+}
+
+filter_status auth_filter::check_request(message_context& ctx) {
   const tenant_policy* policy =
       ctx.kind == jsonrpc::message_kind::request ? policy_of(ctx.who) : nullptr;
   if (policy == nullptr) {
-    co_return filter_status::next;
+    return filter_status::next;
   }
   // Refusals read exactly like the SDK's own "not found" errors: a caller learns nothing
   // about what exists beyond its policy.
@@ -305,7 +309,7 @@ net::awaitable<filter_status> auth_filter::on_request(message_context& ctx) {
   };
   if (ctx.method == "tools/call") {
     if (!policy->may_call_tool(ctx.name)) {
-      co_return not_found("Tool");
+      return not_found("Tool");
     }
     if (ctx.who.via == principal::method::jwt) {
       auto missing = policy->missing_scopes(ctx.name, ctx.who.scopes);
@@ -323,20 +327,20 @@ net::awaitable<filter_status> auth_filter::on_request(message_context& ctx) {
         }
         challenge_value += ", error_description=" + quoted(description);
         ctx.reply.headers.push_back({"WWW-Authenticate", std::move(challenge_value)});
-        co_return filter_status::stop;
+        return filter_status::stop;
       }
     }
   } else if (ctx.method == "prompts/get") {
     if (!policy->may_get_prompt(ctx.name)) {
-      co_return not_found("Prompt");
+      return not_found("Prompt");
     }
   } else if (ctx.method == "resources/read" || ctx.method == "resources/subscribe" ||
              ctx.method == "resources/unsubscribe") {
     if (!policy->may_read_resource(ctx.name)) {
-      co_return not_found("Resource");
+      return not_found("Resource");
     }
   }
-  co_return filter_status::next;
+  return filter_status::next;
 }
 
 void auth_filter::on_response(response_context& ctx) {

@@ -23,6 +23,11 @@ class auth_filter final : public filter {
 
   net::awaitable<filter_status> on_http(http_context& ctx) override;
   net::awaitable<filter_status> on_request(message_context& ctx) override;
+  // Both decide at once (keys and tokens are checked against what is loaded).
+  std::optional<filter_status> try_http(http_context& ctx) override { return authenticate(ctx); }
+  std::optional<filter_status> try_request(message_context& ctx) override {
+    return check_request(ctx);
+  }
   void on_response(response_context& ctx) override;
   std::vector<endpoint> endpoints() const override;
   void start() override;
@@ -32,6 +37,8 @@ class auth_filter final : public filter {
   void set_clock(std::function<std::int64_t()> now) { now_ = std::move(now); }
 
   // The whole decision for one request's headers, without I/O (what on_http runs).
+  // The tenant policy on one message (tools, prompts, resources, scopes).
+  filter_status check_request(message_context& ctx);
   filter_status authenticate(http_context& ctx) const;
 
   struct counters {

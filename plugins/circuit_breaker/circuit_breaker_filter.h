@@ -21,6 +21,7 @@ class circuit_breaker_filter final : public filter {
   circuit_breaker_filter(breaker_config config, logger& log);
 
   net::awaitable<filter_status> on_request(message_context& ctx) override;
+  std::optional<filter_status> try_request(message_context& ctx) override { return check(ctx); }
   void on_complete(const request_record& record) override;
 
   void set_clock(std::function<time_point()> now) { now_ = std::move(now); }

@@ -8,15 +8,19 @@ bool method_filter::refuses(std::string_view method) const {
   return glob_match_any(config_.deny, method);
 }
 
-net::awaitable<filter_status> method_filter::on_request(message_context& ctx) {
+std::optional<filter_status> method_filter::try_request(message_context& ctx) {
   if (ctx.kind == jsonrpc::message_kind::result || ctx.kind == jsonrpc::message_kind::error ||
       !refuses(ctx.method)) {
-    co_return filter_status::next;
+    return filter_status::next;
   }
   ++stats_.refused;
   ctx.reply.code = jsonrpc::method_not_found;
   ctx.reply.message = config_.message + " (" + std::string(ctx.method) + ")";
-  co_return filter_status::stop;
+  return filter_status::stop;
+}
+
+net::awaitable<filter_status> method_filter::on_request(message_context& ctx) {
+  co_return *try_request(ctx);
 }
 
 void method_filter::on_complete(const request_record&) { ++stats_.completed; }

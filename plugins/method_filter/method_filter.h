@@ -16,6 +16,7 @@ class method_filter final : public filter {
   explicit method_filter(method_filter_config config) : config_(std::move(config)) {}
 
   net::awaitable<filter_status> on_request(message_context& ctx) override;
+  std::optional<filter_status> try_request(message_context& ctx) override;  // never waits
   void on_complete(const request_record& record) override;
 
   struct counters {

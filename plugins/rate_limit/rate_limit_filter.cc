@@ -283,6 +283,20 @@ filter_status rate_limit_filter::check_call(message_context& ctx) {
   return filter_status::next;
 }
 
+std::optional<filter_status> rate_limit_filter::try_http(http_context& ctx) {
+  if (!global_) {
+    return check_http(ctx);
+  }
+  return std::nullopt;
+}
+
+std::optional<filter_status> rate_limit_filter::try_request(message_context& ctx) {
+  if (!global_) {
+    return check_call(ctx);
+  }
+  return std::nullopt;
+}
+
 net::awaitable<filter_status> rate_limit_filter::on_http(http_context& ctx) {
   if (!global_) {
     co_return check_http(ctx);

@@ -29,6 +29,9 @@ class rate_limit_filter final : public filter {
 
   net::awaitable<filter_status> on_http(http_context& ctx) override;
   net::awaitable<filter_status> on_request(message_context& ctx) override;
+  // Local buckets decide at once; global ones (Redis) need the asynchronous hooks.
+  std::optional<filter_status> try_http(http_context& ctx) override;
+  std::optional<filter_status> try_request(message_context& ctx) override;
   void on_complete(const request_record& record) override;
 
   // Tests move time.

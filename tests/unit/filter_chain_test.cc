@@ -64,6 +64,26 @@ class recording_filter final : public filter {
   std::vector<std::string>& log_;
 };
 
+// Decides at once (try_request); its asynchronous hook must never run.
+class sync_filter final : public filter {
+ public:
+  sync_filter(std::string name, std::vector<std::string>& log, filter_status answer)
+      : name_(std::move(name)), log_(log), answer_(answer) {}
+  std::optional<filter_status> try_request(message_context&) override {
+    log_.push_back(name_ + ".try");
+    return answer_;
+  }
+  net::awaitable<filter_status> on_request(message_context&) override {
+    log_.push_back(name_ + ".request (must not run)");
+    co_return filter_status::next;
+  }
+
+ private:
+  std::string name_;
+  std::vector<std::string>& log_;
+  filter_status answer_;
+};
+
 class no_headers final : public request_headers {
  public:
   std::string_view get(std::string_view) const override { return {}; }
@@ -306,4 +326,41 @@ TEST(Glob, MatchesStarsAndQuestionMarks) {
   EXPECT_FALSE(glob_match("*a*a*a*b", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"));
   EXPECT_TRUE(glob_match("a*", "a*"));
   EXPECT_FALSE(glob_match("", "x"));
+}
+
+TEST(FilterChain, HooksThatDecideAtOnceRunWithoutACoroutineAndTheRestGoesOnFromTheFirstThatWaits) {
+  std::vector<std::string> log;
+  std::vector<std::unique_ptr<filter>> filters;
+  filters.push_back(std::make_unique<sync_filter>("s1", log, filter_status::next));
+  filters.push_back(std::make_unique<recording_filter>("b", log));  // only the async hook
+  filters.push_back(std::make_unique<sync_filter>("s3", log, filter_status::stop));
+  filter_chain chain(std::move(filters));
+  principal who;
+  message_context ctx{who,          nullptr, "/mcp", "demo", "sid", jsonrpc::message_kind::request,
+                      "tools/call", "x",     "1",    "{}",   {},    {}};
+  std::size_t next = 0;
+  EXPECT_EQ(chain.try_request(ctx, next), std::nullopt);
+  EXPECT_EQ(next, 1u) << "the filter that must wait";
+  EXPECT_EQ(log, (std::vector<std::string>{"s1.try"}));
+  chain_fixture runner;
+  EXPECT_EQ(runner.run(chain.run_request(ctx, next)), filter_status::stop);
+  EXPECT_EQ(log, (std::vector<std::string>{"s1.try", "b.request tools/call", "s3.try"}))
+      << "s1 is not run twice; s3 answers at once inside the coroutine too";
+
+  std::vector<std::string> log2;
+  std::vector<std::unique_ptr<filter>> all_sync;
+  all_sync.push_back(std::make_unique<sync_filter>("x", log2, filter_status::next));
+  all_sync.push_back(std::make_unique<sync_filter>("y", log2, filter_status::next));
+  filter_chain quick(std::move(all_sync));
+  std::size_t at = 0;
+  EXPECT_EQ(quick.try_request(ctx, at), filter_status::next);
+  EXPECT_EQ(at, 2u);
+  EXPECT_EQ(log2, (std::vector<std::string>{"x.try", "y.try"}));
+  std::size_t stop_at = 0;
+  std::vector<std::unique_ptr<filter>> stopping;
+  stopping.push_back(std::make_unique<sync_filter>("z", log2, filter_status::stop));
+  stopping.push_back(std::make_unique<sync_filter>("never", log2, filter_status::next));
+  filter_chain stops(std::move(stopping));
+  EXPECT_EQ(stops.try_request(ctx, stop_at), filter_status::stop);
+  EXPECT_EQ(log2.back(), "z.try") << "nothing after the stop";
 }

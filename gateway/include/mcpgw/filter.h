@@ -15,6 +15,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -198,6 +199,13 @@ class filter {
   // Every message from the client, after its session was found (or, for initialize, before
   // one exists). A stop answers it with ctx.reply and the backend never sees it.
   virtual net::awaitable<filter_status> on_request(message_context& ctx);
+  // The same two hooks when they can decide at once. The chain asks these first and starts
+  // no coroutine for a filter that answers: a coroutine is a heap block and a resume through
+  // the executor, per filter and per message. std::nullopt: this one needs the asynchronous
+  // hook (a wait, a Redis round trip). The defaults defer to the asynchronous hooks, so a
+  // filter that overrides only those stays correct; one that never waits answers here.
+  virtual std::optional<filter_status> try_http(http_context&) { return std::nullopt; }
+  virtual std::optional<filter_status> try_request(message_context&) { return std::nullopt; }
   // Every message to the client (responses, notifications, server requests, and errors the
   // gateway makes itself), in order. Synchronous: it runs on the stream's path, where an
   // await would hold up every later event of the session; a filter with I/O to do queues it.

@@ -44,18 +44,64 @@ std::shared_ptr<const filter_chain> filter_chain::build(const filter_services& s
   return std::make_shared<const filter_chain>(std::move(filters));
 }
 
-net::awaitable<filter_status> filter_chain::run_http(http_context& ctx) const {
-  for (const auto& f : filters_) {
-    if (co_await f->on_http(ctx) == filter_status::stop) {
+namespace {
+
+// Runs the synchronous hooks from `next` on: a stop, every filter passed (next), or nullopt
+// with `next` at a filter that must wait.
+template <typename Context, typename Try>
+std::optional<filter_status> run_now(const std::vector<std::unique_ptr<filter>>& filters,
+                                     Context& ctx, std::size_t& next, Try try_hook) {
+  for (; next < filters.size(); ++next) {
+    std::optional<filter_status> status = try_hook(*filters[next], ctx);
+    if (!status) {
+      return std::nullopt;
+    }
+    if (*status == filter_status::stop) {
+      return filter_status::stop;
+    }
+  }
+  return filter_status::next;
+}
+
+}  // namespace
+
+std::optional<filter_status> filter_chain::try_http(http_context& ctx, std::size_t& next) const {
+  return run_now(filters_, ctx, next, [](filter& f, http_context& c) { return f.try_http(c); });
+}
+
+std::optional<filter_status> filter_chain::try_request(message_context& ctx,
+                                                       std::size_t& next) const {
+  return run_now(filters_, ctx, next,
+                 [](filter& f, message_context& c) { return f.try_request(c); });
+}
+
+net::awaitable<filter_status> filter_chain::run_http(http_context& ctx, std::size_t from) const {
+  for (std::size_t i = from; i < filters_.size(); ++i) {
+    std::optional<filter_status> now = filters_[i]->try_http(ctx);
+    filter_status status = filter_status::next;
+    if (now) {
+      status = *now;
+    } else {
+      status = co_await filters_[i]->on_http(ctx);
+    }
+    if (status == filter_status::stop) {
       co_return filter_status::stop;
     }
   }
   co_return filter_status::next;
 }
 
-net::awaitable<filter_status> filter_chain::run_request(message_context& ctx) const {
-  for (const auto& f : filters_) {
-    if (co_await f->on_request(ctx) == filter_status::stop) {
+net::awaitable<filter_status> filter_chain::run_request(message_context& ctx,
+                                                        std::size_t from) const {
+  for (std::size_t i = from; i < filters_.size(); ++i) {
+    std::optional<filter_status> now = filters_[i]->try_request(ctx);
+    filter_status status = filter_status::next;
+    if (now) {
+      status = *now;
+    } else {
+      status = co_await filters_[i]->on_request(ctx);
+    }
+    if (status == filter_status::stop) {
       co_return filter_status::stop;
     }
   }

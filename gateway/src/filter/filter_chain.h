@@ -22,8 +22,14 @@ class filter_chain {
 
   bool empty() const { return filters_.empty(); }
 
-  net::awaitable<filter_status> run_http(http_context& ctx) const;
-  net::awaitable<filter_status> run_request(message_context& ctx) const;
+  // The hooks that decide at once (filter::try_http, try_request), in order, without a
+  // coroutine: the chain's answer, or std::nullopt with `next` at the first filter that must
+  // wait; run_http(ctx, next) / run_request(ctx, next) go on from there.
+  std::optional<filter_status> try_http(http_context& ctx, std::size_t& next) const;
+  std::optional<filter_status> try_request(message_context& ctx, std::size_t& next) const;
+  // Every hook from filter `from` on, waiting where one must.
+  net::awaitable<filter_status> run_http(http_context& ctx, std::size_t from = 0) const;
+  net::awaitable<filter_status> run_request(message_context& ctx, std::size_t from = 0) const;
   void run_response(response_context& ctx) const;
   void run_complete(const request_record& record) const;
   std::vector<filter::endpoint> endpoints() const;

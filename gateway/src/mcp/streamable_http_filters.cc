@@ -32,7 +32,14 @@ net::awaitable<bool> streamable_http_endpoint::admit(client_request& req, respon
   http_context ctx{
       headers, req.method_string(), req.target(), route.path, route.backend_name(), transport, {},
       {}};
-  filter_status status = co_await chain_->run_http(ctx);
+  std::size_t waiting = 0;
+  std::optional<filter_status> now = chain_->try_http(ctx, waiting);
+  filter_status status = filter_status::next;
+  if (now) {
+    status = *now;
+  } else {
+    status = co_await chain_->run_http(ctx, waiting);
+  }
   if (status == filter_status::next) {
     who = std::move(ctx.who);
     co_return true;
@@ -136,7 +143,14 @@ net::awaitable<filter_status> streamable_http_endpoint::filter_message(
     }
     done = completion_guard(chain_, std::move(record));
   }
-  filter_status status = co_await chain->run_request(ctx);
+  std::size_t waiting = 0;
+  std::optional<filter_status> now = chain->try_request(ctx, waiting);
+  filter_status status = filter_status::next;
+  if (now) {
+    status = *now;
+  } else {
+    status = co_await chain->run_request(ctx, waiting);
+  }
   if (status == filter_status::stop) {
     reply = std::move(ctx.reply);
     done.set_outcome(request_outcome::rejected, reply.code, reply.message);

@@ -14,6 +14,11 @@ class observer final : public filter {
   observer(metrics* stats, logger& log, bool access_log)
       : stats_(stats), log_(log), access_log_(access_log) {}
 
+  // It never refuses: the request hooks pass at once, without a coroutine.
+  std::optional<filter_status> try_http(http_context&) override { return filter_status::next; }
+  std::optional<filter_status> try_request(message_context&) override {
+    return filter_status::next;
+  }
   void on_response(response_context& ctx) override;
   void on_complete(const request_record& record) override;
 
