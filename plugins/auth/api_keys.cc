@@ -59,7 +59,7 @@ std::string to_hex(std::string_view bytes) {
 api_key_store::api_key_store(const std::vector<tenant_config>& tenants) {
   for (const auto& t : tenants) {
     for (const auto& digest : t.api_key_digests) {
-      entries_.push_back(entry{digest, t.name});
+      entries_.push_back(entry{digest, to_hex(digest), t.name});
     }
   }
 }
@@ -76,7 +76,7 @@ std::optional<api_key_store::match> api_key_store::find(std::string_view key) co
   if (found == nullptr) {
     return std::nullopt;
   }
-  return match{found->tenant, to_hex(digest)};
+  return match{found->tenant, found->fingerprint};
 }
 
 }  // namespace mcpgw::plugins

@@ -27,6 +27,7 @@ class api_key_store {
  private:
   struct entry {
     std::string digest;  // 32 raw bytes
+    std::string fingerprint;  // the digest in hex, made once rather than per request
     std::string tenant;
   };
   std::vector<entry> entries_;

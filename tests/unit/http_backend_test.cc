@@ -5,12 +5,14 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 
@@ -238,4 +240,99 @@ TEST(HttpBackend, NeverResendsARequestTheBackendMayHaveRead) {
   EXPECT_EQ(first.failure, backend_failure::none);
   EXPECT_EQ(second.failure, backend_failure::unavailable);
   EXPECT_EQ(requests, 2) << "the second request was written once and never sent again";
+}
+
+namespace {
+
+// Reads one request whole, then answers with the header and the body written separately,
+// `gap` apart, and the body itself in `pieces` writes: the gateway parses what came with the
+// header without I/O and must still wait for the rest.
+asio::awaitable<void> answer_in_pieces(asio::ip::tcp::acceptor& acceptor, std::string body,
+                                       std::chrono::milliseconds gap, int pieces,
+                                       std::size_t& request_bytes) {
+  auto [ec, socket] = co_await acceptor.async_accept(tuple_awaitable);
+  if (ec) {
+    co_return;
+  }
+  boost::beast::flat_buffer buffer;
+  boost::beast::http::request_parser<boost::beast::http::string_body> parser;
+  parser.body_limit(64 * 1024 * 1024);
+  auto [rec, n] = co_await boost::beast::http::async_read(socket, buffer, parser, tuple_awaitable);
+  if (rec) {
+    co_return;
+  }
+  request_bytes = parser.get().body().size();
+  std::string head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " +
+                     std::to_string(body.size()) + "\r\n\r\n";
+  // The first bytes of the body ride with the header, as they usually do.
+  const std::size_t piece = body.size() / static_cast<std::size_t>(pieces) + 1;
+  std::size_t at = std::min(piece, body.size());
+  head += body.substr(0, at);
+  co_await asio::async_write(socket, asio::buffer(head), tuple_awaitable);
+  asio::steady_timer pause(socket.get_executor());
+  while (at < body.size()) {
+    pause.expires_after(gap);
+    co_await pause.async_wait(tuple_awaitable);
+    const std::size_t len = std::min(piece, body.size() - at);
+    co_await asio::async_write(socket, asio::buffer(body.data() + at, len), tuple_awaitable);
+    at += len;
+  }
+  pause.expires_after(2s);  // keep the connection until the client is done
+  co_await pause.async_wait(tuple_awaitable);
+}
+
+}  // namespace
+
+TEST(HttpBackend, ReadsABodyWhosePartsArriveAfterTheHeader) {
+  asio::io_context ioc;
+  asio::ip::tcp::acceptor acceptor(ioc, {asio::ip::make_address("127.0.0.1"), 0});
+  std::string body = R"({"jsonrpc":"2.0","id":1,"result":{"text":")" + std::string(3000, 'x') +
+                     R"("}})";
+  std::size_t request_bytes = 0;
+  asio::co_spawn(ioc, answer_in_pieces(acceptor, body, 30ms, 3, request_bytes), asio::detached);
+  logger log(log_level::error, stderr);
+  limits_config limits;
+  http_backend backend(ioc.get_executor(),
+                       make_backend(acceptor.local_endpoint().port(), 5s, 1s), limits, log);
+  outcome out;
+  asio::co_spawn(ioc, post_once(backend, out), [&](std::exception_ptr) { ioc.stop(); });
+  ioc.run_for(5s);
+  EXPECT_EQ(out.failure, backend_failure::none);
+  EXPECT_EQ(out.status, 200u);
+  EXPECT_EQ(out.body, body) << "the part parsed with the header and the parts read later, in order";
+  EXPECT_GE(out.took, 50ms) << "it waited for the later parts";
+}
+
+TEST(HttpBackend, WritesARequestLargerThanTheSocketTakesAtOnce) {
+  asio::io_context ioc;
+  asio::ip::tcp::acceptor acceptor(ioc, {asio::ip::make_address("127.0.0.1"), 0});
+  std::size_t request_bytes = 0;
+  asio::co_spawn(ioc, answer_in_pieces(acceptor, std::string(ok_body), 1ms, 1, request_bytes),
+                 asio::detached);
+  logger log(log_level::error, stderr);
+  limits_config limits;
+  http_backend backend(ioc.get_executor(),
+                       make_backend(acceptor.local_endpoint().port(), 10s, 1s), limits, log);
+  // Far more than a loopback socket buffers: the first write takes part of it, the rest
+  // goes asynchronously while the backend reads.
+  std::string big = R"({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x",)"
+                    R"("arguments":{"blob":")" +
+                    std::string(16 * 1024 * 1024, 'b') + R"("}}})";
+  outcome out;
+  auto call = [&]() -> asio::awaitable<void> {
+    backend_request req;
+    req.body = big;
+    auto [failure, exchange] = co_await backend.send(req);
+    out.failure = failure;
+    if (exchange) {
+      out.status = exchange->status();
+      out.failure = co_await exchange->read_body(out.body);
+    }
+  };
+  asio::co_spawn(ioc, call(), [&](std::exception_ptr) { ioc.stop(); });
+  ioc.run_for(10s);
+  EXPECT_EQ(out.failure, backend_failure::none);
+  EXPECT_EQ(out.status, 200u);
+  EXPECT_EQ(request_bytes, big.size()) << "every byte of the request reached the backend";
+  EXPECT_EQ(out.body, ok_body);
 }

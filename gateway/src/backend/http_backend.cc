@@ -14,6 +14,7 @@
 #include <boost/url/parse.hpp>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <sys/socket.h>
 #include <tuple>
@@ -89,13 +90,28 @@ net::awaitable<backend_failure> backend_exchange::read_some(std::size_t& got) {
   auto& body = parser_.get().body();
   body.data = conn_->chunk.data();
   body.size = conn_->chunk.size();
-  if (streaming_) {
-    conn_->stream.tcp().expires_never();
-  } else {
-    conn_->stream.tcp().expires_at(deadline_);
+  // What the last read already brought (the body after the header, usually all of it) is
+  // parsed here: Beast's read would parse it too, but as an asynchronous operation.
+  boost::system::error_code ec;
+  bool parsed_now = false;
+  if (conn_->buffer.size() != 0) {
+    const std::size_t used = parser_.put(conn_->buffer.data(), ec);
+    conn_->buffer.consume(used);
+    parsed_now = ec != http::error::need_more;
+    if (!parsed_now) {
+      ec = {};
+    }
   }
-  auto [ec, n] =
-      co_await http::async_read_some(conn_->stream, conn_->buffer, parser_, tuple_awaitable);
+  if (!parsed_now) {
+    if (streaming_) {
+      conn_->stream.tcp().expires_never();
+    } else {
+      conn_->stream.tcp().expires_at(deadline_);
+    }
+    auto [rec, n] =
+        co_await http::async_read_some(conn_->stream, conn_->buffer, parser_, tuple_awaitable);
+    ec = rec;
+  }
   if (ec == http::error::need_buffer) {
     ec = {};
   }
@@ -427,9 +443,18 @@ http_backend::send_once(const backend_request& request) {
       }
       conn = std::move(fresh);
     }
-    conn->stream.tcp().expires_at(deadline);
-    auto [wec, written] =
-        co_await net::async_write(conn->stream, net::buffer(wire), tuple_awaitable);
+    // Most requests fit in the socket's buffer: written at once, without an asynchronous
+    // operation; the rest (or all of it through TLS) asynchronously, under the deadline.
+    boost::system::error_code wec;
+    std::array<net::const_buffer, 1> parts{net::buffer(wire)};
+    const std::size_t now_written = conn->stream.write_now(parts, wec);
+    if (!wec && now_written < wire.size()) {
+      conn->stream.tcp().expires_at(deadline);
+      auto [aec, written] = co_await net::async_write(
+          conn->stream, net::buffer(wire.data() + now_written, wire.size() - now_written),
+          tuple_awaitable);
+      wec = aec;
+    }
     if (wec) {
       if (reused && !is_timeout(wec)) {
         continue;
@@ -440,9 +465,7 @@ http_backend::send_once(const backend_request& request) {
     auto exchange =
         std::make_unique<backend_exchange>(*this, std::move(conn), deadline, request.stream);
     auto& c = *exchange->conn_;
-    if (request.stream) {
-      c.stream.tcp().expires_at(deadline);  // the header still has a deadline
-    }
+    c.stream.tcp().expires_at(deadline);  // the header has the request's deadline
     auto [rec, n] =
         co_await http::async_read_header(c.stream, c.buffer, exchange->parser_, tuple_awaitable);
     if (rec) {

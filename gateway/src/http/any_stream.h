@@ -6,6 +6,12 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <cerrno>
+#include <cstddef>
+#include <span>
 #include <variant>
 
 namespace mcpgw {
@@ -47,6 +53,51 @@ class any_stream {
           std::visit([&](auto& s) { s.async_write_some(b, std::move(handler)); }, stream_);
         },
         token, buffers);
+  }
+
+  // Writes what the socket takes at once, without waiting and without an asynchronous
+  // operation (a plain TCP stream only; through TLS nothing is written). Returns the bytes
+  // written; `ec` is set only for a failure that an asynchronous write would meet too. The
+  // caller writes the rest asynchronously. Used where a response or a backend request is
+  // written whole by one coroutine that waits for it: loopback and LAN sockets almost always
+  // take a response at once, and the asynchronous path costs a scheduler round trip, a timer
+  // and a coroutine resume per write.
+  std::size_t write_now(std::span<const net::const_buffer> buffers, boost::system::error_code& ec) {
+    if (is_tls() || buffers.empty()) {
+      return 0;
+    }
+    constexpr std::size_t max_parts = 8;
+    iovec parts[max_parts];
+    std::size_t count = 0;
+    for (const auto& b : buffers) {
+      if (b.size() == 0) {
+        continue;
+      }
+      if (count == max_parts) {
+        break;  // the rest goes asynchronously
+      }
+      parts[count].iov_base = const_cast<void*>(b.data());
+      parts[count].iov_len = b.size();
+      ++count;
+    }
+    if (count == 0) {
+      return 0;
+    }
+    msghdr msg{};
+    msg.msg_iov = parts;
+    msg.msg_iovlen = count;
+    const int fd = std::get<beast::tcp_stream>(stream_).socket().native_handle();
+    ssize_t n = 0;
+    do {
+      n = ::sendmsg(fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) {
+      if (errno != EAGAIN && errno != EWOULDBLOCK) {
+        ec.assign(errno, boost::system::system_category());
+      }
+      return 0;
+    }
+    return static_cast<std::size_t>(n);
   }
 
   void close() {

@@ -5,6 +5,7 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/http/status.hpp>
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <prometheus/counter.h>
@@ -38,15 +39,35 @@ net::awaitable<bool> responder::write(std::string_view data) {
   if (failed_) {
     co_return false;
   }
-  stream_.tcp().expires_after(write_timeout_);
-  auto [ec, n] = co_await net::async_write(stream_, net::buffer(data.data(), data.size()),
-                                           net::as_tuple(net::use_awaitable));
-  stream_.tcp().expires_never();
+  std::array<net::const_buffer, 1> buffers{net::buffer(data.data(), data.size())};
+  if (!write_now(buffers)) {
+    stream_.tcp().expires_after(write_timeout_);
+    auto [ec, n] = co_await net::async_write(stream_, buffers, net::as_tuple(net::use_awaitable));
+    stream_.tcp().expires_never();
+    count_sent(n);
+    if (ec) {
+      failed_ = true;
+    }
+  }
+  co_return !failed_;
+}
+
+bool responder::write_now(std::span<net::const_buffer> buffers) {
+  boost::system::error_code ec;
+  std::size_t n = stream_.write_now(buffers, ec);
   count_sent(n);
   if (ec) {
     failed_ = true;
+    return true;
   }
-  co_return !failed_;
+  std::size_t left = 0;
+  for (auto& b : buffers) {
+    const std::size_t taken = std::min(n, b.size());
+    b += taken;
+    n -= taken;
+    left += b.size();
+  }
+  return left == 0;
 }
 
 net::awaitable<bool> responder::send(unsigned status, std::string_view content_type,
@@ -66,11 +87,13 @@ net::awaitable<bool> responder::send(unsigned status, std::string_view content_t
   // Head and body leave in one gathered write; the body is not copied.
   std::array<net::const_buffer, 2> buffers{net::buffer(head),
                                            net::buffer(body.data(), head_only_ ? 0 : body.size())};
-  stream_.tcp().expires_after(write_timeout_);
-  auto [ec, n] = co_await net::async_write(stream_, buffers, net::as_tuple(net::use_awaitable));
-  stream_.tcp().expires_never();
-  count_sent(n);
-  failed_ = static_cast<bool>(ec);
+  if (!write_now(buffers)) {
+    stream_.tcp().expires_after(write_timeout_);
+    auto [ec, n] = co_await net::async_write(stream_, buffers, net::as_tuple(net::use_awaitable));
+    stream_.tcp().expires_never();
+    count_sent(n);
+    failed_ = static_cast<bool>(ec);
+  }
   co_return !failed_;
 }
 

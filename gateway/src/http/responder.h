@@ -74,6 +74,9 @@ class responder {
  private:
   void append_head(std::string& out, unsigned status, header_list extra) const;
   net::awaitable<bool> write(std::string_view data);
+  // Writes what the socket takes at once (any_stream::write_now) and advances `buffers` past
+  // it: true when nothing is left, or when the write failed (failed_ set).
+  bool write_now(std::span<net::const_buffer> buffers);
   void count_sent(std::size_t n);
 
   any_stream& stream_;

@@ -421,6 +421,20 @@ net::awaitable<void> gateway_server::serve(any_stream& stream, listener_kind kin
       co_await net::async_write(stream, net::buffer("HTTP/1.1 100 Continue\r\n\r\n", 25),
                                 tuple_awaitable);
     }
+    if (!parser.is_done() && buffer.size() != 0) {
+      // The body that came with the header (almost always all of it) is parsed here, not by
+      // an asynchronous read that would find it already buffered.
+      parser.eager(true);
+      boost::system::error_code pec;
+      const std::size_t used = parser.put(buffer.data(), pec);
+      buffer.consume(used);
+      if (pec && pec != http::error::need_more) {
+        if (pec == http::error::body_limit) {
+          co_await reject_request(stream, entry, pec);
+        }
+        co_return;
+      }
+    }
     if (!parser.is_done()) {
       stream.tcp().expires_after(config_.limits.body_timeout);
       auto [bec, bn] = co_await http::async_read(stream, buffer, parser, tuple_awaitable);
