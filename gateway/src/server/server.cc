@@ -4,6 +4,7 @@
 
 #include "http/field_lookup.h"
 #include "mcpgw/jsonrpc.h"
+#include "server/read_header.h"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -14,6 +15,9 @@
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
+
+#include <algorithm>
+#include <chrono>
 
 namespace mcpgw {
 
@@ -39,6 +43,7 @@ gateway_server::gateway_server(net::io_context& ioc, const gateway_config& confi
       redis_(std::move(redis)),
       endpoint_(ioc.get_executor(), config, log, chain,
                 store ? std::move(store) : std::make_shared<memory_session_store>()),
+      sweep_timer_(ioc),
       stats_(stats) {
   if (chain) {
     filter_endpoints_ = chain->endpoints();
@@ -228,6 +233,8 @@ void gateway_server::start() {
     net::co_spawn(ioc_, accept_loop(*cluster_acceptor_, listener_kind::cluster), net::detached);
     cluster_->start();
   }
+  sweep_timer_.expires_at(sweep_at_);
+  net::co_spawn(ioc_, sweep_read_deadlines(), net::detached);
   endpoint_.start();
   if (chain_) {
     chain_->start();
@@ -332,7 +339,42 @@ net::awaitable<void> gateway_server::drain() {
   if (redis_) {
     redis_->close();
   }
+  sweep_stopped_ = true;
+  sweep_timer_.cancel();
   ioc_.stop();
+}
+
+void gateway_server::watch_read(connection_entry& entry, duration timeout) {
+  entry.read_expired = false;
+  entry.read_deadline = std::chrono::steady_clock::now() + timeout;
+  if (entry.read_deadline < sweep_at_) {
+    // Earlier than the sweep's wake-up: re-arming cancels its wait, and it waits again.
+    sweep_at_ = entry.read_deadline;
+    sweep_timer_.expires_at(sweep_at_);
+  }
+}
+
+net::awaitable<void> gateway_server::sweep_read_deadlines() {
+  while (!sweep_stopped_) {
+    co_await sweep_timer_.async_wait(tuple_awaitable);
+    const auto now = std::chrono::steady_clock::now();
+    if (sweep_stopped_ || now < sweep_timer_.expiry()) {
+      continue;  // stopped, or re-armed for another time
+    }
+    auto next = std::chrono::steady_clock::time_point::max();
+    for (auto& c : connections_) {
+      if (c.read_deadline <= now) {
+        c.read_deadline = std::chrono::steady_clock::time_point::max();
+        c.read_expired = true;
+        boost::system::error_code ignored;
+        c.stream->tcp().socket().cancel(ignored);  // the read ends with beast::error::timeout
+      } else {
+        next = std::min(next, c.read_deadline);
+      }
+    }
+    sweep_at_ = next;
+    sweep_timer_.expires_at(next);
+  }
 }
 
 net::awaitable<void> gateway_server::accept_loop(net::ip::tcp::acceptor& acceptor,
@@ -400,10 +442,19 @@ net::awaitable<void> gateway_server::serve(any_stream& stream, listener_kind kin
     parser.header_limit(static_cast<std::uint32_t>(config_.limits.max_header));
     parser.body_limit(config_.limits.max_body);
     entry.state = connection_state::idle;
-    stream.tcp().expires_after(first ? config_.limits.header_timeout
-                                     : config_.limits.idle_connection_timeout);
+    const duration header_timeout =
+        first ? config_.limits.header_timeout : config_.limits.idle_connection_timeout;
     first = false;
-    auto [ec, n] = co_await http::async_read_header(stream, buffer, parser, tuple_awaitable);
+    boost::system::error_code ec;
+    if (stream.is_tls()) {
+      stream.tcp().expires_after(header_timeout);
+      auto [tec, n] = co_await http::async_read_header(stream, buffer, parser, tuple_awaitable);
+      ec = tec;
+    } else {
+      watch_read(entry, header_timeout);
+      ec = co_await read_request_header(stream.tcp().socket(), buffer, parser, entry.read_expired);
+      entry.read_deadline = std::chrono::steady_clock::time_point::max();
+    }
     entry.state = connection_state::handling;
     if (ec) {
       // Oversized or malformed requests get an answer; a closed, silent or slow client

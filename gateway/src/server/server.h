@@ -19,6 +19,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include <chrono>
 #include <list>
 #include <memory>
 #include <optional>
@@ -52,6 +53,10 @@ class gateway_server {
   struct connection_entry {
     any_stream* stream = nullptr;
     connection_state state = connection_state::idle;
+    // The deadline of the header read in progress (plain TCP; max: none), and whether the
+    // sweep cancelled that read because it passed.
+    std::chrono::steady_clock::time_point read_deadline = std::chrono::steady_clock::time_point::max();
+    bool read_expired = false;
   };
 
   // Which listener a connection came in on.
@@ -81,6 +86,11 @@ class gateway_server {
   net::awaitable<void> reject_request(any_stream& stream, connection_entry& entry,
                                       boost::system::error_code ec);
   net::awaitable<void> drain();
+  // Header reads on plain TCP have their deadlines enforced here, by one timer for all
+  // connections that wakes at the earliest deadline, instead of a timer armed and cancelled on
+  // every read. watch_read starts a read's deadline.
+  void watch_read(connection_entry& entry, duration timeout);
+  net::awaitable<void> sweep_read_deadlines();
   // stdio processes still running (warm, leased or stopping).
   std::size_t stdio_processes() const;
   net::ip::tcp::acceptor bind(const host_port& where, const char* what);
@@ -104,6 +114,9 @@ class gateway_server {
   net::ip::tcp::endpoint listen_endpoint_;
   net::ip::tcp::endpoint admin_endpoint_;
   std::list<connection_entry> connections_;
+  net::steady_timer sweep_timer_;
+  std::chrono::steady_clock::time_point sweep_at_ = std::chrono::steady_clock::time_point::max();
+  bool sweep_stopped_ = false;
   bool draining_ = false;
   metrics* stats_ = nullptr;
   std::vector<route_traffic> traffic_;  // one per route path, then "other"
