@@ -1,18 +1,21 @@
-// read_request_header against real loopback sockets: headers in pieces, the bytes after a
+// read_header against real loopback sockets: headers in pieces, the bytes after a
 // header left in the buffer, a connection closed before or within a header, the header limit,
 // and a read cancelled by its deadline.
-#include "server/read_header.h"
+#include "http/read_header.h"
 
 #include "co_run.h"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/buffers_to_string.hpp>
 #include <boost/beast/core/error.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/error.hpp>
 #include <gtest/gtest.h>
 
@@ -60,14 +63,14 @@ const std::string head = "POST /mcp HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n
 
 }  // namespace
 
-TEST(ReadRequestHeader, AssemblesAHeaderFromPiecesAndLeavesTheBodyBuffered) {
+TEST(ReadHeader, AssemblesAHeaderFromPiecesAndLeavesTheBodyBuffered) {
   mcpgw::testing::co_run([](asio::any_io_executor ex) -> asio::awaitable<void> {
     auto [server, client] = co_await connect_pair(ex);
     asio::co_spawn(ex, send_pieces(client, {"POST /mcp HT", "TP/1.1\r\nHost: x\r\nCont", "ent-Length: 4\r\n\r", "\nbody"}, false), asio::detached);
     boost::beast::flat_buffer buffer;
     http::request_parser<http::string_body> parser;
     bool expired = false;
-    auto ec = co_await read_request_header(server, buffer, parser, expired);
+    auto ec = co_await read_header(server, buffer, parser, &expired);
     EXPECT_FALSE(ec) << ec.message();
     EXPECT_TRUE(parser.is_header_done());
     EXPECT_EQ(parser.get().target(), "/mcp");
@@ -76,7 +79,7 @@ TEST(ReadRequestHeader, AssemblesAHeaderFromPiecesAndLeavesTheBodyBuffered) {
   });
 }
 
-TEST(ReadRequestHeader, AClosedConnectionIsEndOfStreamBeforeAByteAndPartialWithinAHeader) {
+TEST(ReadHeader, AClosedConnectionIsEndOfStreamBeforeAByteAndPartialWithinAHeader) {
   mcpgw::testing::co_run([](asio::any_io_executor ex) -> asio::awaitable<void> {
     {
       auto [server, client] = co_await connect_pair(ex);
@@ -84,7 +87,7 @@ TEST(ReadRequestHeader, AClosedConnectionIsEndOfStreamBeforeAByteAndPartialWithi
       boost::beast::flat_buffer buffer;
       http::request_parser<http::string_body> parser;
       bool expired = false;
-      EXPECT_EQ(co_await read_request_header(server, buffer, parser, expired),
+      EXPECT_EQ(co_await read_header(server, buffer, parser, &expired),
                 http::error::end_of_stream);
     }
     {
@@ -93,13 +96,13 @@ TEST(ReadRequestHeader, AClosedConnectionIsEndOfStreamBeforeAByteAndPartialWithi
       boost::beast::flat_buffer buffer;
       http::request_parser<http::string_body> parser;
       bool expired = false;
-      EXPECT_EQ(co_await read_request_header(server, buffer, parser, expired),
+      EXPECT_EQ(co_await read_header(server, buffer, parser, &expired),
                 http::error::partial_message);
     }
   });
 }
 
-TEST(ReadRequestHeader, RefusesAHeaderOverTheLimitAndReportsParseErrors) {
+TEST(ReadHeader, RefusesAHeaderOverTheLimitAndReportsParseErrors) {
   mcpgw::testing::co_run([](asio::any_io_executor ex) -> asio::awaitable<void> {
     {
       auto [server, client] = co_await connect_pair(ex);
@@ -109,7 +112,7 @@ TEST(ReadRequestHeader, RefusesAHeaderOverTheLimitAndReportsParseErrors) {
       http::request_parser<http::string_body> parser;
       parser.header_limit(1024);
       bool expired = false;
-      EXPECT_EQ(co_await read_request_header(server, buffer, parser, expired),
+      EXPECT_EQ(co_await read_header(server, buffer, parser, &expired),
                 http::error::header_limit);
     }
     {
@@ -119,7 +122,7 @@ TEST(ReadRequestHeader, RefusesAHeaderOverTheLimitAndReportsParseErrors) {
       boost::beast::flat_buffer buffer;
       http::request_parser<http::string_body> parser;
       bool expired = false;
-      auto ec = co_await read_request_header(server, buffer, parser, expired);
+      auto ec = co_await read_header(server, buffer, parser, &expired);
       EXPECT_TRUE(ec);
       EXPECT_EQ(ec.category(), http::make_error_code(http::error::bad_field).category())
           << ec.message();
@@ -127,7 +130,7 @@ TEST(ReadRequestHeader, RefusesAHeaderOverTheLimitAndReportsParseErrors) {
   });
 }
 
-TEST(ReadRequestHeader, AReadCancelledAfterItsDeadlineIsATimeout) {
+TEST(ReadHeader, AReadCancelledAfterItsDeadlineIsATimeout) {
   mcpgw::testing::co_run([](asio::any_io_executor ex) -> asio::awaitable<void> {
     auto [server, client] = co_await connect_pair(ex);
     bool expired = false;
@@ -139,7 +142,7 @@ TEST(ReadRequestHeader, AReadCancelledAfterItsDeadlineIsATimeout) {
     boost::beast::flat_buffer buffer;
     http::request_parser<http::string_body> parser;
     auto start = std::chrono::steady_clock::now();
-    EXPECT_EQ(co_await read_request_header(server, buffer, parser, expired),
+    EXPECT_EQ(co_await read_header(server, buffer, parser, &expired),
               boost::beast::error::timeout);
     EXPECT_GE(std::chrono::steady_clock::now() - start, 40ms);
   });

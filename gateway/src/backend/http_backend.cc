@@ -1,6 +1,7 @@
 #include "backend/http_backend.h"
 
 #include "http/field_lookup.h"
+#include "http/read_header.h"
 #include "mcpgw/http_headers.h"
 
 #include <boost/asio/as_tuple.hpp>
@@ -108,9 +109,26 @@ net::awaitable<backend_failure> backend_exchange::read_some(std::size_t& got) {
     } else {
       conn_->stream.tcp().expires_at(deadline_);
     }
-    auto [rec, n] =
-        co_await http::async_read_some(conn_->stream, conn_->buffer, parser_, tuple_awaitable);
-    ec = rec;
+    // One read on the stream (its timer keeps the deadline), then the parser fed in place:
+    // what Beast's read_some does, without its composed operations.
+    auto [rec, n] = co_await conn_->stream.async_read_some(conn_->buffer.prepare(65536),
+                                                           tuple_awaitable);
+    conn_->buffer.commit(n);
+    if (rec == net::error::eof) {
+      if (parser_.got_some()) {
+        parser_.put_eof(ec);  // a body delimited by the close ends here
+      } else {
+        ec = http::error::end_of_stream;
+      }
+    } else if (rec) {
+      ec = rec;
+    } else {
+      const std::size_t used = parser_.put(conn_->buffer.data(), ec);
+      conn_->buffer.consume(used);
+      if (ec == http::error::need_more) {
+        ec = {};
+      }
+    }
   }
   if (ec == http::error::need_buffer) {
     ec = {};
@@ -466,8 +484,7 @@ http_backend::send_once(const backend_request& request) {
         std::make_unique<backend_exchange>(*this, std::move(conn), deadline, request.stream);
     auto& c = *exchange->conn_;
     c.stream.tcp().expires_at(deadline);  // the header has the request's deadline
-    auto [rec, n] =
-        co_await http::async_read_header(c.stream, c.buffer, exchange->parser_, tuple_awaitable);
+    const boost::system::error_code rec = co_await read_header(c.stream, c.buffer, exchange->parser_);
     if (rec) {
       exchange->failure_ = backend_failure::unavailable;
       co_return std::pair{is_timeout(rec) ? backend_failure::timeout : backend_failure::unavailable,

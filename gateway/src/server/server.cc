@@ -3,8 +3,8 @@
 #include "store/redis_client.h"
 
 #include "http/field_lookup.h"
+#include "http/read_header.h"
 #include "mcpgw/jsonrpc.h"
-#include "server/read_header.h"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -452,7 +452,7 @@ net::awaitable<void> gateway_server::serve(any_stream& stream, listener_kind kin
       ec = tec;
     } else {
       watch_read(entry, header_timeout);
-      ec = co_await read_request_header(stream.tcp().socket(), buffer, parser, entry.read_expired);
+      ec = co_await read_header(stream.tcp().socket(), buffer, parser, &entry.read_expired);
       entry.read_deadline = std::chrono::steady_clock::time_point::max();
     }
     entry.state = connection_state::handling;
