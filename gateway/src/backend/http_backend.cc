@@ -11,6 +11,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <boost/beast/core/read_size.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/url/parse.hpp>
 
@@ -111,8 +112,8 @@ net::awaitable<backend_failure> backend_exchange::read_some(std::size_t& got) {
     }
     // One read on the stream (its timer keeps the deadline), then the parser fed in place:
     // what Beast's read_some does, without its composed operations.
-    auto [rec, n] = co_await conn_->stream.async_read_some(conn_->buffer.prepare(65536),
-                                                           tuple_awaitable);
+    auto [rec, n] = co_await conn_->stream.async_read_some(
+        conn_->buffer.prepare(beast::read_size(conn_->buffer, 65536)), tuple_awaitable);
     conn_->buffer.commit(n);
     if (rec == net::error::eof) {
       if (parser_.got_some()) {

@@ -11,9 +11,9 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/read_size.hpp>
 #include <boost/beast/http/error.hpp>
 
-#include <algorithm>
 #include <cstddef>
 
 namespace mcpgw {
@@ -43,13 +43,13 @@ net::awaitable<boost::system::error_code> read_header(Stream& stream, beast::fla
         co_return boost::system::error_code{};
       }
     }
-    // As Beast reads: up to 64 KiB at a time, within what the buffer may still hold.
-    const std::size_t room = buffer.max_size() - buffer.size();
-    if (room == 0) {
+    // As Beast reads: into the room the buffer has (at least 512 bytes, at most 64 KiB), so
+    // that an idle connection's buffer stays small.
+    if (buffer.size() >= buffer.max_size()) {
       co_return beast::http::error::header_limit;
     }
-    auto [ec, n] = co_await stream.async_read_some(
-        buffer.prepare(std::min<std::size_t>(65536, room)), net::as_tuple(net::use_awaitable));
+    auto [ec, n] = co_await stream.async_read_some(buffer.prepare(beast::read_size(buffer, 65536)),
+                                                   net::as_tuple(net::use_awaitable));
     buffer.commit(n);
     if (ec == net::error::operation_aborted && expired != nullptr && *expired) {
       co_return beast::error::timeout;
