@@ -20,6 +20,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -145,5 +146,32 @@ TEST(ReadHeader, AReadCancelledAfterItsDeadlineIsATimeout) {
     EXPECT_EQ(co_await read_header(server, buffer, parser, &expired),
               boost::beast::error::timeout);
     EXPECT_GE(std::chrono::steady_clock::now() - start, 40ms);
+  });
+}
+
+TEST(ReadHeader, AHeaderStillIncompleteWhenItsDeadlineHasPassedIsATimeoutWithoutAnotherRead) {
+  // The sweep marked the read expired, but its cancel found the read already complete (the
+  // bytes were waiting to be resumed with): the rest of the header gets no further read.
+  mcpgw::testing::co_run([](asio::any_io_executor ex) -> asio::awaitable<void> {
+    auto [server, client] = co_await connect_pair(ex);
+    boost::beast::flat_buffer buffer;
+    const std::string part = "POST /mcp HTTP/1.1\r\nHost: x\r\n";
+    auto room = buffer.prepare(part.size());
+    std::memcpy(room.data(), part.data(), part.size());
+    buffer.commit(part.size());
+    http::request_parser<http::string_body> parser;
+    bool expired = true;
+    // Were a read started, the client's close after a second would end it: partial_message.
+    asio::steady_timer guard(ex, 1s);
+    guard.async_wait([&](boost::system::error_code ec) {
+      if (!ec) {
+        client.close();
+      }
+    });
+    auto start = std::chrono::steady_clock::now();
+    EXPECT_EQ(co_await read_header(server, buffer, parser, &expired),
+              boost::beast::error::timeout);
+    EXPECT_LT(std::chrono::steady_clock::now() - start, 500ms) << "no read was started";
+    guard.cancel();
   });
 }

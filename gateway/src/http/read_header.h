@@ -43,6 +43,11 @@ net::awaitable<boost::system::error_code> read_header(Stream& stream, beast::fla
         co_return boost::system::error_code{};
       }
     }
+    // The sweep's cancel misses a read that already completed and waits to resume: the next
+    // read of the same header must not start after the deadline passed, or it would have none.
+    if (expired != nullptr && *expired) {
+      co_return beast::error::timeout;
+    }
     // As Beast reads: into the room the buffer has (at least 512 bytes, at most 64 KiB), so
     // that an idle connection's buffer stays small.
     if (buffer.size() >= buffer.max_size()) {
