@@ -4,6 +4,7 @@
 #include "http/read_header.h"
 
 #include "co_run.h"
+#include "loopback_pair.h"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -33,18 +34,7 @@ namespace {
 
 constexpr auto tuple_awaitable = asio::as_tuple(asio::use_awaitable);
 
-struct socket_pair {
-  asio::ip::tcp::socket server;
-  asio::ip::tcp::socket client;
-};
-
-asio::awaitable<socket_pair> connect_pair(asio::any_io_executor ex) {
-  asio::ip::tcp::acceptor acceptor(ex, {asio::ip::make_address("127.0.0.1"), 0});
-  asio::ip::tcp::socket client(ex);
-  client.connect(acceptor.local_endpoint());
-  auto server = co_await acceptor.async_accept(asio::use_awaitable);
-  co_return socket_pair{std::move(server), std::move(client)};
-}
+using mcpgw::testing::connect_pair;
 
 // Writes each piece 20 ms after the previous one, then closes the connection if asked.
 asio::awaitable<void> send_pieces(asio::ip::tcp::socket& socket, std::vector<std::string> pieces,

@@ -3,6 +3,7 @@
 #include "http/responder.h"
 
 #include "co_run.h"
+#include "loopback_pair.h"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -23,18 +24,7 @@ namespace {
 
 constexpr auto tuple_awaitable = asio::as_tuple(asio::use_awaitable);
 
-struct socket_pair {
-  asio::ip::tcp::socket server;
-  asio::ip::tcp::socket client;
-};
-
-asio::awaitable<socket_pair> connect_pair(asio::any_io_executor ex) {
-  asio::ip::tcp::acceptor acceptor(ex, {asio::ip::make_address("127.0.0.1"), 0});
-  asio::ip::tcp::socket client(ex);
-  client.connect(acceptor.local_endpoint());
-  auto server = co_await acceptor.async_accept(asio::use_awaitable);
-  co_return socket_pair{std::move(server), std::move(client)};
-}
+using mcpgw::testing::connect_pair;
 
 // Reads until `want` bytes came or the connection ended.
 asio::awaitable<std::string> read_bytes(asio::ip::tcp::socket& socket, std::size_t want) {
