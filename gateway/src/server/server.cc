@@ -3,18 +3,13 @@
 #include "store/redis_client.h"
 
 #include "http/field_lookup.h"
-#include "http/read_header.h"
 #include "mcpgw/jsonrpc.h"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/http/error.hpp>
-#include <boost/beast/http/parser.hpp>
-#include <boost/beast/http/read.hpp>
 
 #include <algorithm>
 #include <chrono>
@@ -344,39 +339,6 @@ net::awaitable<void> gateway_server::drain() {
   ioc_.stop();
 }
 
-void gateway_server::watch_read(connection_entry& entry, duration timeout) {
-  entry.read_expired = false;
-  entry.read_deadline = std::chrono::steady_clock::now() + timeout;
-  if (entry.read_deadline < sweep_at_) {
-    // Earlier than the sweep's wake-up: re-arming cancels its wait, and it waits again.
-    sweep_at_ = entry.read_deadline;
-    sweep_timer_.expires_at(sweep_at_);
-  }
-}
-
-net::awaitable<void> gateway_server::sweep_read_deadlines() {
-  while (!sweep_stopped_) {
-    co_await sweep_timer_.async_wait(tuple_awaitable);
-    const auto now = std::chrono::steady_clock::now();
-    if (sweep_stopped_ || now < sweep_timer_.expiry()) {
-      continue;  // stopped, or re-armed for another time
-    }
-    auto next = std::chrono::steady_clock::time_point::max();
-    for (auto& c : connections_) {
-      if (c.read_deadline <= now) {
-        c.read_deadline = std::chrono::steady_clock::time_point::max();
-        c.read_expired = true;
-        boost::system::error_code ignored;
-        c.stream->tcp().socket().cancel(ignored);  // the read ends with beast::error::timeout
-      } else {
-        next = std::min(next, c.read_deadline);
-      }
-    }
-    sweep_at_ = next;
-    sweep_timer_.expires_at(next);
-  }
-}
-
 net::awaitable<void> gateway_server::accept_loop(net::ip::tcp::acceptor& acceptor,
                                                  listener_kind kind) {
   while (acceptor.is_open()) {
@@ -438,66 +400,16 @@ net::awaitable<void> gateway_server::serve(any_stream& stream, listener_kind kin
   beast::flat_buffer buffer;
   bool first = true;
   while (!draining_ || first) {
-    http::request_parser<http::string_body> parser;
-    parser.header_limit(static_cast<std::uint32_t>(config_.limits.max_header));
-    parser.body_limit(config_.limits.max_body);
     entry.state = connection_state::idle;
     const duration header_timeout =
         first ? config_.limits.header_timeout : config_.limits.idle_connection_timeout;
     first = false;
-    boost::system::error_code ec;
-    if (stream.is_tls()) {
-      stream.tcp().expires_after(header_timeout);
-      auto [tec, n] = co_await http::async_read_header(stream, buffer, parser, tuple_awaitable);
-      ec = tec;
-    } else {
-      watch_read(entry, header_timeout);
-      ec = co_await read_header(stream.tcp().socket(), buffer, parser, &entry.read_expired);
-      entry.read_deadline = std::chrono::steady_clock::time_point::max();
-    }
-    entry.state = connection_state::handling;
-    if (ec) {
-      // Oversized or malformed requests get an answer; a closed, silent or slow client
-      // (timeout) does not. The connection ends either way.
-      if (ec == http::error::header_limit || ec == http::error::body_limit ||
-          (ec.category() == http::make_error_code(http::error::bad_method).category() &&
-           ec != http::error::end_of_stream && ec != http::error::partial_message)) {
-        co_await reject_request(stream, entry, ec);
-      }
+    std::optional<client_request> next =
+        co_await next_request(stream, buffer, entry, header_timeout);
+    if (!next) {
       co_return;
     }
-    auto& header = parser.get();
-    if (beast::iequals(http_lookup::value_of(header.base(), http::field::expect), "100-continue")) {
-      stream.tcp().expires_after(config_.limits.write_timeout);
-      co_await net::async_write(stream, net::buffer("HTTP/1.1 100 Continue\r\n\r\n", 25),
-                                tuple_awaitable);
-    }
-    if (!parser.is_done() && buffer.size() != 0) {
-      // The body that came with the header (almost always all of it) is parsed here, not by
-      // an asynchronous read that would find it already buffered.
-      parser.eager(true);
-      boost::system::error_code pec;
-      const std::size_t used = parser.put(buffer.data(), pec);
-      buffer.consume(used);
-      if (pec && pec != http::error::need_more) {
-        if (pec == http::error::body_limit) {
-          co_await reject_request(stream, entry, pec);
-        }
-        co_return;
-      }
-    }
-    if (!parser.is_done()) {
-      stream.tcp().expires_after(config_.limits.body_timeout);
-      auto [bec, bn] = co_await http::async_read(stream, buffer, parser, tuple_awaitable);
-      if (bec) {
-        if (bec == http::error::body_limit) {
-          co_await reject_request(stream, entry, bec);
-        }
-        co_return;
-      }
-    }
-    stream.tcp().expires_never();
-    client_request req = parser.release();
+    client_request& req = *next;
     bool keep_alive = req.keep_alive() && !draining_;
     responder response(stream, keep_alive, config_.limits.write_timeout, entry.state);
     if (req.method() == http::verb::head) {
@@ -565,24 +477,6 @@ net::awaitable<void> gateway_server::serve(any_stream& stream, listener_kind kin
       co_return;
     }
   }
-}
-
-net::awaitable<void> gateway_server::reject_request(any_stream& stream, connection_entry& entry,
-                                                    boost::system::error_code ec) {
-  unsigned status = 400;
-  std::string message = "malformed HTTP request: " + ec.message();
-  if (ec == http::error::header_limit) {
-    status = 431;
-    message = "request header block exceeds limits.max_header (" +
-              std::to_string(config_.limits.max_header) + " bytes)";
-  } else if (ec == http::error::body_limit) {
-    status = 413;
-    message = "request body exceeds limits.max_body (" + std::to_string(config_.limits.max_body) +
-              " bytes)";
-  }
-  responder closing(stream, false, config_.limits.write_timeout, entry.state);
-  co_await closing.send(status, "application/json",
-                        jsonrpc::make_error({}, jsonrpc::invalid_request, message));
 }
 
 net::awaitable<void> gateway_server::serve_document(client_request& req, responder& res,

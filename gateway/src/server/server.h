@@ -18,6 +18,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
 
 #include <chrono>
 #include <list>
@@ -64,6 +65,13 @@ class gateway_server {
   net::awaitable<void> accept_loop(net::ip::tcp::acceptor& acceptor, listener_kind kind);
   net::awaitable<void> run_connection(net::ip::tcp::socket socket, listener_kind kind);
   net::awaitable<void> serve(any_stream& stream, listener_kind kind, connection_entry& entry);
+  // The connection's next request: on plain TCP the common one parsed at once from what one
+  // read brought (http/simple_request.h), anything else (and everything on TLS) by Beast's
+  // parser. nullopt: the connection ends (closed, timed out, or answered here as unreadable).
+  net::awaitable<std::optional<client_request>> next_request(any_stream& stream,
+                                                             beast::flat_buffer& buffer,
+                                                             connection_entry& entry,
+                                                             duration header_timeout);
   // A request another replica forwarded (cluster listener): its secret and principal checked.
   net::awaitable<void> handle_forwarded(client_request& req, responder& res, std::string_view path);
   net::awaitable<void> handle_admin(client_request& req, responder& res);
