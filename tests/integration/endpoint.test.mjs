@@ -219,7 +219,7 @@ describe('POST body validation', () => {
     assert.match(p.json?.error?.message ?? '', /limits\.max_body/, p.body);
   });
 
-  // Nearly every request is parsed at once from the first read (http/simple_request.h); these
+  // Nearly every request is parsed at once from the first read (http/simple_http.h); these
   // are the ones it leaves to Beast's parser, which must read them from where it stopped.
   const rawPing = (id, { version = '1.1', extra = '', body } = {}) => {
     const payload = body ?? JSON.stringify(ping(id));

@@ -53,7 +53,8 @@ backend_exchange::backend_exchange(http_backend& backend, std::unique_ptr<pooled
 }
 
 backend_exchange::~backend_exchange() {
-  if (conn_ && parser_.is_done() && parser_.keep_alive() && failure_ == backend_failure::none) {
+  const bool reusable = simple_ ? simple_->keep_alive : parser_.is_done() && parser_.keep_alive();
+  if (conn_ && reusable && failure_ == backend_failure::none) {
     if (auto pool = pool_.lock()) {
       pool->release(std::move(conn_));
     }
@@ -61,11 +62,12 @@ backend_exchange::~backend_exchange() {
 }
 
 std::string_view backend_exchange::header(http::field f) const {
-  return http_lookup::value_of(parser_.get().base(), f);
+  return simple_ ? simple_->field(http::to_string(f))
+                 : http_lookup::value_of(parser_.get().base(), f);
 }
 
 std::string_view backend_exchange::header(std::string_view name) const {
-  return http_lookup::value_of(parser_.get().base(), name);
+  return simple_ ? simple_->field(name) : http_lookup::value_of(parser_.get().base(), name);
 }
 
 bool backend_exchange::is_sse() const {
@@ -149,6 +151,10 @@ net::awaitable<backend_failure> backend_exchange::read_some(std::size_t& got) {
 
 net::awaitable<backend_failure> backend_exchange::read_body(std::string& out) {
   out.clear();
+  if (simple_) {
+    out.swap(simple_->body);  // read with the header, and within max_message
+    co_return failure_;
+  }
   while (!parser_.is_done()) {
     std::size_t got = 0;
     backend_failure f = co_await read_some(got);
@@ -165,6 +171,10 @@ net::awaitable<backend_failure> backend_exchange::read_body(std::string& out) {
 }
 
 net::awaitable<event_status> backend_exchange::next_event(sse::event& out) {
+  if (simple_ && !simple_fed_) {
+    sse_.feed(simple_->body);
+    simple_fed_ = true;
+  }
   while (true) {
     switch (sse_.next(out)) {
       case sse::decode_status::event_ready:
@@ -185,7 +195,7 @@ net::awaitable<event_status> backend_exchange::next_event(sse::event& out) {
       out.type = ":";
       co_return event_status::event;
     }
-    if (parser_.is_done()) {
+    if (simple_ || parser_.is_done()) {
       co_return event_status::end;
     }
     std::size_t got = 0;
@@ -485,7 +495,27 @@ http_backend::send_once(const backend_request& request) {
         std::make_unique<backend_exchange>(*this, std::move(conn), deadline, request.stream);
     auto& c = *exchange->conn_;
     c.stream.tcp().expires_at(deadline);  // the header has the request's deadline
-    const boost::system::error_code rec = co_await read_header(c.stream, c.buffer, exchange->parser_);
+    boost::system::error_code rec;
+    if (c.buffer.size() == 0) {
+      auto [ec, n] = co_await c.stream.async_read_some(
+          c.buffer.prepare(beast::read_size(c.buffer, 65536)), tuple_awaitable);
+      c.buffer.commit(n);
+      rec = ec == net::error::eof ? http::error::end_of_stream : ec;
+    }
+    if (!rec) {
+      // A JSON answer usually comes whole with that first read: taken at once. Anything else
+      // (an SSE stream, a chunked body, a part still coming) is Beast's, from the start.
+      simple_response simple;
+      std::size_t used = 0;
+      const std::string_view data(static_cast<const char*>(c.buffer.data().data()),
+                                  c.buffer.size());
+      if (parse_simple_response(data, max_message(), simple, used) == simple_parse::parsed) {
+        c.buffer.consume(used);
+        exchange->simple_.emplace(std::move(simple));
+        co_return std::pair{backend_failure::none, std::move(exchange)};
+      }
+      rec = co_await read_header(c.stream, c.buffer, exchange->parser_);
+    }
     if (rec) {
       exchange->failure_ = backend_failure::unavailable;
       co_return std::pair{is_timeout(rec) ? backend_failure::timeout : backend_failure::unavailable,

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "http/any_stream.h"
+#include "http/simple_http.h"
 #include "mcpgw/config.h"
 #include "mcpgw/log.h"
 #include "mcpgw/sse.h"
@@ -79,7 +80,7 @@ class backend_exchange {
   backend_exchange(const backend_exchange&) = delete;
   backend_exchange& operator=(const backend_exchange&) = delete;
 
-  unsigned status() const { return parser_.get().result_int(); }
+  unsigned status() const { return simple_ ? simple_->status : parser_.get().result_int(); }
   std::string_view header(http::field f) const;
   std::string_view header(std::string_view name) const;
   bool is_sse() const;
@@ -103,6 +104,10 @@ class backend_exchange {
   std::weak_ptr<connection_pool> pool_;
   std::unique_ptr<pooled_connection> conn_;
   http::response_parser<http::buffer_body> parser_;
+  // Set when the whole answer came with the first read and parse_simple_response took it:
+  // parser_ is then unused, and the body is all here.
+  std::optional<simple_response> simple_;
+  bool simple_fed_ = false;  // its body went to the SSE decoder
   std::chrono::steady_clock::time_point deadline_;
   // limits.max_call_duration after the request went out (never for long-lived GET streams):
   // events no longer push deadline_ past it.

@@ -66,7 +66,7 @@ class gateway_server {
   net::awaitable<void> run_connection(net::ip::tcp::socket socket, listener_kind kind);
   net::awaitable<void> serve(any_stream& stream, listener_kind kind, connection_entry& entry);
   // The connection's next request: on plain TCP the common one parsed at once from what one
-  // read brought (http/simple_request.h), anything else (and everything on TLS) by Beast's
+  // read brought (http/simple_http.h), anything else (and everything on TLS) by Beast's
   // parser. nullopt: the connection ends (closed, timed out, or answered here as unreadable).
   net::awaitable<std::optional<client_request>> next_request(any_stream& stream,
                                                              beast::flat_buffer& buffer,

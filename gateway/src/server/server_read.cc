@@ -3,7 +3,7 @@
 // answers to requests that cannot be read.
 #include "http/field_lookup.h"
 #include "http/read_header.h"
-#include "http/simple_request.h"
+#include "http/simple_http.h"
 #include "mcpgw/jsonrpc.h"
 #include "server/server.h"
 

@@ -1,12 +1,14 @@
-// parse_simple_request against Beast's parser: every request it takes must come out exactly as
-// Beast reads it (method, target, version, fields in order, body, keep-alive, bytes used), and
-// every request outside its subset must be declined untouched, for Beast to read.
-#include "http/simple_request.h"
+// parse_simple_request and parse_simple_response against Beast's parser: every request it takes
+// must come out exactly as Beast reads it (method, target, version, fields in order, body,
+// keep-alive, bytes used), and every request outside its subset must be declined untouched, for
+// Beast to read.
+#include "http/simple_http.h"
 
 #include <boost/beast/core/buffers_to_string.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <gtest/gtest.h>
 
+#include <cctype>
 #include <string>
 #include <utility>
 #include <vector>
@@ -41,6 +43,15 @@ std::vector<std::pair<std::string, std::string>> fields_of(
     const http::request<http::string_body>& req) {
   std::vector<std::pair<std::string, std::string>> out;
   for (const auto& f : req) {
+    out.emplace_back(std::string(f.name_string()), std::string(f.value()));
+  }
+  return out;
+}
+
+std::vector<std::pair<std::string, std::string>> fields_of_response(
+    const http::response<http::string_body>& res) {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& f : res) {
     out.emplace_back(std::string(f.name_string()), std::string(f.value()));
   }
   return out;
@@ -207,4 +218,156 @@ TEST(SimpleRequest, DeclinesRequestsAtOrOverTheLimits) {
     enough += "X-F" + std::to_string(i) + ": v\r\n";
   }
   expect_same_as_beast(enough + "\r\n");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Responses
+
+namespace {
+
+constexpr std::uint64_t max_response_body = 1 << 20;
+
+struct beast_response {
+  http::response<http::string_body> res;
+  std::size_t used = 0;
+};
+
+beast_response beast_parse_response(const std::string& data) {
+  http::response_parser<http::string_body> parser;
+  parser.eager(true);
+  boost::system::error_code ec;
+  beast_response out;
+  out.used = parser.put(boost::asio::buffer(data), ec);
+  EXPECT_FALSE(ec) << ec.message() << " for " << data;
+  EXPECT_TRUE(parser.is_done()) << data;
+  out.res = parser.release();
+  return out;
+}
+
+void expect_response_same_as_beast(const std::string& data) {
+  SCOPED_TRACE(data);
+  simple_response mine;
+  std::size_t used = 0;
+  ASSERT_EQ(parse_simple_response(data, max_response_body, mine, used), simple_parse::parsed);
+  const beast_response beast = beast_parse_response(data);
+  EXPECT_EQ(used, beast.used);
+  EXPECT_EQ(mine.status, beast.res.result_int());
+  EXPECT_EQ(mine.keep_alive, beast.res.keep_alive());
+  EXPECT_EQ(mine.body, beast.res.body());
+  std::vector<std::pair<std::string, std::string>> fields;
+  for (std::size_t i = 0; i < mine.field_count; ++i) {
+    fields.emplace_back(mine.fields[i].first, mine.fields[i].second);
+  }
+  EXPECT_EQ(fields, fields_of_response(beast.res));
+  for (const auto& f : beast.res) {
+    // The first field of each name, looked up in any case.
+    std::string upper(f.name_string());
+    for (char& c : upper) {
+      c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    }
+    EXPECT_EQ(mine.field(upper), beast.res[f.name_string()]);
+  }
+}
+
+void expect_response_declined(const std::string& data, std::uint64_t max_body = max_response_body) {
+  SCOPED_TRACE(data);
+  simple_response mine;
+  std::size_t used = 0;
+  EXPECT_EQ(parse_simple_response(data, max_body, mine, used), simple_parse::declined);
+  EXPECT_EQ(mine.field_count, 0u);
+  EXPECT_TRUE(mine.body.empty());
+}
+
+const std::string json_answer =
+    "HTTP/1.1 200 OK\r\n"
+    "Content-Type: application/json\r\n"
+    "mcp-session-id: 6b1f\r\n"
+    "Date: Mon, 07 Dec 2026 07:00:00 GMT\r\n"
+    "Content-Length: 38\r\n"
+    "\r\n"
+    R"({"jsonrpc":"2.0","id":7,"result":{}}  )";
+
+}  // namespace
+
+TEST(SimpleResponse, ParsesABackendAnswerAsBeastDoes) {
+  const std::vector<std::string> answers = {
+      json_answer,
+      "HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n",
+      "HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 9\r\n\r\nnot found",
+      "HTTP/1.1 503 \r\nconnection: Keep-Alive\r\nRetry-After: 1\r\nContent-Length: 0\r\n\r\n",
+      "HTTP/1.1 200 Fine \xc3\xa9\r\nContent-Type: text/event-stream\r\nX-A:  a \t\r\n"
+      "Content-Length: 26\r\n\r\nevent: message\ndata: {}\n\n\n",
+  };
+  for (const auto& a : answers) {
+    expect_response_same_as_beast(a);
+  }
+  simple_response r;
+  std::size_t used = 0;
+  ASSERT_EQ(parse_simple_response(json_answer, max_response_body, r, used), simple_parse::parsed);
+  EXPECT_EQ(r.field("Mcp-Session-Id"), "6b1f");
+  EXPECT_EQ(r.field("content-type"), "application/json");
+  EXPECT_EQ(r.field("x-missing"), "");
+}
+
+TEST(SimpleResponse, LeavesTheBytesAfterItAndCopiesWhatItKeeps) {
+  std::string data = json_answer + "HTTP/1.1 200 OK\r\n";
+  simple_response r;
+  std::size_t used = 0;
+  ASSERT_EQ(parse_simple_response(data, max_response_body, r, used), simple_parse::parsed);
+  EXPECT_EQ(used, json_answer.size());
+  data.assign(data.size(), 'x');  // the connection's buffer is reused: the fields are copies
+  EXPECT_EQ(r.field("mcp-session-id"), "6b1f");
+  EXPECT_EQ(r.body, R"({"jsonrpc":"2.0","id":7,"result":{}}  )");
+}
+
+TEST(SimpleResponse, DeclinesWhatBeastMustRead) {
+  for (std::size_t cut = 0; cut < json_answer.size(); ++cut) {
+    expect_response_declined(json_answer.substr(0, cut));
+  }
+  const std::vector<std::string> answers = {
+      // Bodies framed otherwise: chunked, to the close, none by status.
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
+      "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\ndata: {}\n\n",
+      "HTTP/1.1 204 No Content\r\n\r\n",
+      "HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\n\r\n",
+      "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+      "HTTP/1.1 199 X\r\nContent-Length: 0\r\n\r\n",
+      "HTTP/1.1 600 X\r\nContent-Length: 0\r\n\r\n",
+      // Versions and status lines.
+      "HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n",
+      "HTTP/1.1 20 OK\r\nContent-Length: 0\r\n\r\n",
+      "HTTP/1.1 2000 OK\r\nContent-Length: 0\r\n\r\n",
+      "HTTP/1.1 200\r\nContent-Length: 0\r\n\r\n",
+      "HTTP/1.1 200 O\x01K\r\nContent-Length: 0\r\n\r\n",
+      // Connection values other than keep-alive or close, framing fields Beast judges.
+      "HTTP/1.1 200 OK\r\nConnection: upgrade\r\nContent-Length: 0\r\n\r\n",
+      "HTTP/1.1 200 OK\r\nConnection: keep-alive, close\r\nContent-Length: 0\r\n\r\n",
+      "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\n{}",
+      "HTTP/1.1 200 OK\r\nContent-Length: -2\r\n\r\n{}",
+      // Fields.
+      "HTTP/1.1 200 OK\r\nX-A: a\r\n b\r\nContent-Length: 0\r\n\r\n",
+      "HTTP/1.1 200 OK\nContent-Length: 0\n\n",
+  };
+  for (const auto& a : answers) {
+    expect_response_declined(a);
+  }
+  // A body over the exchange's limit (it fails the exchange as too large), more fields than
+  // it keeps, a head over max_head.
+  expect_response_declined(json_answer, 37);
+  simple_response fits;
+  std::size_t used = 0;
+  EXPECT_EQ(parse_simple_response(json_answer, 38, fits, used), simple_parse::parsed);
+  std::string many = "HTTP/1.1 200 OK\r\n";
+  for (int i = 0; i < 24; ++i) {
+    many += "X-F" + std::to_string(i) + ": v\r\n";
+  }
+  expect_response_declined(many + "Content-Length: 0\r\n\r\n");
+  std::string enough = "HTTP/1.1 200 OK\r\n";
+  for (int i = 0; i < 23; ++i) {
+    enough += "X-F" + std::to_string(i) + ": v\r\n";
+  }
+  expect_response_same_as_beast(enough + "Content-Length: 0\r\n\r\n");
+  expect_response_declined(
+      "HTTP/1.1 200 OK\r\nX-Big: " + std::string(simple_response::max_head, 'b') +
+      "\r\nContent-Length: 0\r\n\r\n");
 }
