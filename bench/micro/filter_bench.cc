@@ -73,8 +73,8 @@ void BM_ChainRequestHooks(benchmark::State& state) {
   principal who;
   for (auto _ : state) {
     message_context ctx{
-        who,          nullptr, "/mcp", "demo", "sid", jsonrpc::message_kind::request,
-        "tools/call", "echo",  "1",    "{}",   {},    {}};
+        who, nullptr, "/mcp", "demo", "sid", jsonrpc::message_kind::request, "tools/call", "echo",
+        "1", "{}",    {},     {},     {}};
     boost::asio::co_spawn(
         ioc,
         [&]() -> net::awaitable<void> {

@@ -239,7 +239,10 @@ filter_status audit_filter::note(message_context& ctx) {
   }
   audited_arguments args;
   if (has_arguments(ctx.method)) {
-    args = audit_arguments(ctx.body, config_.redaction);
+    // The gateway's decoder found params.arguments; a context without them (built elsewhere)
+    // has its body searched.
+    args = ctx.arguments.empty() ? audit_arguments(ctx.body, config_.redaction)
+                                 : audit_argument_value(ctx.arguments, config_.redaction);
   }
   pending_.insert_or_assign(key_of(ctx.session_id, ctx.id),
                             std::pair(std::move(args.redacted), std::move(args.digest)));

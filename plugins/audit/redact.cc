@@ -30,11 +30,21 @@ bool path_matches(std::string_view path, const std::vector<std::string>& at) {
   return i == at.size();
 }
 
+// Whether simdjson writes `text` as it is between its quotes: nothing in it to escape.
+bool plain(std::string_view text) {
+  return std::none_of(text.begin(), text.end(), [](char c) {
+    return static_cast<unsigned char>(c) < 0x20 || c == '"' || c == '\\';
+  });
+}
+
+// The value re-serialized with its secrets redacted. `verbatim` is cleared when the result
+// is not simdjson's minified text of the value (something was redacted or escaped).
 void write(simdjson::dom::element value, const redaction_rules& rules, std::vector<std::string>& at,
-           std::string& out) {
+           std::string& out, bool& verbatim) {
   for (const auto& path : rules.paths) {
     if (!at.empty() && path_matches(path, at)) {
       out += redacted;
+      verbatim = false;
       return;
     }
   }
@@ -46,18 +56,20 @@ void write(simdjson::dom::element value, const redaction_rules& rules, std::vect
         out += first ? "" : ",";
         first = false;
         jsonrpc::append_quoted(out, key);
+        verbatim = verbatim && plain(key);
         out += ':';
         if (secret_looking_key(key)) {
           out += redacted;
+          verbatim = false;
           continue;
         }
         // The path is tracked only for path rules: a key copy per key otherwise.
         if (rules.paths.empty()) {
-          write(child, rules, at, out);
+          write(child, rules, at, out, verbatim);
           continue;
         }
         at.emplace_back(key);
-        write(child, rules, at, out);
+        write(child, rules, at, out, verbatim);
         at.pop_back();
       }
       out += '}';
@@ -70,11 +82,11 @@ void write(simdjson::dom::element value, const redaction_rules& rules, std::vect
         out += index ? "," : "";
         if (rules.paths.empty()) {
           ++index;
-          write(child, rules, at, out);
+          write(child, rules, at, out, verbatim);
           continue;
         }
         at.push_back(std::to_string(index++));
-        write(child, rules, at, out);
+        write(child, rules, at, out, verbatim);
         at.pop_back();
       }
       out += ']';
@@ -84,8 +96,10 @@ void write(simdjson::dom::element value, const redaction_rules& rules, std::vect
       std::string_view text = value.get_string().value_unsafe();
       if (secret_looking_value(text)) {
         out += redacted;
+        verbatim = false;
       } else {
         jsonrpc::append_quoted(out, text);
+        verbatim = verbatim && plain(text);
       }
       return;
     }
@@ -114,25 +128,45 @@ bool secret_looking_value(std::string_view value) {
          value.size() > 40;
 }
 
-audited_arguments audit_arguments(std::string_view message, const redaction_rules& rules) {
+namespace {
+
+audited_arguments audit_element(simdjson::dom::element arguments, const redaction_rules& rules) {
   audited_arguments out;
+  std::string text;
+  std::vector<std::string> at;
+  bool verbatim = true;
+  write(arguments, rules, at, text, verbatim);
+  // The digest is of the minified arguments: when nothing was redacted or escaped, that is
+  // the text just written, and the value is not serialized a second time.
+  out.digest = to_hex(sha256(verbatim ? text : simdjson::to_string(arguments)));
+  out.redacted = text.size() > rules.max_bytes
+                     ? "{\"truncated\":" + std::to_string(text.size()) + "}"
+                     : std::move(text);
+  return out;
+}
+
+}  // namespace
+
+audited_arguments audit_arguments(std::string_view message, const redaction_rules& rules) {
   thread_local simdjson::dom::parser parser;
   simdjson::padded_string padded(message);
   simdjson::dom::element root;
   simdjson::dom::element arguments;
   if (parser.parse(padded).get(root) != simdjson::SUCCESS ||
       root["params"]["arguments"].get(arguments) != simdjson::SUCCESS) {
-    return out;
+    return {};
   }
-  const std::string minified = simdjson::to_string(arguments);
-  out.digest = to_hex(sha256(minified));
-  std::string text;
-  std::vector<std::string> at;
-  write(arguments, rules, at, text);
-  out.redacted = text.size() > rules.max_bytes
-                     ? "{\"truncated\":" + std::to_string(text.size()) + "}"
-                     : std::move(text);
-  return out;
+  return audit_element(arguments, rules);
+}
+
+audited_arguments audit_argument_value(std::string_view arguments, const redaction_rules& rules) {
+  thread_local simdjson::dom::parser parser;
+  simdjson::padded_string padded(arguments);
+  simdjson::dom::element value;
+  if (arguments.empty() || parser.parse(padded).get(value) != simdjson::SUCCESS) {
+    return {};
+  }
+  return audit_element(value, rules);
 }
 
 std::string redact_arguments(std::string_view arguments, const redaction_rules& rules) {
@@ -147,7 +181,8 @@ std::string redact_arguments(std::string_view arguments, const redaction_rules& 
   }
   std::string out;
   std::vector<std::string> at;
-  write(root, rules, at, out);
+  bool verbatim = true;
+  write(root, rules, at, out, verbatim);
   if (out.size() > rules.max_bytes) {
     return "{\"truncated\":" + std::to_string(out.size()) + "}";
   }

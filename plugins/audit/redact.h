@@ -27,6 +27,9 @@ struct audited_arguments {
 };
 // params.arguments of a JSON-RPC message, for its audit record.
 audited_arguments audit_arguments(std::string_view message, const redaction_rules& rules);
+// The same from the arguments alone (a JSON value, as message_context::arguments has it):
+// only they are parsed.
+audited_arguments audit_argument_value(std::string_view arguments, const redaction_rules& rules);
 
 // Key names whose values are always redacted, whatever the paths say: password, secret,
 // token, api_key, apikey, authorization, credential, private_key, cookie, session (any case,

@@ -179,8 +179,9 @@ TEST(FilterChain, RunsHttpHooksInConfigOrderAndStopsAtTheFirstStop) {
 TEST(FilterChain, RunsRequestHooksInOrderAndResponseAndCompletionHooksInReverse) {
   chain_fixture f;
   principal who;
-  message_context ctx{who,          nullptr, "/mcp", "demo", "sid", jsonrpc::message_kind::request,
-                      "tools/list", "",      "1",    "{}",   {},    {}};
+  message_context ctx{
+      who, nullptr, "/mcp", "demo", "sid", jsonrpc::message_kind::request, "tools/list", "",
+      "1", "{}",    {},     {},     {}};
   EXPECT_EQ(f.run(f.chain->run_request(ctx)), filter_status::next);
   std::string body = "{}";
   response_context rctx{who,          "/mcp", "demo", "sid", jsonrpc::message_kind::result,
@@ -200,8 +201,9 @@ TEST(FilterChain, AStoppedRequestKeepsTheStoppingFiltersReply) {
   chain_fixture f;
   f.a->stop_request = true;
   principal who;
-  message_context ctx{who,          nullptr, "/mcp", "demo", "sid", jsonrpc::message_kind::request,
-                      "tools/call", "x",     "1",    "{}",   {},    {}};
+  message_context ctx{
+      who, nullptr, "/mcp", "demo", "sid", jsonrpc::message_kind::request, "tools/call", "x",
+      "1", "{}",    {},     {},     {}};
   EXPECT_EQ(f.run(f.chain->run_request(ctx)), filter_status::stop);
   EXPECT_EQ(f.log, (std::vector<std::string>{"a.request tools/call"}));
   EXPECT_EQ(ctx.reply.message, "stopped by a");
@@ -336,8 +338,9 @@ TEST(FilterChain, HooksThatDecideAtOnceRunWithoutACoroutineAndTheRestGoesOnFromT
   filters.push_back(std::make_unique<sync_filter>("s3", log, filter_status::stop));
   filter_chain chain(std::move(filters));
   principal who;
-  message_context ctx{who,          nullptr, "/mcp", "demo", "sid", jsonrpc::message_kind::request,
-                      "tools/call", "x",     "1",    "{}",   {},    {}};
+  message_context ctx{
+      who, nullptr, "/mcp", "demo", "sid", jsonrpc::message_kind::request, "tools/call", "x",
+      "1", "{}",    {},     {},     {}};
   std::size_t next = 0;
   EXPECT_EQ(chain.try_request(ctx, next), std::nullopt);
   EXPECT_EQ(next, 1u) << "the filter that must wait";

@@ -14,6 +14,29 @@ TEST(Jsonrpc, DecodesRequestWithIdMethodNameAndProgressToken) {
   EXPECT_EQ(env.method.str(), "tools/call");
   EXPECT_EQ(env.name.str(), "echo");
   EXPECT_EQ(env.progress_token.in(body), R"("p-1")");
+  EXPECT_EQ(env.arguments.in(body), R"({"x":[1,{"y":2}]})");
+}
+
+TEST(Jsonrpc, KeepsParamsArgumentsAsTheirRawText) {
+  decoder d;
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {R"({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"arguments": [ 1, "a" ] ,"name":"t"}})",
+       R"([ 1, "a" ])"},
+      {R"({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"t","arguments":"s"}})",
+       R"("s")"},
+      {R"({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"t","arguments":7}})",
+       "7"},
+      // Repeated: the first, as a DOM look-up finds it.
+      {R"({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"arguments":{"a":1},"arguments":{"a":2}}})",
+       R"({"a":1})"},
+      {R"({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"t"}})", ""},
+  };
+  for (const auto& [body, arguments] : cases) {
+    envelope env = d.decode(body);
+    ASSERT_EQ(env.kind, message_kind::request) << body;
+    EXPECT_EQ(env.arguments.in(body), arguments) << body;
+    EXPECT_EQ(env.name.str(), body.find(R"("name":"t")") != std::string::npos ? "t" : "") << body;
+  }
 }
 
 TEST(Jsonrpc, KeepsStringIdsRawIncludingQuotesAndEscapes) {

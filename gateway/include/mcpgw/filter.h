@@ -123,12 +123,13 @@ struct message_context {
   std::string_view backend;
   std::string_view session_id;  // for initialize, the id the gateway is about to issue
   jsonrpc::message_kind kind = jsonrpc::message_kind::request;
-  std::string_view method;   // requests and notifications
-  std::string_view name;     // params.name (tools/call, prompts/get) or params.uri (resources/*)
-  std::string_view id;       // the raw id token, requests and responses
-  std::string_view body;     // as the client sent it
-  local_reply reply;         // filled by a filter that stops
-  std::string_view replica;  // the backend replica's URL when the backend has several
+  std::string_view method;     // requests and notifications
+  std::string_view name;       // params.name (tools/call, prompts/get) or params.uri (resources/*)
+  std::string_view id;         // the raw id token, requests and responses
+  std::string_view body;       // as the client sent it
+  local_reply reply;           // filled by a filter that stops
+  std::string_view replica;    // the backend replica's URL when the backend has several
+  std::string_view arguments;  // params.arguments as sent (raw JSON), empty when absent
 };
 
 // One message to the client: a response, a notification, or a server request, in the client's

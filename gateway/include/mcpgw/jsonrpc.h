@@ -51,6 +51,7 @@ struct envelope {
   json_string method;
   json_string name;      // params.name (tools/call, prompts/get)
   json_string uri;       // params.uri (resources/read, resources/subscribe, ...)
+  token arguments;       // params.arguments, the raw JSON value (tools/call, prompts/get)
   token progress_token;  // params._meta.progressToken (requests), params.progressToken (progress)
   token request_id;      // params.requestId (notifications/cancelled)
   // W3C trace context in params._meta: the raw string tokens (quotes included).

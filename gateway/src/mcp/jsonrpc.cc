@@ -94,6 +94,30 @@ class object_reader {
     return true;
   }
 
+  // The whole value as it is in the text (an object or array is consumed to its end); `out`
+  // stays empty if it cannot be read, and reading the message goes on as for a skipped value.
+  void read_raw(ondemand::value v, token& out) const {
+    ondemand::json_type type;
+    if (v.type().get(type)) {
+      return;
+    }
+    std::string_view raw;
+    if (type == ondemand::json_type::object) {
+      ondemand::object object;
+      if (v.get_object().get(object) || object.raw_json().get(raw)) {
+        return;
+      }
+    } else if (type == ondemand::json_type::array) {
+      ondemand::array array;
+      if (v.get_array().get(array) || array.raw_json().get(raw)) {
+        return;
+      }
+    } else {
+      raw = v.raw_json_token();
+    }
+    out = token_of(raw);
+  }
+
   void read_meta(ondemand::object meta, envelope& env) const {
     for_each_field(meta, [&](std::string_view key, ondemand::value v) {
       if (key == "progressToken") {
@@ -132,6 +156,10 @@ class object_reader {
         if (v.get_object().get(meta) == simdjson::SUCCESS) {
           env.meta_open = token_of(raw).offset + 1;
           read_meta(meta, env);
+        }
+      } else if (key == "arguments") {
+        if (!env.arguments.present()) {
+          read_raw(v, env.arguments);  // the first, as a DOM parser's look-up finds it
         }
       } else if (key == "requestId") {
         read_id(v, env.request_id);

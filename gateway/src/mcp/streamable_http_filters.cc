@@ -109,7 +109,7 @@ net::awaitable<filter_status> streamable_http_endpoint::filter_message(
   message_context ctx{
       who,      headers,          s.route().path,           s.backend_name(), s.id(),
       env.kind, env.method.str(), jsonrpc::subject_of(env), env.id.in(text),  text,
-      {},       s.replica_url()};
+      {},       s.replica_url(),  env.arguments.in(text)};
   const bool is_request = env.kind == jsonrpc::message_kind::request;
   if (is_request && s.request_pending(env.id.in(text))) {
     // MCP forbids reusing an id within a session; two at once would swap their records.

@@ -2,11 +2,13 @@
 #include "audit/audit_filter.h"
 #include "audit/audit_log.h"
 #include "audit/redact.h"
+#include "auth/api_keys.h"
 #include "builtin.h"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <gtest/gtest.h>
+#include <simdjson.h>
 
 #include <filesystem>
 #include <fstream>
@@ -220,6 +222,43 @@ TEST(AuditRedact, SecretKeysPathsAndCredentialValuesAreRedacted) {
   EXPECT_TRUE(audit_arguments(body, rules).redacted.starts_with("{\"truncated\":"));
 }
 
+TEST(AuditRedact, TheArgumentsAloneGiveWhatTheWholeMessageGives) {
+  // The digest is of simdjson's minified arguments, before redaction, whether the text written
+  // could stand for it (nothing redacted or escaped) or it had to be serialized again.
+  const std::vector<std::string> cases = {
+      R"({"text":"hello from wrk"})",
+      R"( { "a" : [ 1 , 2.50 , 1e2 , -0 , 12345678901234567890 , true , null ] } )",
+      R"({"quote":"a\"b","unicode":"\u0041\u00e9","raw":"caf)"
+      "\xc3\xa9"
+      R"(","nl":"x\ny","slash":"a\/b"})",
+      R"({"k\u0065y":1,"password":"p","nested":{"auth":"Bearer abc","list":[{"note":"n"}]}})",
+      R"("just a string")",
+      R"([1,"two",{"three":3}])",
+      R"(42)",
+  };
+  redaction_rules rules;
+  rules.paths = {"nested.list.*.note"};
+  simdjson::dom::parser parser;
+  for (const auto& arguments : cases) {
+    SCOPED_TRACE(arguments);
+    const std::string message =
+        R"({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"t","arguments":)" +
+        arguments + "}}";
+    const auto whole = audit_arguments(message, rules);
+    const auto alone = audit_argument_value(arguments, rules);
+    simdjson::dom::element value;
+    ASSERT_EQ(parser.parse(simdjson::padded_string(arguments)).get(value), simdjson::SUCCESS);
+    const std::string expected_digest =
+        plugins::to_hex(plugins::sha256(simdjson::to_string(value)));
+    EXPECT_EQ(whole.digest, expected_digest);
+    EXPECT_EQ(alone.digest, expected_digest);
+    EXPECT_EQ(alone.redacted, whole.redacted);
+    EXPECT_FALSE(alone.redacted.empty());
+  }
+  EXPECT_TRUE(audit_argument_value("", rules).digest.empty());
+  EXPECT_TRUE(audit_argument_value("{\"a\":", rules).digest.empty());
+}
+
 TEST(AuditRedact, JwtLookingValuesAreRedactedWhateverTheirKey) {
   EXPECT_TRUE(secret_looking_value("eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJlc2ln"));
   EXPECT_TRUE(secret_looking_value("-----BEGIN PRIVATE KEY-----\nabc"));
@@ -248,10 +287,18 @@ filters:
   who.subject = "key:ab";
   std::string body =
       R"({"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hi","password":"p"}}})";
-  message_context ctx{who,          nullptr, "/mcp", "demo", "sid", jsonrpc::message_kind::request,
-                      "tools/call", "echo",  "7",    body,   {},    {}};
+  message_context ctx{
+      who, nullptr, "/mcp", "demo", "sid", jsonrpc::message_kind::request, "tools/call", "echo",
+      "7", body,    {},     {},     {}};
   boost::asio::co_spawn(ioc, audit.on_request(ctx), [](std::exception_ptr, filter_status) {});
   ioc.run();
+  // As the gateway passes it: params.arguments found by its decoder (id 9, recorded below).
+  const std::string body9 =
+      R"({"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"echo","arguments":{"text":"yo","token":"t"}}})";
+  message_context ctx9{
+      who,    nullptr, "/mcp", "demo", "sid", jsonrpc::message_kind::request, "tools/call",
+      "echo", "9",     body9,  {},     {},    R"({"text":"yo","token":"t"})"};
+  ASSERT_EQ(audit.try_request(ctx9), filter_status::next);
   request_record passed;
   passed.who = who;
   passed.session_id = "sid";
@@ -267,9 +314,16 @@ filters:
   denied.error_code = jsonrpc::forbidden;
   denied.error_message = "no";
   audit.on_complete(denied);
+  request_record nine = passed;
+  nine.client_id = "9";
+  nine.tool_error = false;
+  audit.on_complete(nine);
   audit.log().flush();
   auto lines = read_lines(file);
-  ASSERT_EQ(lines.size(), 2u);
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_NE(lines[2].find(R"("args":{"text":"yo","token":"[redacted]"})"), std::string::npos)
+      << lines[2];
+  EXPECT_NE(lines[2].find(R"("args_sha256":")"), std::string::npos) << lines[2];
   EXPECT_NE(lines[0].find(R"("outcome":"tool_error")"), std::string::npos) << lines[0];
   EXPECT_NE(lines[0].find(R"("args":{"text":"hi","password":"[redacted]"})"), std::string::npos)
       << lines[0];

@@ -126,7 +126,8 @@ filters:
 
   outcome request(const principal& who, std::string method, std::string name) {
     message_context ctx{who,    nullptr, "/mcp", "demo", "sid", jsonrpc::message_kind::request,
-                        method, name,    "1",    "{}",   {},    {}};
+                        method, name,    "1",    "{}",   {},    {},
+                        {}};
     filter_status status = filter_status::next;
     boost::asio::io_context io;
     boost::asio::co_spawn(io, auth->on_request(ctx), [&](std::exception_ptr e, filter_status s) {

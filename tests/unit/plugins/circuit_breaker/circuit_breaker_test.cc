@@ -98,8 +98,8 @@ filters:
             std::string_view replica = {}) {
     std::string id = std::to_string(next_id++);
     message_context ctx{
-        who,          nullptr, "/mcp", "github", "sid", jsonrpc::message_kind::request,
-        "tools/call", "t",     id,     "{}",     {},    replica};
+        who, nullptr, "/mcp", "github", "sid", jsonrpc::message_kind::request, "tools/call", "t",
+        id,  "{}",    {},     replica,  {}};
     if (f->check(ctx) == filter_status::stop) {
       if (reply) {
         *reply = ctx.reply;

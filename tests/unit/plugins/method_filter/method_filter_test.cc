@@ -35,7 +35,8 @@ TEST(MethodFilter, RefusesMatchingRequestsAndNotificationsButNotResponses) {
   auto& mf = dynamic_cast<plugins::method_filter&>(*f);
   principal who;
   auto run = [&](jsonrpc::message_kind kind, std::string_view method) {
-    message_context ctx{who, nullptr, "/mcp", "demo", "sid", kind, method, "", "1", "{}", {}, {}};
+    message_context ctx{who, nullptr, "/mcp", "demo", "sid", kind, method,
+                        "",  "1",     "{}",   {},     {},    {}};
     filter_status out = filter_status::next;
     boost::asio::io_context io;
     boost::asio::co_spawn(io, mf.on_request(ctx), [&](std::exception_ptr e, filter_status s) {

@@ -173,8 +173,8 @@ struct unreachable_fixture {
     principal who;
     who.tenant = "acme";
     message_context ctx{
-        who,          nullptr, "/mcp", "github", "sid", jsonrpc::message_kind::request,
-        "tools/call", "echo",  id,     "{}",     {},    {}};
+        who, nullptr, "/mcp", "github", "sid", jsonrpc::message_kind::request, "tools/call", "echo",
+        id,  "{}",    {},     {},       {}};
     filter_status s = co_await built->on_request(ctx);
     co_return std::pair{s, ctx.reply.message};
   }

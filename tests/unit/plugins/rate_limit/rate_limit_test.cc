@@ -55,7 +55,8 @@ struct fixture {
     who.subject = subject;
     const std::string sid = "sid-" + subject;
     message_context ctx{who,    nullptr, "/mcp", "github", sid, jsonrpc::message_kind::request,
-                        method, tool,    id,     "{}",     {},  {}};
+                        method, tool,    id,     "{}",     {},  {},
+                        {}};
     filter_status s = f->check_call(ctx);
     if (reply) {
       *reply = ctx.reply;
