@@ -46,8 +46,12 @@ class filter_chain {
 class completion_guard {
  public:
   completion_guard() = default;
-  completion_guard(std::shared_ptr<const filter_chain> chain, request_record record)
+  completion_guard(std::shared_ptr<const filter_chain> chain, request_record&& record)
       : chain_(std::move(chain)), record_(std::make_unique<request_record>(std::move(record))) {}
+  // With an empty record, filled in place through fill() (a record has a dozen strings: a
+  // move costs more than the few fields it then gets).
+  explicit completion_guard(std::shared_ptr<const filter_chain> chain)
+      : chain_(std::move(chain)), record_(std::make_unique<request_record>()) {}
   completion_guard(completion_guard&& other) noexcept
       : chain_(std::move(other.chain_)),
         record_(std::move(other.record_)),
@@ -73,6 +77,7 @@ class completion_guard {
   // cancellation stays a cancellation.
   void set_outcome(request_outcome outcome, int code = 0, std::string_view message = {});
   const request_record* record() const { return chain_ ? &*record_ : nullptr; }
+  request_record& fill() { return *record_; }  // not on a default-constructed guard
   // The answer the client gets: its size, and whether it is a failed tool call.
   // The request left for the backend, and the backend answered (or failed): the time between
   // is the request's backend time.

@@ -53,7 +53,8 @@ std::string streamable_http_endpoint::legacy_path(const route_binding& route, le
 net::awaitable<void> streamable_http_endpoint::handle_legacy(client_request& req, responder& res,
                                                              const route_binding& route,
                                                              legacy_kind kind) {
-  if (!co_await check_origin(req, res)) {
+  if (auto refused = origin_refusal(req)) {
+    co_await send_error(res, 403, transport_error, *refused);
     co_return;
   }
   http::verb wanted = kind == legacy_kind::sse ? http::verb::get : http::verb::post;
@@ -156,7 +157,8 @@ net::awaitable<void> streamable_http_endpoint::legacy_post(client_request& req, 
     co_return;
   }
   std::shared_ptr<session> s = it->second;
-  if (!co_await check_json_type(req, res)) {
+  if (auto refused = json_type_refusal(req)) {
+    co_await send_error(res, 415, transport_error, *refused);
     co_return;
   }
   jsonrpc::decoded_body decoded = decoder_.decode_body(req.body());

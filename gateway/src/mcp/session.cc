@@ -128,7 +128,8 @@ std::string session::map_client_request(std::string_view body, const jsonrpc::en
     // A request no hook saw (the gateway's own): its completion is still reported.
     entry.method = env.method.str();
     entry.name = jsonrpc::subject_of(env);
-    request_record record;
+    entry.done = completion_guard(chain_);
+    request_record& record = entry.done.fill();
     record.who = who_;
     record.route = route_.path;
     record.backend = route_.backend_name();
@@ -138,7 +139,6 @@ std::string session::map_client_request(std::string_view body, const jsonrpc::en
     record.client_id = entry.client_id;
     record.started = std::chrono::system_clock::now();
     record.started_steady = std::chrono::steady_clock::now();
-    entry.done = completion_guard(chain_, std::move(record));
   }
   // The progress token becomes the upstream id too: unique in the upstream session.
   std::vector<jsonrpc::edit> edits{{env.id, up}};

@@ -81,24 +81,19 @@ std::string streamable_http_endpoint::failure_message(const http_backend& backen
   return "backend '" + backend.name() + "' is unavailable";
 }
 
-net::awaitable<bool> streamable_http_endpoint::check_origin(client_request& req, responder& res) {
+std::optional<std::string> streamable_http_endpoint::origin_refusal(
+    const client_request& req) const {
   // DNS rebinding protection: a page in a browser must not reach a local gateway.
   std::string_view host = header_of(req, http::field::host);
   if (!http_headers::host_allowed(host, config_.allowed_hosts)) {
-    co_await send_error(
-        res, 403, transport_error,
-        "Host header '" + std::string(host) + "' is not allowed; add it to allowed_hosts");
-    co_return false;
+    return "Host header '" + std::string(host) + "' is not allowed; add it to allowed_hosts";
   }
   std::string_view origin = header_of(req, http::field::origin);
   if (!origin.empty() &&
       !http_headers::origin_allowed(origin, config_.allowed_origins, config_.allowed_hosts)) {
-    co_await send_error(
-        res, 403, transport_error,
-        "Origin '" + std::string(origin) + "' is not allowed; add it to allowed_origins");
-    co_return false;
+    return "Origin '" + std::string(origin) + "' is not allowed; add it to allowed_origins";
   }
-  co_return true;
+  return std::nullopt;
 }
 
 net::awaitable<void> streamable_http_endpoint::handle(client_request& req, responder& res,
@@ -107,7 +102,8 @@ net::awaitable<void> streamable_http_endpoint::handle(client_request& req, respo
   principal who;
   if (forwarded != nullptr) {
     who = *forwarded;  // the forwarding replica checked the origin and ran the HTTP hooks
-  } else if (!co_await check_origin(req, res)) {
+  } else if (auto refused = origin_refusal(req)) {
+    co_await send_error(res, 403, transport_error, *refused);
     co_return;
   }
   if (chain_ && forwarded == nullptr) {
@@ -135,6 +131,43 @@ net::awaitable<void> streamable_http_endpoint::handle(client_request& req, respo
                           {}, allow);
     }
   }
+}
+
+namespace {
+
+// A session belongs to the route that created it: elsewhere it does not exist. An HTTP+SSE
+// session's id is valid on its message endpoint only. Another principal's session answers
+// exactly like one that never existed.
+bool serves(const session& s, const route_binding& route, const principal& who) {
+  return s.route().path == route.path && !s.is_legacy() && s.who().same_as(who);
+}
+
+// The request's MCP-Protocol-Version (when given) is one this session can be spoken in:
+// 2024-11-05 only where it was negotiated (a legacy SSE backend behind this session).
+bool version_accepted(std::string_view version, const session& s) {
+  return version.empty() || http_headers::is_supported_protocol_version(version) ||
+         (version == legacy_protocol_version && s.protocol_version() == legacy_protocol_version);
+}
+
+}  // namespace
+
+std::shared_ptr<session> streamable_http_endpoint::session_at_hand(const client_request& req,
+                                                                   const route_binding& route,
+                                                                   const principal& who) {
+  std::string_view id = header_of(req, "mcp-session-id");
+  auto it = id.empty() ? sessions_.end() : sessions_.find(id);
+  if (it == sessions_.end()) {
+    return nullptr;
+  }
+  const std::shared_ptr<session>& s = it->second;
+  if (!serves(*s, route, who) || !version_accepted(header_of(req, "mcp-protocol-version"), *s) ||
+      !s->replica_alive() ||
+      (store_->shared() &&
+       session::clock::now() - s->store_checked() >= config_.session_store.cache_ttl)) {
+    return nullptr;
+  }
+  s->touch();
+  return s;
 }
 
 net::awaitable<std::shared_ptr<session>> streamable_http_endpoint::find_session(
@@ -182,19 +215,14 @@ net::awaitable<std::shared_ptr<session>> streamable_http_endpoint::find_session(
       co_return nullptr;
     }
   }
-  // A session belongs to the route that created it: elsewhere it does not exist.
-  // An HTTP+SSE session's id is valid on its message endpoint only.
-  // Another principal's session answers exactly like one that never existed.
-  if (!s || s->route().path != route.path || s->is_legacy() || !s->who().same_as(who)) {
+  if (!s || !serves(*s, route, who)) {
     co_await send_error(res, 404, session_not_found,
                         "session not found (expired or deleted); start a new session with "
                         "initialize");
     co_return nullptr;
   }
   std::string_view version = header_of(req, "mcp-protocol-version");
-  // 2024-11-05 only where it was negotiated (a legacy SSE backend behind this session).
-  if (!version.empty() && !http_headers::is_supported_protocol_version(version) &&
-      !(version == legacy_protocol_version && s->protocol_version() == legacy_protocol_version)) {
+  if (!version_accepted(version, *s)) {
     co_await send_error(res, 400, transport_error,
                         "unsupported MCP-Protocol-Version '" + std::string(version) +
                             "'; supported: 2025-11-25, 2025-06-18, 2025-03-26");
@@ -243,22 +271,20 @@ net::awaitable<std::shared_ptr<session>> streamable_http_endpoint::find_session(
 // ---------------------------------------------------------------------------------------------
 // POST
 
-net::awaitable<bool> streamable_http_endpoint::check_json_type(client_request& req,
-                                                               responder& res) {
+std::optional<std::string> streamable_http_endpoint::json_type_refusal(
+    const client_request& req) const {
   std::string_view content_type = header_of(req, http::field::content_type);
   if (http_headers::is_json_content_type(content_type)) {
-    co_return true;
+    return std::nullopt;
   }
-  co_await send_error(
-      res, 415, transport_error,
-      "Content-Type must be application/json, got '" + std::string(content_type) + "'");
-  co_return false;
+  return "Content-Type must be application/json, got '" + std::string(content_type) + "'";
 }
 
 net::awaitable<void> streamable_http_endpoint::handle_post(client_request& req, responder& res,
                                                            const route_binding& route,
                                                            const principal& who) {
-  if (!co_await check_json_type(req, res)) {
+  if (auto refused = json_type_refusal(req)) {
+    co_await send_error(res, 415, transport_error, *refused);
     co_return;
   }
   std::string_view accept = header_of(req, http::field::accept);
@@ -289,9 +315,12 @@ net::awaitable<void> streamable_http_endpoint::handle_post(client_request& req, 
     co_await initialize(req, res, route, env, who);
     co_return;
   }
-  auto s = co_await find_session(req, res, route, who);
+  std::shared_ptr<session> s = session_at_hand(req, route, who);
   if (!s) {
-    co_return;
+    s = co_await find_session(req, res, route, who);
+    if (!s) {
+      co_return;
+    }
   }
   if (decoded.batch) {
     if (s->protocol_version() != "2025-03-26") {

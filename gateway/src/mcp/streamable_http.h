@@ -20,6 +20,7 @@
 #include <boost/beast/http/string_body.hpp>
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 
@@ -232,9 +233,15 @@ class streamable_http_endpoint {
   net::awaitable<std::shared_ptr<session>> find_session(client_request& req, responder& res,
                                                         const route_binding& route,
                                                         const principal& who);
-  net::awaitable<bool> check_origin(client_request& req, responder& res);
-  // 415 unless the body is declared application/json.
-  net::awaitable<bool> check_json_type(client_request& req, responder& res);
+  // The same decided at once when it can be: the session is here, every check passes and the
+  // store needs no word. Null sends the request through find_session, which answers the rest.
+  std::shared_ptr<session> session_at_hand(const client_request& req, const route_binding& route,
+                                           const principal& who);
+  // Why a request is refused (403) for its Host or Origin header; nullopt when it is not.
+  // Checks that decide at once are plain functions: a coroutine is a heap block per request.
+  std::optional<std::string> origin_refusal(const client_request& req) const;
+  // Why a request is refused (415) for a body not declared application/json.
+  std::optional<std::string> json_type_refusal(const client_request& req) const;
   // Ends a session for good: its record is erased from the store, and with
   // `delete_upstream` its backend session is deleted (both in the background).
   void end_session(const std::shared_ptr<session>& s, bool delete_upstream);

@@ -120,7 +120,8 @@ net::awaitable<filter_status> streamable_http_endpoint::filter_message(
   }
   completion_guard done;
   if (is_request) {
-    request_record record;
+    done = completion_guard(chain_);
+    request_record& record = done.fill();
     record.who = who;
     record.route = s.route().path;
     record.backend = s.backend_name();
@@ -141,7 +142,6 @@ net::awaitable<filter_status> streamable_http_endpoint::filter_message(
     if (headers != nullptr) {
       record.request_id = headers->get("x-request-id");
     }
-    done = completion_guard(chain_, std::move(record));
   }
   std::size_t waiting = 0;
   std::optional<filter_status> now = chain->try_request(ctx, waiting);
