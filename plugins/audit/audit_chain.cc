@@ -71,7 +71,7 @@ void seal_into(std::string& out, chain_state& state, std::string_view fields) {
   out += prev_key;
   out += state.prev;
   out += '"';
-  state.prev = to_hex(sha256(std::string_view(out).substr(begin)));
+  state.prev = sha256_hex(std::string_view(out).substr(begin));
   out += hash_key;
   out += state.prev;
   out += "\"}";
@@ -88,7 +88,7 @@ std::string seal(chain_state& state, std::string_view fields) {
 std::optional<chain_state> state_after(std::string_view line) {
   std::string why;
   auto parsed = parse(line, why);
-  if (!parsed || to_hex(sha256(parsed->sealed_part)) != parsed->hash) {
+  if (!parsed || sha256_hex(parsed->sealed_part) != parsed->hash) {
     return std::nullopt;
   }
   return chain_state{std::string(parsed->hash), parsed->seq + 1};
@@ -116,7 +116,7 @@ bool verifier::feed(std::string_view file, std::string_view line) {
   if (!parsed) {
     return fail(file, why);
   }
-  if (to_hex(sha256(parsed->sealed_part)) != parsed->hash) {
+  if (sha256_hex(parsed->sealed_part) != parsed->hash) {
     return fail(file, "the record was changed: its hash does not match its content");
   }
   if (!state_) {

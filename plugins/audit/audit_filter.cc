@@ -58,8 +58,10 @@ std::string_view outcome_of(const request_record& r) {
   return "abandoned";
 }
 
-std::string key_of(std::string_view session, std::string_view id) {
-  std::string key(session);
+// Into `key` (whose capacity is reused): one allocation at most, and none once it has grown.
+std::string& key_of(std::string& key, std::string_view session, std::string_view id) {
+  key.clear();
+  key += session;
   key += '\n';
   key += id;
   return key;
@@ -244,13 +246,13 @@ filter_status audit_filter::note(message_context& ctx) {
     args = ctx.arguments.empty() ? audit_arguments(ctx.body, config_.redaction)
                                  : audit_argument_value(ctx.arguments, config_.redaction);
   }
-  pending_.insert_or_assign(key_of(ctx.session_id, ctx.id),
+  pending_.insert_or_assign(key_of(key_, ctx.session_id, ctx.id),
                             std::pair(std::move(args.redacted), std::move(args.digest)));
   return filter_status::next;
 }
 
 void audit_filter::on_complete(const request_record& record) {
-  auto it = pending_.find(key_of(record.session_id, record.client_id));
+  auto it = pending_.find(key_of(key_, record.session_id, record.client_id));
   if (it == pending_.end()) {
     // Stopped by a filter before this one (or at the HTTP level): recorded all the same, with
     // its arguments from the body the refusal kept.

@@ -54,6 +54,7 @@ class audit_filter final : public filter {
   std::map<std::string, std::pair<std::string, std::string>, std::less<>> pending_;
   counters stats_;
   std::string scratch_;  // the record being formatted, reused (the hooks run on one thread)
+  std::string key_;      // the pending_ key being looked up, reused likewise
 };
 
 }  // namespace mcpgw::plugins::audit

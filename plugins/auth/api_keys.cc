@@ -33,16 +33,26 @@ struct md_ctx {
 
 }  // namespace
 
-std::string sha256(std::string_view data) {
+sha256_digest sha256_bytes(std::string_view data) {
   thread_local md_ctx local;
-  unsigned char out[EVP_MAX_MD_SIZE];
+  sha256_digest out{};
   unsigned int length = 0;
   if (local.ctx == nullptr || EVP_DigestInit_ex2(local.ctx, sha256_md(), nullptr) != 1 ||
       EVP_DigestUpdate(local.ctx, data.data(), data.size()) != 1 ||
-      EVP_DigestFinal_ex(local.ctx, out, &length) != 1) {
+      EVP_DigestFinal_ex(local.ctx, out.data(), &length) != 1 || length != out.size()) {
     throw std::runtime_error("SHA-256 failed in OpenSSL");
   }
-  return std::string(reinterpret_cast<const char*>(out), length);
+  return out;
+}
+
+std::string sha256(std::string_view data) {
+  const sha256_digest d = sha256_bytes(data);
+  return std::string(reinterpret_cast<const char*>(d.data()), d.size());
+}
+
+std::string sha256_hex(std::string_view data) {
+  const sha256_digest d = sha256_bytes(data);
+  return to_hex(std::string_view(reinterpret_cast<const char*>(d.data()), d.size()));
 }
 
 std::string to_hex(std::string_view bytes) {
@@ -65,7 +75,7 @@ api_key_store::api_key_store(const std::vector<tenant_config>& tenants) {
 }
 
 std::optional<api_key_store::match> api_key_store::find(std::string_view key) const {
-  const std::string digest = sha256(key);
+  const sha256_digest digest = sha256_bytes(key);
   const entry* found = nullptr;
   for (const auto& e : entries_) {
     // No early exit: every digest costs the same.

@@ -4,6 +4,7 @@
 
 #include "mcpgw/config.h"
 
+#include <array>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -26,15 +27,18 @@ class api_key_store {
 
  private:
   struct entry {
-    std::string digest;  // 32 raw bytes
+    std::string digest;       // 32 raw bytes
     std::string fingerprint;  // the digest in hex, made once rather than per request
     std::string tenant;
   };
   std::vector<entry> entries_;
 };
 
-// SHA-256 of `data`, raw (32 bytes).
+using sha256_digest = std::array<unsigned char, 32>;
+// SHA-256 of `data`: raw bytes without an allocation, raw in a string, or in lowercase hex.
+sha256_digest sha256_bytes(std::string_view data);
 std::string sha256(std::string_view data);
+std::string sha256_hex(std::string_view data);
 std::string to_hex(std::string_view bytes);
 
 }  // namespace mcpgw::plugins

@@ -20,7 +20,9 @@ std::string seconds(std::chrono::milliseconds ms) {
 }
 
 std::string held_key(std::string_view session, std::string_view id) {
-  std::string key(session);
+  std::string key;
+  key.reserve(session.size() + 1 + id.size());
+  key += session;
   key += '\n';
   key += id;
   return key;
@@ -357,6 +359,9 @@ net::awaitable<filter_status> rate_limit_filter::on_request(message_context& ctx
 }
 
 void rate_limit_filter::on_complete(const request_record& record) {
+  if (held_.empty()) {
+    return;  // no concurrency rule holds a slot (the common case: no key to build)
+  }
   auto it = held_.find(held_key(record.session_id, record.client_id));
   if (it == held_.end()) {
     return;
