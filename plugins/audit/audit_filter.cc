@@ -187,28 +187,21 @@ std::optional<filter_status> audit_filter::try_request(message_context& ctx) {
 }
 
 net::awaitable<filter_status> audit_filter::on_request(message_context& ctx) {
-  if (ctx.kind != jsonrpc::message_kind::request &&
-      ctx.kind != jsonrpc::message_kind::notification) {
-    co_return filter_status::next;
+  if (auto now = try_request(ctx)) {
+    co_return *now;
   }
-  if (!log_->has_room()) {
-    bool room = false;
-    if (config_.on_full == when_full::wait) {
-      ++stats_.waited;
-      // Back-pressure: the request waits (the event loop does not) until the writer catches up.
-      net::steady_timer timer(executor_);
-      const auto deadline = std::chrono::steady_clock::now() + config_.max_wait;
-      while (!room && std::chrono::steady_clock::now() < deadline) {
-        timer.expires_after(std::chrono::milliseconds(2));
-        co_await timer.async_wait(net::as_tuple(net::use_awaitable));
-        room = log_->has_room();
-      }
-    }
-    if (!room) {
-      co_return refuse_full(ctx);
-    }
+  // The queue is full and on_full is wait. Back-pressure: the request waits (the event loop
+  // does not) until the writer catches up.
+  ++stats_.waited;
+  net::steady_timer timer(executor_);
+  const auto deadline = std::chrono::steady_clock::now() + config_.max_wait;
+  bool room = false;
+  while (!room && std::chrono::steady_clock::now() < deadline) {
+    timer.expires_after(std::chrono::milliseconds(2));
+    co_await timer.async_wait(net::as_tuple(net::use_awaitable));
+    room = log_->has_room();
   }
-  co_return note(ctx);
+  co_return room ? note(ctx) : refuse_full(ctx);
 }
 
 filter_status audit_filter::refuse_full(message_context& ctx) {

@@ -7,11 +7,15 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <gtest/gtest.h>
 #include <simdjson.h>
 
+#include <chrono>
+#include <fcntl.h>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 #include <unistd.h>
 
 using namespace mcpgw;
@@ -360,4 +364,139 @@ TEST(AuditFilter, FormatsTimeLatencyAndNumbersExactly) {
   r.started += std::chrono::milliseconds(1993);
   const std::string second = audit_filter::format(r, {}, {});
   EXPECT_TRUE(second.starts_with(R"("time":"2026-11-21T13:24:41.000Z")")) << second;
+}
+
+namespace {
+
+// An audit log whose file is a pipe the test reads: while nobody reads, the writer thread
+// blocks on the full pipe and the queue fills, as it does behind a stalled disk.
+struct stalled_audit {
+  int pipe_fds[2] = {-1, -1};
+  boost::asio::io_context ioc;
+  logger log{log_level::error};
+  std::unique_ptr<filter> f;
+  std::thread drainer;
+
+  explicit stalled_audit(const std::string& options) {
+    EXPECT_EQ(::pipe(pipe_fds), 0);
+    ::fcntl(pipe_fds[1], F_SETPIPE_SZ, 4096);
+    filter_registry registry;
+    plugins::register_builtin_filters(registry);
+    auto result = parse_config_text(R"(
+backends: [{ name: demo, http: { url: "http://127.0.0.1:3311/mcp" } }]
+routes: [{ path: /mcp, backend: demo }]
+filters:
+  - audit: { file: /proc/self/fd/)" + std::to_string(pipe_fds[1]) +
+                                        ", " + options + " }\n",
+                                    "gateway.yaml", &registry);
+    EXPECT_TRUE(result.config) << result.errors.at(0).to_string();
+    f = result.config->filters.at(0).factory->create({ioc.get_executor(), log, *result.config});
+    ::close(pipe_fds[1]);  // the log holds its own write end
+  }
+  audit_filter& audit() { return dynamic_cast<audit_filter&>(*f); }
+
+  // Notifications are recorded at once: pushed until the queue has no room, again after the
+  // writer had time to take what was queued, until it stays full (the writer is blocked on
+  // the pipe). Bounded: 200 rounds of 20 ms.
+  bool fill() {
+    principal who;
+    for (int round = 0; round < 200; ++round) {
+      for (int i = 0; i < 10000 && audit().log().has_room(); ++i) {
+        message_context ctx{who,
+                            nullptr,
+                            "/mcp",
+                            "demo",
+                            "sid",
+                            jsonrpc::message_kind::notification,
+                            "notifications/progress",
+                            "",
+                            "",
+                            R"({"jsonrpc":"2.0","method":"notifications/progress"})",
+                            {},
+                            {},
+                            {}};
+        audit().try_request(ctx);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      if (!audit().log().has_room()) {
+        return true;
+      }
+    }
+    return false;
+  }
+  // Reads the pipe until the log closes it, from now on.
+  void drain() {
+    drainer = std::thread([fd = pipe_fds[0]] {
+      char buffer[4096];
+      while (::read(fd, buffer, sizeof buffer) > 0) {
+      }
+    });
+  }
+  ~stalled_audit() {
+    if (!drainer.joinable()) {
+      drain();  // the writer must not stay blocked when the log stops
+    }
+    f.reset();
+    drainer.join();
+    ::close(pipe_fds[0]);
+  }
+};
+
+}  // namespace
+
+TEST(AuditFilter, AFullQueueRefusesWith503WhenOnFullIsReject) {
+  stalled_audit a("queue: 2, on_full: reject");
+  ASSERT_TRUE(a.fill()) << "the queue never stayed full";
+  principal who;
+  const std::string body = R"({"jsonrpc":"2.0","id":1,"method":"tools/list"})";
+  message_context ctx{
+      who, nullptr, "/mcp", "demo", "sid", jsonrpc::message_kind::request, "tools/list", "",
+      "1", body,    {},     {},     {}};
+  const auto rejected = a.audit().stats().rejected;
+  EXPECT_EQ(a.audit().try_request(ctx), filter_status::stop);
+  EXPECT_EQ(ctx.reply.status, 503u);
+  EXPECT_NE(ctx.reply.message.find("audit.queue = 2"), std::string::npos) << ctx.reply.message;
+  ASSERT_EQ(ctx.reply.headers.size(), 1u);
+  EXPECT_EQ(ctx.reply.headers[0].name, "Retry-After");
+  EXPECT_EQ(a.audit().stats().rejected, rejected + 1);
+  EXPECT_EQ(a.audit().stats().waited, 0u);
+}
+
+TEST(AuditFilter, AFullQueueMakesARequestWaitThenRefusesOrRecordsIt) {
+  stalled_audit a("queue: 2, on_full: wait, max_wait: 200ms");
+  principal who;
+  const std::string body = R"({"jsonrpc":"2.0","id":1,"method":"tools/list"})";
+  message_context ctx{
+      who, nullptr, "/mcp", "demo", "sid", jsonrpc::message_kind::request, "tools/list", "",
+      "1", body,    {},     {},     {}};
+  // Full, and nobody reads: the request waits max_wait, then is refused.
+  ASSERT_TRUE(a.fill()) << "the queue never stayed full";
+  EXPECT_FALSE(a.audit().try_request(ctx).has_value()) << "left to on_request, which waits";
+  filter_status waited = filter_status::next;
+  const auto started = std::chrono::steady_clock::now();
+  boost::asio::co_spawn(a.ioc, a.audit().on_request(ctx),
+                        [&](std::exception_ptr, filter_status s) { waited = s; });
+  a.ioc.run();
+  EXPECT_EQ(waited, filter_status::stop);
+  EXPECT_GE(std::chrono::steady_clock::now() - started, std::chrono::milliseconds(200));
+  EXPECT_EQ(ctx.reply.status, 503u);
+  EXPECT_EQ(a.audit().stats().waited, 1u);
+  EXPECT_EQ(a.audit().stats().rejected, 1u);
+  // Still full, and the pipe is read while the next request waits: it passes.
+  message_context again{
+      who, nullptr, "/mcp", "demo", "sid", jsonrpc::message_kind::request, "tools/list", "",
+      "2", body,    {},     {},     {}};
+  EXPECT_FALSE(a.audit().try_request(again).has_value());
+  filter_status passed = filter_status::stop;
+  boost::asio::co_spawn(a.ioc, a.audit().on_request(again),
+                        [&](std::exception_ptr, filter_status s) { passed = s; });
+  // The pipe is read only once the request is waiting: 10 ms into the run.
+  boost::asio::steady_timer later(a.ioc);
+  later.expires_after(std::chrono::milliseconds(10));
+  later.async_wait([&](boost::system::error_code) { a.drain(); });
+  a.ioc.restart();
+  a.ioc.run();
+  EXPECT_EQ(passed, filter_status::next);
+  EXPECT_EQ(a.audit().stats().waited, 2u);
+  EXPECT_EQ(a.audit().stats().rejected, 1u);
 }
