@@ -138,7 +138,7 @@ audited_arguments audit_element(simdjson::dom::element arguments, const redactio
   write(arguments, rules, at, text, verbatim);
   // The digest is of the minified arguments: when nothing was redacted or escaped, that is
   // the text just written, and the value is not serialized a second time.
-  out.digest = sha256_hex(verbatim ? text : simdjson::to_string(arguments));
+  out.digest = verbatim ? sha256_hex(text) : sha256_hex(simdjson::to_string(arguments));
   out.redacted = text.size() > rules.max_bytes
                      ? "{\"truncated\":" + std::to_string(text.size()) + "}"
                      : std::move(text);

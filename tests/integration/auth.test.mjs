@@ -620,6 +620,16 @@ describe('tenant policy', () => {
     assert.equal(twice.status, 400, twice.text);
     assert.equal(safeJson(twice.text)?.error?.code, -32602, twice.text);
     assert.match(twice.text, /params\.name appears twice/);
+    // Two sets of arguments: the audit log would keep one and the backend might run the other.
+    const args = await request(gw.url, {
+      method: 'POST',
+      body: '{"jsonrpc":"2.0","id":53,"method":"tools/call","params":{"name":"echo","arguments":{"text":"a"},"arguments":{"text":"b"}}}',
+      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...sessionHeaders(g), ...bearer(KEY_G) },
+      timeoutMs: 3000,
+    });
+    assert.equal(args.status, 400, args.text);
+    assert.equal(safeJson(args.text)?.error?.code, -32602, args.text);
+    assert.match(args.text, /params\.arguments appears twice/);
   });
 
   test('a request id already in flight on the session is refused (-32600) and the first call still completes', async () => {

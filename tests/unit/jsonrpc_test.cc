@@ -26,9 +26,6 @@ TEST(Jsonrpc, KeepsParamsArgumentsAsTheirRawText) {
        R"("s")"},
       {R"({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"t","arguments":7}})",
        "7"},
-      // Repeated: the first, as a DOM look-up finds it.
-      {R"({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"arguments":{"a":1},"arguments":{"a":2}}})",
-       R"({"a":1})"},
       {R"({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"t"}})", ""},
   };
   for (const auto& [body, arguments] : cases) {
@@ -202,7 +199,7 @@ TEST(Jsonrpc, ReadsNameAndUriApartSoPoliciesSeeWhatTheBackendActsOn) {
   EXPECT_EQ(subject_of(read), "secret://x");
 }
 
-TEST(Jsonrpc, RefusesARepeatedNameOrUriInParams) {
+TEST(Jsonrpc, RefusesARepeatedNameUriOrArgumentsInParams) {
   decoder d;
   auto twice = d.decode(
       R"({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"search","name":"deploy_prod"}})");
@@ -212,4 +209,10 @@ TEST(Jsonrpc, RefusesARepeatedNameOrUriInParams) {
   auto uri = d.decode(
       R"({"jsonrpc":"2.0","id":1,"method":"resources/read","params":{"uri":"a","uri":"b"}})");
   EXPECT_EQ(uri.kind, message_kind::invalid);
+  // The audit log records one set of arguments; a backend might run the other.
+  auto arguments = d.decode(
+      R"({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"t","arguments":{"a":1},"arguments":{"a":2}}})");
+  EXPECT_EQ(arguments.kind, message_kind::invalid);
+  EXPECT_EQ(arguments.problem_code, invalid_params);
+  EXPECT_EQ(arguments.problem, "params.arguments appears twice");
 }

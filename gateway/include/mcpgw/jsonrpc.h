@@ -52,6 +52,7 @@ struct envelope {
   json_string name;      // params.name (tools/call, prompts/get)
   json_string uri;       // params.uri (resources/read, resources/subscribe, ...)
   token arguments;       // params.arguments, the raw JSON value (tools/call, prompts/get)
+                         // (a message that repeats it, like name or uri, is invalid)
   token progress_token;  // params._meta.progressToken (requests), params.progressToken (progress)
   token request_id;      // params.requestId (notifications/cancelled)
   // W3C trace context in params._meta: the raw string tokens (quotes included).

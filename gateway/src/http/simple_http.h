@@ -39,11 +39,15 @@ simple_parse parse_simple_request(std::string_view data, const simple_request_li
 // A backend's answer: HTTP/1.1, a status with a body (not 1xx, 204 or 304), a Content-Length,
 // and Connection absent, "keep-alive" or "close".
 struct simple_response {
+  simple_response() = default;
+  simple_response(const simple_response&) = delete;
+  simple_response& operator=(const simple_response&) = delete;
   static constexpr std::size_t max_head = 16 * 1024;  // a longer head is Beast's
   unsigned status = 0;
   bool keep_alive = false;
   std::string head;  // the status line and fields, as received
-  std::array<std::pair<std::string_view, std::string_view>, 24> fields{};  // views into head
+  // Views into `head`: a simple_response is filled where it stays (not copied or moved).
+  std::array<std::pair<std::string_view, std::string_view>, 24> fields{};
   std::size_t field_count = 0;
   std::string body;
   // The value of the first field named `name` (any case); empty when there is none.

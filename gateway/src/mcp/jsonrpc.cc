@@ -158,9 +158,14 @@ class object_reader {
           read_meta(meta, env);
         }
       } else if (key == "arguments") {
-        if (!env.arguments.present()) {
-          read_raw(v, env.arguments);  // the first, as a DOM parser's look-up finds it
+        // Repeated, the audit log would keep one and the backend might run the other.
+        if (env.arguments.present()) {
+          env.kind = message_kind::invalid;
+          env.problem = "params.arguments appears twice";
+          env.problem_code = invalid_params;
+          return;
         }
+        read_raw(v, env.arguments);
       } else if (key == "requestId") {
         read_id(v, env.request_id);
       } else if (key == "progressToken") {

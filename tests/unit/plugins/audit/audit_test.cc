@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <filesystem>
 #include <fstream>
+#include <stdexcept>
 #include <thread>
 #include <unistd.h>
 
@@ -368,8 +369,9 @@ TEST(AuditFilter, FormatsTimeLatencyAndNumbersExactly) {
 
 namespace {
 
-// An audit log whose file is a pipe the test reads: while nobody reads, the writer thread
-// blocks on the full pipe and the queue fills, as it does behind a stalled disk.
+// An audit log whose file is a pipe the test reads, filled before the log opens it: the
+// writer thread's first write blocks, and the queue fills and stays full, as behind a stalled
+// disk, until the test reads the pipe.
 struct stalled_audit {
   int pipe_fds[2] = {-1, -1};
   boost::asio::io_context ioc;
@@ -378,8 +380,15 @@ struct stalled_audit {
   std::thread drainer;
 
   explicit stalled_audit(const std::string& options) {
-    EXPECT_EQ(::pipe(pipe_fds), 0);
+    if (::pipe(pipe_fds) != 0) {
+      throw std::runtime_error("pipe");
+    }
     ::fcntl(pipe_fds[1], F_SETPIPE_SZ, 4096);
+    // Full through this end (non-blocking here only: the log opens a blocking one of its own).
+    ::fcntl(pipe_fds[1], F_SETFL, O_NONBLOCK);
+    const std::string filler(4096, 'x');
+    while (::write(pipe_fds[1], filler.data(), filler.size()) > 0) {
+    }
     filter_registry registry;
     plugins::register_builtin_filters(registry);
     auto result = parse_config_text(R"(
@@ -389,40 +398,35 @@ filters:
   - audit: { file: /proc/self/fd/)" + std::to_string(pipe_fds[1]) +
                                         ", " + options + " }\n",
                                     "gateway.yaml", &registry);
-    EXPECT_TRUE(result.config) << result.errors.at(0).to_string();
+    if (!result.config) {
+      throw std::runtime_error(result.errors.at(0).to_string());
+    }
     f = result.config->filters.at(0).factory->create({ioc.get_executor(), log, *result.config});
     ::close(pipe_fds[1]);  // the log holds its own write end
   }
   audit_filter& audit() { return dynamic_cast<audit_filter&>(*f); }
 
-  // Notifications are recorded at once: pushed until the queue has no room, again after the
-  // writer had time to take what was queued, until it stays full (the writer is blocked on
-  // the pipe). Bounded: 200 rounds of 20 ms.
+  // Notifications are recorded at once: pushed until the queue has no room, which lasts (the
+  // writer cannot finish a write). Bounded.
   bool fill() {
     principal who;
-    for (int round = 0; round < 200; ++round) {
-      for (int i = 0; i < 10000 && audit().log().has_room(); ++i) {
-        message_context ctx{who,
-                            nullptr,
-                            "/mcp",
-                            "demo",
-                            "sid",
-                            jsonrpc::message_kind::notification,
-                            "notifications/progress",
-                            "",
-                            "",
-                            R"({"jsonrpc":"2.0","method":"notifications/progress"})",
-                            {},
-                            {},
-                            {}};
-        audit().try_request(ctx);
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-      if (!audit().log().has_room()) {
-        return true;
-      }
+    for (int i = 0; i < 1000 && audit().log().has_room(); ++i) {
+      message_context ctx{who,
+                          nullptr,
+                          "/mcp",
+                          "demo",
+                          "sid",
+                          jsonrpc::message_kind::notification,
+                          "notifications/progress",
+                          "",
+                          "",
+                          R"({"jsonrpc":"2.0","method":"notifications/progress"})",
+                          {},
+                          {},
+                          {}};
+      audit().try_request(ctx);
     }
-    return false;
+    return !audit().log().has_room();
   }
   // Reads the pipe until the log closes it, from now on.
   void drain() {
