@@ -19,39 +19,43 @@ namespace {
 
 const simple_request_limits limits{8192, 1 << 20};
 
+template <bool isRequest>
 struct beast_result {
-  http::request<http::string_body> req;
+  http::message<isRequest, http::string_body> message;
   std::size_t used = 0;
 };
 
-// Beast's reading of the whole request at the start of `data`.
-beast_result beast_parse(const std::string& data) {
-  http::request_parser<http::string_body> parser;
+// Beast's reading of the whole message at the start of `data` (a request under `limits`).
+template <bool isRequest>
+beast_result<isRequest> beast_parse(const std::string& data) {
+  http::parser<isRequest, http::string_body> parser;
   parser.eager(true);
   parser.header_limit(static_cast<std::uint32_t>(limits.max_header));
   parser.body_limit(limits.max_body);
   boost::system::error_code ec;
-  beast_result out;
+  beast_result<isRequest> out;
   out.used = parser.put(boost::asio::buffer(data), ec);
   EXPECT_FALSE(ec) << ec.message() << " for " << data;
   EXPECT_TRUE(parser.is_done()) << data;
-  out.req = parser.release();
+  out.message = parser.release();
   return out;
 }
 
-std::vector<std::pair<std::string, std::string>> fields_of(
-    const http::request<http::string_body>& req) {
-  std::vector<std::pair<std::string, std::string>> out;
-  for (const auto& f : req) {
-    out.emplace_back(std::string(f.name_string()), std::string(f.value()));
+// `n` field lines "X-F<i>: v".
+std::string field_lines(int n) {
+  std::string out;
+  for (int i = 0; i < n; ++i) {
+    out += "X-F" + std::to_string(i) + ": v\r\n";
   }
   return out;
 }
 
-std::vector<std::pair<std::string, std::string>> fields_of_response(
-    const http::response<http::string_body>& res) {
+// A Beast message's fields, in order.
+template <bool isRequest>
+std::vector<std::pair<std::string, std::string>> fields_of(
+    const http::message<isRequest, http::string_body>& message) {
   std::vector<std::pair<std::string, std::string>> out;
-  for (const auto& f : res) {
+  for (const auto& f : message) {
     out.emplace_back(std::string(f.name_string()), std::string(f.value()));
   }
   return out;
@@ -62,16 +66,16 @@ void expect_same_as_beast(const std::string& data) {
   http::request<http::string_body> req;
   std::size_t used = 0;
   ASSERT_EQ(parse_simple_request(data, limits, req, used), simple_parse::parsed);
-  const beast_result beast = beast_parse(data);
+  const auto beast = beast_parse<true>(data);
   EXPECT_EQ(used, beast.used);
-  EXPECT_EQ(req.method(), beast.req.method());
-  EXPECT_EQ(req.method_string(), beast.req.method_string());
-  EXPECT_EQ(req.target(), beast.req.target());
-  EXPECT_EQ(req.version(), beast.req.version());
-  EXPECT_EQ(fields_of(req), fields_of(beast.req));
-  EXPECT_EQ(req.body(), beast.req.body());
-  EXPECT_EQ(req.keep_alive(), beast.req.keep_alive());
-  EXPECT_EQ(req[http::field::content_type], beast.req[http::field::content_type]);
+  EXPECT_EQ(req.method(), beast.message.method());
+  EXPECT_EQ(req.method_string(), beast.message.method_string());
+  EXPECT_EQ(req.target(), beast.message.target());
+  EXPECT_EQ(req.version(), beast.message.version());
+  EXPECT_EQ(fields_of(req), fields_of(beast.message));
+  EXPECT_EQ(req.body(), beast.message.body());
+  EXPECT_EQ(req.keep_alive(), beast.message.keep_alive());
+  EXPECT_EQ(req[http::field::content_type], beast.message[http::field::content_type]);
 }
 
 void expect_declined(const std::string& data, simple_request_limits with = limits) {
@@ -208,16 +212,8 @@ TEST(SimpleRequest, DeclinesRequestsAtOrOverTheLimits) {
   http::request<http::string_body> fits;
   EXPECT_EQ(parse_simple_request(mcp_post, {8192, 59}, fits, used), simple_parse::parsed);
   // More fields than it takes.
-  std::string many = "GET / HTTP/1.1\r\n";
-  for (int i = 0; i < 49; ++i) {
-    many += "X-F" + std::to_string(i) + ": v\r\n";
-  }
-  expect_declined(many + "\r\n");
-  std::string enough = "GET / HTTP/1.1\r\n";
-  for (int i = 0; i < 48; ++i) {
-    enough += "X-F" + std::to_string(i) + ": v\r\n";
-  }
-  expect_same_as_beast(enough + "\r\n");
+  expect_declined("GET / HTTP/1.1\r\n" + field_lines(49) + "\r\n");
+  expect_same_as_beast("GET / HTTP/1.1\r\n" + field_lines(48) + "\r\n");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -227,45 +223,28 @@ namespace {
 
 constexpr std::uint64_t max_response_body = 1 << 20;
 
-struct beast_response {
-  http::response<http::string_body> res;
-  std::size_t used = 0;
-};
-
-beast_response beast_parse_response(const std::string& data) {
-  http::response_parser<http::string_body> parser;
-  parser.eager(true);
-  boost::system::error_code ec;
-  beast_response out;
-  out.used = parser.put(boost::asio::buffer(data), ec);
-  EXPECT_FALSE(ec) << ec.message() << " for " << data;
-  EXPECT_TRUE(parser.is_done()) << data;
-  out.res = parser.release();
-  return out;
-}
-
 void expect_response_same_as_beast(const std::string& data) {
   SCOPED_TRACE(data);
   simple_response mine;
   std::size_t used = 0;
   ASSERT_EQ(parse_simple_response(data, max_response_body, mine, used), simple_parse::parsed);
-  const beast_response beast = beast_parse_response(data);
+  const auto beast = beast_parse<false>(data);
   EXPECT_EQ(used, beast.used);
-  EXPECT_EQ(mine.status, beast.res.result_int());
-  EXPECT_EQ(mine.keep_alive, beast.res.keep_alive());
-  EXPECT_EQ(mine.body, beast.res.body());
+  EXPECT_EQ(mine.status, beast.message.result_int());
+  EXPECT_EQ(mine.keep_alive, beast.message.keep_alive());
+  EXPECT_EQ(mine.body, beast.message.body());
   std::vector<std::pair<std::string, std::string>> fields;
   for (std::size_t i = 0; i < mine.field_count; ++i) {
     fields.emplace_back(mine.fields[i].first, mine.fields[i].second);
   }
-  EXPECT_EQ(fields, fields_of_response(beast.res));
-  for (const auto& f : beast.res) {
+  EXPECT_EQ(fields, fields_of(beast.message));
+  for (const auto& f : beast.message) {
     // The first field of each name, looked up in any case.
     std::string upper(f.name_string());
     for (char& c : upper) {
       c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
     }
-    EXPECT_EQ(mine.field(upper), beast.res[f.name_string()]);
+    EXPECT_EQ(mine.field(upper), beast.message[f.name_string()]);
   }
 }
 
@@ -357,16 +336,9 @@ TEST(SimpleResponse, DeclinesWhatBeastMustRead) {
   simple_response fits;
   std::size_t used = 0;
   EXPECT_EQ(parse_simple_response(json_answer, 38, fits, used), simple_parse::parsed);
-  std::string many = "HTTP/1.1 200 OK\r\n";
-  for (int i = 0; i < 24; ++i) {
-    many += "X-F" + std::to_string(i) + ": v\r\n";
-  }
-  expect_response_declined(many + "Content-Length: 0\r\n\r\n");
-  std::string enough = "HTTP/1.1 200 OK\r\n";
-  for (int i = 0; i < 23; ++i) {
-    enough += "X-F" + std::to_string(i) + ": v\r\n";
-  }
-  expect_response_same_as_beast(enough + "Content-Length: 0\r\n\r\n");
+  expect_response_declined("HTTP/1.1 200 OK\r\n" + field_lines(24) + "Content-Length: 0\r\n\r\n");
+  expect_response_same_as_beast("HTTP/1.1 200 OK\r\n" + field_lines(23) +
+                                "Content-Length: 0\r\n\r\n");
   expect_response_declined(
       "HTTP/1.1 200 OK\r\nX-Big: " + std::string(simple_response::max_head, 'b') +
       "\r\nContent-Length: 0\r\n\r\n");
