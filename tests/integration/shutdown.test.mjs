@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
 
-import { callTool, initialize, mcpPost, openGetStream, request, sleep, startConformanceBackend, startGateway } from './lib.mjs';
+import { callTool, initialize, mcpPost, openGetStream, parseRawResponse, rawExchange, request, sleep, startConformanceBackend, startGateway } from './lib.mjs';
 
 let backend;
 before(async () => {
@@ -31,6 +31,7 @@ describe('SIGTERM with a call in flight (shutdown_grace 3s)', () => {
   let sigtermAt;
   let readyzDuringDrain = [];
   let call;
+  let slowProbe;
 
   before(async () => {
     gw = await startGateway({ backendUrl: backend.url, name: 'gateway-drain', config: { shutdown_grace: '3s' } });
@@ -40,6 +41,13 @@ describe('SIGTERM with a call in flight (shutdown_grace 3s)', () => {
     call = await startSlowCall(gw, session, 1500, 'inflight-1');
     sigtermAt = Date.now();
     process.kill(gw.proc.pid, 'SIGTERM');
+    // A probe that connects during the drain and sends its request only 150 ms later (several
+    // of the drain's 20 ms sweeps of idle connections): answered, not reset.
+    const adminPort = new URL(gw.adminUrl).port;
+    slowProbe = sleep(100).then(() => rawExchange(adminPort, {
+      writes: [[150, 'GET /readyz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n']],
+      timeoutMs: 3000,
+    }));
     // Sample /readyz while the call drains (it has ~1.3 s left).
     for (let i = 0; i < 8 && !gw.proc.exited; i++) {
       try {
@@ -66,6 +74,13 @@ describe('SIGTERM with a call in flight (shutdown_grace 3s)', () => {
     const answered = gone < 0 ? rest : rest.slice(0, gone);
     assert.ok(answered.every((r) => r.status === 503), `ready again after draining: ${samples}`);
     assert.ok(rest.slice(answered.length).every((r) => r.error), `answers after the listener closed: ${samples}`);
+  });
+
+  test('a connection opened during the drain is not closed as idle before its request arrives', async () => {
+    const r = await slowProbe;
+    const p = parseRawResponse(r.text);
+    assert.equal(p.status, 503, `no answer (closed by the drain?): ${JSON.stringify(r)}`);
+    assert.match(p.body, /draining/);
   });
 
   test('the in-flight slow call started before SIGTERM completes successfully', async () => {

@@ -271,7 +271,7 @@ void gateway_server::stop() {
   }
   // Idle keep-alive connections and long-lived streams end now; requests in flight finish.
   for (auto& c : connections_) {
-    if (c.state == connection_state::idle) {
+    if (c.state == connection_state::idle && !c.awaiting_first) {
       c.stream->close();
     }
   }
@@ -293,7 +293,7 @@ net::awaitable<void> gateway_server::drain() {
     for (auto& c : connections_) {
       if (c.state == connection_state::handling) {
         busy = true;
-      } else if (c.state == connection_state::idle) {
+      } else if (c.state == connection_state::idle && !c.awaiting_first) {
         c.stream->close();
       }
     }
@@ -406,6 +406,7 @@ net::awaitable<void> gateway_server::serve(any_stream& stream, listener_kind kin
     first = false;
     std::optional<client_request> next =
         co_await next_request(stream, buffer, entry, header_timeout);
+    entry.awaiting_first = false;
     if (!next) {
       co_return;
     }

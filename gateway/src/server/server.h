@@ -54,6 +54,9 @@ class gateway_server {
   struct connection_entry {
     any_stream* stream = nullptr;
     connection_state state = connection_state::idle;
+    // Until its first request is read: not a keep-alive connection, so a drain does not close
+    // it as idle (a probe of /readyz that connects while the gateway drains gets its answer).
+    bool awaiting_first = true;
     // The deadline of the header read in progress (plain TCP; max: none), and whether the
     // sweep cancelled that read because it passed.
     std::chrono::steady_clock::time_point read_deadline = std::chrono::steady_clock::time_point::max();
