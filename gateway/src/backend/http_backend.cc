@@ -361,8 +361,9 @@ http_backend::connect(std::chrono::steady_clock::time_point deadline) {
   }
   tcp.socket().set_option(net::ip::tcp::no_delay(true));
   if (!tls_) {
-    co_return std::pair{backend_failure::none,
-                        std::make_unique<pooled_connection>(any_stream(std::move(tcp)))};
+    auto conn = std::make_unique<pooled_connection>(any_stream(std::move(tcp)));
+    readiness_.add(conn->read, conn->stream.tcp().socket().native_handle());
+    co_return std::pair{backend_failure::none, std::move(conn)};
   }
   auto conn = std::make_unique<pooled_connection>(any_stream(std::move(tcp), *tls_ctx_));
   // SNI; SSL_set_tlsext_host_name is a macro with an old-style cast.
@@ -497,10 +498,19 @@ http_backend::send_once(const backend_request& request) {
     c.stream.tcp().expires_at(deadline);  // the header has the request's deadline
     boost::system::error_code rec;
     if (c.buffer.size() == 0) {
-      auto [ec, n] = co_await c.stream.async_read_some(
-          c.buffer.prepare(beast::read_size(c.buffer, 65536)), tuple_awaitable);
-      c.buffer.commit(n);
-      rec = ec == net::error::eof ? http::error::end_of_stream : ec;
+      if (c.read.watched) {
+        // Plain TCP: no recv() that finds nothing yet (http/read_readiness.h).
+        rec = co_await readiness_.read_some(c.read, c.stream.tcp().socket().native_handle(),
+                                            c.buffer, deadline);
+      } else {
+        auto [ec, n] = co_await c.stream.async_read_some(
+            c.buffer.prepare(beast::read_size(c.buffer, 65536)), tuple_awaitable);
+        c.buffer.commit(n);
+        rec = ec;
+      }
+      if (rec == net::error::eof) {
+        rec = http::error::end_of_stream;
+      }
     }
     if (!rec) {
       // A JSON answer usually comes whole with that first read: taken at once. Anything else

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "http/any_stream.h"
+#include "http/read_readiness.h"
 #include "http/simple_http.h"
 #include "mcpgw/config.h"
 #include "mcpgw/log.h"
@@ -51,6 +52,9 @@ struct backend_request {
 
 struct pooled_connection {
   explicit pooled_connection(any_stream s) : stream(std::move(s)) {}
+  // Plain TCP: the answer's first read waits on the io_context's read_readiness. Declared
+  // before the stream, so the socket closes (leaving the set) before the slot goes.
+  read_readiness::slot read;
   any_stream stream;
   beast::flat_buffer buffer;
   // Response bodies are read through this, allocated once per connection, not per request.
@@ -172,6 +176,7 @@ class http_backend {
   std::map<std::string, std::string, std::less<>> tenant_credential_lines_;
   std::optional<net::ip::tcp::endpoint> literal_;  // set when the URL's host is an IP address
   std::optional<net::ssl::context> tls_ctx_;
+  read_readiness& readiness_ = read_readiness::of(ex_);
   std::shared_ptr<connection_pool> pool_ = std::make_shared<connection_pool>();
 };
 

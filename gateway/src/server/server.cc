@@ -38,6 +38,7 @@ gateway_server::gateway_server(net::io_context& ioc, const gateway_config& confi
       redis_(std::move(redis)),
       endpoint_(ioc.get_executor(), config, log, chain,
                 store ? std::move(store) : std::make_shared<memory_session_store>()),
+      readiness_(read_readiness::of(ioc.get_executor())),
       sweep_timer_(ioc),
       stats_(stats) {
   if (chain) {
@@ -272,6 +273,7 @@ void gateway_server::stop() {
   // Idle keep-alive connections and long-lived streams end now; requests in flight finish.
   for (auto& c : connections_) {
     if (c.state == connection_state::idle && !c.awaiting_first) {
+      readiness_.remove(c.read, c.stream->tcp().socket().native_handle());
       c.stream->close();
     }
   }
@@ -294,6 +296,7 @@ net::awaitable<void> gateway_server::drain() {
       if (c.state == connection_state::handling) {
         busy = true;
       } else if (c.state == connection_state::idle && !c.awaiting_first) {
+        readiness_.remove(c.read, c.stream->tcp().socket().native_handle());
         c.stream->close();
       }
     }
@@ -374,8 +377,11 @@ net::awaitable<void> gateway_server::run_connection(net::ip::tcp::socket socket,
   } else {
     stream.emplace(std::move(tcp));
   }
-  connections_.push_back(connection_entry{&*stream, connection_state::idle});
+  connections_.emplace_back().stream = &*stream;
   auto entry = std::prev(connections_.end());
+  if (!stream->is_tls()) {
+    readiness_.add(entry->read, stream->tcp().socket().native_handle());
+  }
   if (stream->is_tls()) {
     stream->tcp().expires_after(config_.limits.header_timeout);
     auto [hec] =
@@ -391,6 +397,7 @@ net::awaitable<void> gateway_server::run_connection(net::ip::tcp::socket socket,
     stream->tcp().expires_after(std::chrono::seconds(1));
     co_await stream->tls().async_shutdown(tuple_awaitable);
   }
+  readiness_.remove(entry->read, stream->tcp().socket().native_handle());
   stream->close();
   connections_.erase(entry);
 }

@@ -9,6 +9,7 @@
 #include "backend/backend_group.h"
 #include "backend/http_backend.h"
 #include "backend/stdio_backend.h"
+#include "http/read_readiness.h"
 #include "http/responder.h"
 #include "mcp/streamable_http.h"
 #include "mcpgw/config.h"
@@ -59,8 +60,12 @@ class gateway_server {
     bool awaiting_first = true;
     // The deadline of the header read in progress (plain TCP; max: none), and whether the
     // sweep cancelled that read because it passed.
-    std::chrono::steady_clock::time_point read_deadline = std::chrono::steady_clock::time_point::max();
+    std::chrono::steady_clock::time_point read_deadline =
+        std::chrono::steady_clock::time_point::max();
     bool read_expired = false;
+    // The socket's read readiness (not watched on TLS, or when the kernel refused: read as
+    // Asio reads).
+    read_readiness::slot read;
   };
 
   // Which listener a connection came in on.
@@ -125,6 +130,7 @@ class gateway_server {
   net::ip::tcp::endpoint listen_endpoint_;
   net::ip::tcp::endpoint admin_endpoint_;
   std::list<connection_entry> connections_;
+  read_readiness& readiness_;  // the io_context's
   net::steady_timer sweep_timer_;
   std::chrono::steady_clock::time_point sweep_at_ = std::chrono::steady_clock::time_point::max();
   bool sweep_stopped_ = false;

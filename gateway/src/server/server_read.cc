@@ -33,9 +33,16 @@ net::awaitable<std::optional<client_request>> gateway_server::next_request(
   if (!stream.is_tls()) {
     watch_read(entry, header_timeout);
     if (buffer.size() == 0) {
-      auto [ec, n] = co_await stream.tcp().socket().async_read_some(
-          buffer.prepare(beast::read_size(buffer, 65536)), tuple_awaitable);
-      buffer.commit(n);
+      boost::system::error_code ec;
+      if (entry.read.watched) {
+        ec = co_await readiness_.read_some(entry.read, stream.tcp().socket().native_handle(),
+                                           buffer, no_deadline, &entry.read_expired);
+      } else {
+        auto [rec, n] = co_await stream.tcp().socket().async_read_some(
+            buffer.prepare(beast::read_size(buffer, 65536)), tuple_awaitable);
+        buffer.commit(n);
+        ec = rec;
+      }
       if (ec) {
         // Closed, timed out (the sweep cancelled the read) or failed before a byte: the
         // connection ends without an answer, as for these errors from read_header.
@@ -156,6 +163,7 @@ net::awaitable<void> gateway_server::sweep_read_deadlines() {
         c.read_expired = true;
         boost::system::error_code ignored;
         c.stream->tcp().socket().cancel(ignored);  // the read ends with beast::error::timeout
+        readiness_.cancel(c.read);
       } else {
         next = std::min(next, c.read_deadline);
       }
