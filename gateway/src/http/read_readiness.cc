@@ -240,13 +240,12 @@ void read_readiness::on_ready(boost::system::error_code ec) {
     }
   } while (n == static_cast<int>(events.size()) || (n < 0 && errno == EINTR));
   arm();
-  // Resumed last, and nothing of this object is touched after: a resumed read may end the
-  // whole server (a test's coroutine that owns it, or the drain's last step).
-  std::vector<std::unique_ptr<waiter>> woken;
-  woken.swap(woken_);
-  for (auto& w : woken) {
+  // Resumed last. Only on_ready adds to woken_, and a resumed read cannot run it (nor end this
+  // service, which lives as long as the io_context), so the list keeps its capacity.
+  for (auto& w : woken_) {
     w->complete(boost::system::error_code{});
   }
+  woken_.clear();
 }
 
 }  // namespace mcpgw
