@@ -391,6 +391,12 @@ void connection_pool::release(std::unique_ptr<pooled_connection> conn) {
   idle.push_back(std::move(conn));
 }
 
+pooled_connection::~pooled_connection() {
+  if (read.owner != nullptr) {
+    read.owner->remove(read, stream.tcp().socket().native_handle());
+  }
+}
+
 bool http_backend::still_open(pooled_connection& conn) {
   if (conn.buffer.size() != 0) {
     return false;  // bytes after the last response: the connection is out of step

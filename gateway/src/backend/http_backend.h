@@ -52,8 +52,12 @@ struct backend_request {
 
 struct pooled_connection {
   explicit pooled_connection(any_stream s) : stream(std::move(s)) {}
-  // Plain TCP: the answer's first read waits on the io_context's read_readiness. Declared
-  // before the stream, so the socket closes (leaving the set) before the slot goes.
+  // Leaves the read set before the socket closes (a close alone would not take it out if a
+  // child process still held a copy of the descriptor).
+  ~pooled_connection();
+  pooled_connection(const pooled_connection&) = delete;
+  pooled_connection& operator=(const pooled_connection&) = delete;
+  // Plain TCP: the answer's first read waits on the io_context's read_readiness.
   read_readiness::slot read;
   any_stream stream;
   beast::flat_buffer buffer;

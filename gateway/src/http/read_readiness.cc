@@ -186,12 +186,21 @@ std::ptrdiff_t read_readiness::read(slot& s, int fd, void* data, std::size_t siz
 net::awaitable<boost::system::error_code> read_readiness::read_some(
     slot& s, int fd, boost::beast::flat_buffer& buffer,
     std::chrono::steady_clock::time_point deadline, const bool* expired) {
-  for (;;) {
+  for (bool waited = false;; waited = true) {
     boost::system::error_code ec;
     const auto room = buffer.prepare(boost::beast::read_size(buffer, 65536));
     const std::ptrdiff_t n = read(s, fd, room.data(), room.size(), ec);
     if (n > 0) {
       buffer.commit(static_cast<std::size_t>(n));
+      // A peer that keeps the socket full (pipelined requests that fill every read) would
+      // otherwise be served inline for ever: every so many reads without a wait, the others
+      // get a turn, as Asio's posted completions gave them one on every read.
+      if (waited) {
+        s.unwaited_reads = 0;
+      } else if (++s.unwaited_reads >= max_unwaited_reads) {
+        s.unwaited_reads = 0;
+        co_await net::post(ex_, net::use_awaitable);
+      }
       co_return ec;
     }
     if (n == 0) {
@@ -206,6 +215,9 @@ net::awaitable<boost::system::error_code> read_readiness::read_some(
     auto [wec] = co_await async_wait(s, deadline, net::as_tuple(net::use_awaitable));
     if (wec) {
       co_return wec;
+    }
+    if (!s.watched) {
+      co_return net::error::operation_aborted;  // removed (`fd` may be closed) while woken
     }
   }
 }
@@ -240,12 +252,17 @@ void read_readiness::on_ready(boost::system::error_code ec) {
     }
   } while (n == static_cast<int>(events.size()) || (n < 0 && errno == EINTR));
   arm();
-  // Resumed last. Only on_ready adds to woken_, and a resumed read cannot run it (nor end this
-  // service, which lives as long as the io_context), so the list keeps its capacity.
-  for (auto& w : woken_) {
+  // Resumed last, from a list of their own: a handler that throws leaves none of them in
+  // woken_ to be resumed twice. The capacity goes back to woken_ for the next batch.
+  std::vector<std::unique_ptr<waiter>> woken;
+  woken.swap(woken_);
+  for (auto& w : woken) {
     w->complete(boost::system::error_code{});
   }
-  woken_.clear();
+  woken.clear();
+  if (woken_.empty()) {
+    woken_.swap(woken);
+  }
 }
 
 }  // namespace mcpgw

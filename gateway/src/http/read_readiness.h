@@ -59,6 +59,8 @@ class read_readiness : public net::execution_context::service {
     bool watched = false;
     // Not known to be drained: the next read tries recv() at once.
     bool readable = true;
+    // read_some calls in a row that did not wait (see max_unwaited_reads).
+    unsigned unwaited_reads = 0;
     std::unique_ptr<read_readiness::waiter> waiter;
     // While waiting: its deadline (max: none), and where it is in read_readiness::waiting_.
     std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
@@ -109,6 +111,10 @@ class read_readiness : public net::execution_context::service {
   // error in `ec`.
   static std::ptrdiff_t read(slot& s, int fd, void* data, std::size_t size,
                              boost::system::error_code& ec);
+
+  // After this many read_some calls in a row that found bytes at once, the next one lets the
+  // io_context run other work first.
+  static constexpr unsigned max_unwaited_reads = 16;
 
   // One read into `buffer` on the socket with descriptor `fd` (at most 64 KiB, as Beast
   // reads): at once when `s` may hold bytes, else after it signals. Errors: the socket's,
