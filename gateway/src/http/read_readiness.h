@@ -43,10 +43,10 @@ class read_readiness : public net::execution_context::service {
     virtual void complete(boost::system::error_code ec) = 0;
   };
 
-  // One socket's state. It must stay where it is while its socket is open and watched (the
-  // set points at it): remove it or close the socket before it goes, unless the io_context no
-  // longer runs. The socket's descriptor is passed at each call, never kept: a socket closed
-  // elsewhere (a write timeout) has -1, not a number another socket may have taken since.
+  // One socket's state. It must stay where it is while its socket is watched (the set points
+  // at it): remove it before it goes, unless the io_context no longer runs. The socket's descriptor
+  // is passed at each call, never kept: a socket closed elsewhere (a write timeout) has -1, not a
+  // number another socket may have taken since.
   struct slot {
     slot() = default;
     // A slot dropped while a read waits on it (its connection destroyed at shutdown) takes
@@ -77,9 +77,10 @@ class read_readiness : public net::execution_context::service {
 
   // Watches `fd` for `s`. False (errno kept) when it cannot: the caller reads as Asio does.
   bool add(slot& s, int fd);
-  // Stops watching `s`, whose socket has descriptor `fd` now (-1: closed already, which
-  // removed it from the set); a waiting read ends with operation_aborted. A slot whose socket
-  // closes before the slot goes away need not be removed: the close takes it out of the set.
+  // Stops watching `s`, whose socket has descriptor `fd` now (-1: closed already); a waiting
+  // read ends with operation_aborted. Call it before the socket closes: a close takes the
+  // socket out of the set only when no other descriptor (a child process's copy) still
+  // refers to it.
   void remove(slot& s, int fd);
   // A waiting read ends with operation_aborted (a deadline passed, the connection closes).
   void cancel(slot& s);
