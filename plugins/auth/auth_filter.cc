@@ -80,7 +80,11 @@ std::string_view describe(auth::jwt_error error) {
 
 auth_filter::auth_filter(auth_config config, const gateway_config& gateway, logger& log,
                          net::any_io_executor ex)
-    : config_(std::move(config)), gateway_(gateway), log_(log), keys_(gateway.tenants) {
+    : config_(std::move(config)),
+      gateway_(gateway),
+      log_(log),
+      keys_(gateway.tenants),
+      cache_(config_.cache) {
   for (const auto& t : gateway.tenants) {
     policies_.emplace(t.name, tenant_policy(t));
   }
@@ -121,6 +125,19 @@ auth_filter::auth_filter(auth_config config, const gateway_config& gateway, logg
       }
     }
   }
+}
+
+void auth_filter::count_into(metrics& m) {
+  auto* hits = &m.auth_cache_lookups.Add({{"result", "hit"}});
+  auto* misses = &m.auth_cache_lookups.Add({{"result", "miss"}});
+  auto* entries = &m.auth_cache_entries.Add({});
+  m.on_scrape([this, hits, misses, entries, seen = auth::credential_cache::counters{}]() mutable {
+    const auto& now = cache_.stats();
+    hits->Increment(static_cast<double>(now.hits - seen.hits));
+    misses->Increment(static_cast<double>(now.misses - seen.misses));
+    entries->Set(static_cast<double>(cache_.size()));
+    seen = now;
+  });
 }
 
 const tenant_policy* auth_filter::policy_of(const principal& who) const {
@@ -187,10 +204,11 @@ void auth_filter::stop() {
   }
 }
 
-filter_status auth_filter::verify_token(http_context& ctx, std::string_view token) const {
+filter_status auth_filter::verify_token(http_context& ctx, std::string_view token,
+                                        const auth::jwk_set* keys, std::int64_t now,
+                                        std::int64_t& not_after) const {
   const jwt_settings& jwt = *config_.jwt;
-  std::shared_ptr<const auth::jwk_set> keys = jwks_->keys();
-  if (!keys) {
+  if (keys == nullptr) {
     // Not the client's fault: the issuer's keys have not been fetched yet.
     ctx.reply.status = 503;
     ctx.reply.code = jsonrpc::unauthorized;
@@ -199,7 +217,8 @@ filter_status auth_filter::verify_token(http_context& ctx, std::string_view toke
     log_.warn("token not checked: no signing keys yet", {{"route", ctx.route}});
     return filter_status::stop;
   }
-  auth::jwt_result result = auth::verify_jwt(token, *keys, rules_for(ctx.route), now_());
+  const auth::jwt_rules& rules = rules_for(ctx.route);
+  auth::jwt_result result = auth::verify_jwt(token, *keys, rules, now);
   if (result.error == auth::jwt_error::unknown_key) {
     jwks_->refresh_soon();  // the issuer may have rotated its keys
   }
@@ -224,6 +243,13 @@ filter_status auth_filter::verify_token(http_context& ctx, std::string_view toke
     return challenge(ctx, 403, "", "this token's tenant may not use the gateway");
   }
   ctx.who = std::move(who);
+  // Valid through exp + leeway (verify_jwt refuses from the second after); without exp, until
+  // the cache's max_age.
+  const std::int64_t leeway = rules.leeway.count();
+  const std::int64_t exp = result.claims.expires_at;
+  not_after = exp == 0 || exp > auth::credential_cache::never - leeway
+                  ? auth::credential_cache::never
+                  : exp + leeway;
   return filter_status::next;
 }
 
@@ -260,14 +286,30 @@ filter_status auth_filter::authenticate(http_context& ctx) const {
   }
   const bool looks_like_jwt = std::count(credential.begin(), credential.end(), '.') == 2;
   // A JWT comes as a bearer token; anything else is an API key.
-  if (config_.jwt && looks_like_jwt && !authorization.empty()) {
-    if (verify_token(ctx, credential) == filter_status::stop) {
+  const bool as_token = config_.jwt && looks_like_jwt && !authorization.empty();
+  const std::int64_t now = now_();
+  std::shared_ptr<const auth::jwk_set> keys;
+  if (as_token) {
+    keys = jwks_->keys();
+    if (keys != cache_keys_) {
+      cache_.clear();  // the issuer's keys changed: every token is checked against the new ones
+      cache_keys_ = keys;
+    }
+  }
+  const auto via = as_token ? principal::method::jwt : principal::method::api_key;
+  if (const principal* known = cache_.find(credential, ctx.route, via, now)) {
+    ctx.who = *known;
+  } else if (as_token) {
+    std::int64_t not_after = 0;
+    if (verify_token(ctx, credential, keys.get(), now, not_after) == filter_status::stop) {
       return filter_status::stop;
     }
+    cache_.put(credential, ctx.route, now, not_after, ctx.who);
   } else if (auto match = keys_.find(credential)) {
     ctx.who.via = principal::method::api_key;
     ctx.who.tenant = std::move(match->tenant);
     ctx.who.subject = "key:" + match->fingerprint;
+    cache_.put(credential, ctx.route, now, auth::credential_cache::never, ctx.who);
   } else {
     return challenge(ctx, 401, "invalid_token", "unknown API key");
   }

@@ -5,9 +5,11 @@
 
 #include "auth/api_keys.h"
 #include "auth/config.h"
+#include "auth/credential_cache.h"
 #include "auth/policy.h"
 
 #include "mcpgw/filter.h"
+#include "mcpgw/metrics.h"
 
 #include <cstdint>
 #include <functional>
@@ -48,6 +50,9 @@ class auth_filter final : public filter {
     std::uint64_t lists_filtered = 0;
   };
   const counters& stats() const { return stats_; }
+  const auth::credential_cache& cache() const { return cache_; }
+  // Exposes the credential cache's hits, misses and size on each scrape.
+  void count_into(metrics& m);
 
  private:
   const tenant_policy* policy_of(const principal& who) const;
@@ -55,7 +60,10 @@ class auth_filter final : public filter {
   std::string metadata_url(std::string_view route) const;
   filter_status challenge(http_context& ctx, unsigned status, std::string_view error,
                           std::string_view description) const;
-  filter_status verify_token(http_context& ctx, std::string_view token) const;
+  // Verifies a token against `keys` (null: not fetched yet, 503) and fills ctx.who;
+  // `not_after` is the last second the token stays valid.
+  filter_status verify_token(http_context& ctx, std::string_view token, const auth::jwk_set* keys,
+                             std::int64_t now, std::int64_t& not_after) const;
   // The token rules of a route: its audiences are the resource and the route's own URL.
   const auth::jwt_rules& rules_for(std::string_view route) const;
 
@@ -68,6 +76,9 @@ class auth_filter final : public filter {
   std::map<std::string, auth::jwt_rules, std::less<>> route_rules_;
   std::function<std::int64_t()> now_;
   mutable counters stats_;
+  // Credentials verified before; authenticate() is const to the chain, the cache is not.
+  mutable auth::credential_cache cache_;
+  mutable std::shared_ptr<const auth::jwk_set> cache_keys_;  // the key set the tokens in it met
 };
 
 }  // namespace mcpgw::plugins

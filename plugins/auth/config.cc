@@ -16,8 +16,11 @@
 namespace mcpgw::plugins {
 namespace {
 
-constexpr std::array<std::string_view, 5> auth_keys{"resource", "authorization_servers",
-                                                    "api_key_header", "scopes_supported", "jwt"};
+constexpr std::array<std::string_view, 6> auth_keys{
+    "resource", "authorization_servers", "api_key_header", "scopes_supported",
+    "jwt",      "credential_cache"};
+constexpr std::array<std::string_view, 2> cache_keys{"max_entries", "max_age"};
+constexpr std::size_t max_cache_entries = 1'000'000;
 constexpr std::array<std::string_view, 9> jwt_keys{"issuer",       "audience",     "jwks_file",
                                                    "jwks_url",     "jwks_refresh", "jwks_ca_file",
                                                    "tenant_claim", "leeway",       "algorithms"};
@@ -45,7 +48,12 @@ class factory final : public filter_factory {
   }
 
   std::unique_ptr<filter> create(const filter_services& services) const override {
-    return std::make_unique<auth_filter>(config_, services.config, services.log, services.executor);
+    auto f =
+        std::make_unique<auth_filter>(config_, services.config, services.log, services.executor);
+    if (services.stats != nullptr) {
+      f->count_into(*services.stats);
+    }
+    return f;
   }
 
  private:
@@ -181,6 +189,29 @@ void read_jwt(config_detail::parser& p, const config_detail::field& at, auth_con
   out.jwt = std::move(jwt);
 }
 
+void read_cache(config_detail::parser& p, const config_detail::field& at,
+                auth::credential_cache_settings& out) {
+  const auto map = p.read_map(at, cache_keys, "a map like { max_entries: 4096, max_age: 5m }");
+  if (!map) {
+    return;
+  }
+  if (const auto* n = map->get("max_entries")) {
+    out.max_entries = p.read_count(*n).value_or(out.max_entries);
+    if (out.max_entries > max_cache_entries) {
+      p.error(*n, "at most " + std::to_string(max_cache_entries) + " entries, got " +
+                      std::to_string(out.max_entries) + "; 0 turns the cache off");
+    }
+  }
+  if (const auto* age = map->get("max_age")) {
+    duration d = out.max_age;
+    p.read_duration(*age, d, config_detail::zero_policy::reject);
+    out.max_age = std::chrono::duration_cast<std::chrono::seconds>(d);
+    if (out.max_age.count() < 1) {
+      p.error(*age, "at least 1s; to verify every request, set max_entries: 0");
+    }
+  }
+}
+
 }  // namespace
 
 std::shared_ptr<const filter_factory> parse_auth(config_detail::parser& p,
@@ -232,6 +263,9 @@ std::shared_ptr<const filter_factory> parse_auth(config_detail::parser& p,
               "tokens need an audience to be checked against: set auth.resource (the "
               "gateway's public URL) or jwt.audience");
     }
+  }
+  if (const auto* cache = map->get("credential_cache")) {
+    read_cache(p, *cache, out.cache);
   }
   if (!out.authorization_servers.empty() && out.resource.empty()) {
     p.missing(*map, "resource",

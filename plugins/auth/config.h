@@ -3,6 +3,7 @@
 // bearer tokens (JWTs) are checked. Parsed once from `filters: [{ auth: { ... } }]`.
 #pragma once
 
+#include "auth/credential_cache.h"
 #include "auth/jwks_source.h"
 #include "auth/jwt.h"
 
@@ -33,6 +34,7 @@ struct auth_config {
   std::string api_key_header;
   std::vector<std::string> scopes_supported;  // advertised; default: the scopes tenants require
   std::optional<jwt_settings> jwt;
+  auth::credential_cache_settings cache;  // credentials verified before
   int line = 0;
 };
 

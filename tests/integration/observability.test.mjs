@@ -159,6 +159,14 @@ describe('/metrics', () => {
     assert.ok([...m.keys()].some((k) => /^mcpgw_build_info\{version="\d+\.\d+\.\d+"\}$/.test(k)));
   });
 
+  test('the auth filter\'s credential cache: one key, verified once, then found on every request', async () => {
+    const m = await scrape(gw);
+    const hits = m.get(series('mcpgw_auth_cache_lookups_total', { result: 'hit' }));
+    assert.ok(hits >= 25, `hits ${hits}`);
+    assert.equal(m.get(series('mcpgw_auth_cache_lookups_total', { result: 'miss' })), 1);
+    assert.equal(m.get('mcpgw_auth_cache_entries'), 1);
+  });
+
   test('audit records written match the audit file; the queue depth is exported', async () => {
     let m;
     await waitUntil(async () => {

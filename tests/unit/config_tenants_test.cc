@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <map>
 
 using namespace mcpgw;
 
@@ -226,4 +227,31 @@ routes: [{ path: /mcp, backend: demo }]
   EXPECT_NE(all.find("header \"Mcp-Session-Id\" is set by the gateway itself"), std::string::npos)
       << all;
   EXPECT_NE(all.find("header \"Bad Name\" is not a valid header name"), std::string::npos) << all;
+}
+
+TEST(ConfigTenants, CredentialCacheLimitsAreChecked) {
+  const auto with = [](const std::string& cache) {
+    return parse(R"(tenants: [{ name: acme, api_keys: [")" + digest + R"("] }]
+filters:
+  - auth:
+      credential_cache: )" +
+                 cache + "\n");
+  };
+  EXPECT_TRUE(with("{ max_entries: 0, max_age: 1s }").config) << "0 turns it off";
+  EXPECT_TRUE(with("{ max_entries: 1000000, max_age: 1h }").config);
+  const std::map<std::string, std::string> bad{
+      {"{ max_entries: 1000001 }",
+       "filters[0].auth.credential_cache.max_entries: at most 1000000 entries, got 1000001"},
+      {"{ max_entries: -1 }", "filters[0].auth.credential_cache.max_entries"},
+      {"{ max_age: 500ms }", "filters[0].auth.credential_cache.max_age: at least 1s"},
+      {"{ max_age: 0s }",
+       "filters[0].auth.credential_cache.max_age: expected a duration greater than zero"},
+      {"{ size: 10 }", "filters[0].auth.credential_cache.size"},
+      {"64", "filters[0].auth.credential_cache"},
+  };
+  for (const auto& [cache, error] : bad) {
+    auto r = with(cache);
+    EXPECT_FALSE(r.config) << cache;
+    EXPECT_NE(errors_of(r).find(error), std::string::npos) << cache << "\n" << errors_of(r);
+  }
 }

@@ -69,6 +69,8 @@ class metrics {
   prometheus::Family<prometheus::Gauge>& replica_up;            // backend, replica
   prometheus::Family<prometheus::Counter>& aggregate_events;    // route, backend, event
   prometheus::Family<prometheus::Counter>& rate_limit_rejections;  // rule
+  prometheus::Family<prometheus::Counter>& auth_cache_lookups;     // result
+  prometheus::Family<prometheus::Gauge>& auth_cache_entries;
   prometheus::Family<prometheus::Counter>& audit_written;
   prometheus::Family<prometheus::Counter>& audit_failures;
   prometheus::Family<prometheus::Gauge>& audit_queue;

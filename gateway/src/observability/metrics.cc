@@ -130,6 +130,16 @@ metrics::metrics()
                                 .Name("mcpgw_rate_limit_rejections_total")
                                 .Help("Requests a rate-limit rule refused, by rule")
                                 .Register(*registry_)),
+      auth_cache_lookups(
+          BuildCounter()
+              .Name("mcpgw_auth_cache_lookups_total")
+              .Help("Credential cache lookups of the auth filter: hit (not verified again) or "
+                    "miss (verified; cached when valid)")
+              .Register(*registry_)),
+      auth_cache_entries(BuildGauge()
+                             .Name("mcpgw_auth_cache_entries")
+                             .Help("Verified credentials the auth filter holds")
+                             .Register(*registry_)),
       audit_written(BuildCounter()
                         .Name("mcpgw_audit_records_written_total")
                         .Help("Audit records written and flushed to the audit file")

@@ -61,7 +61,7 @@ struct fixture {
   std::unique_ptr<filter> built;
   auth_filter* auth = nullptr;
 
-  explicit fixture(std::string extra_tenant_rules = "") {
+  explicit fixture(std::string extra_tenant_rules = "", std::string auth_extra = "") {
     std::ofstream(jwks) << R"({"keys":[{"kty":"oct","kid":"h1","alg":"HS256","k":")" +
                                auth::base64url_encode(hmac_secret) + R"("}]})";
     register_builtin_filters(registry);
@@ -91,7 +91,7 @@ filters:
       api_key_header: X-Api-Key
       jwt: { issuer: https://auth.example.com, jwks_file: )" +
                        jwks.string() + R"(, tenant_claim: org }
-)";
+)" + auth_extra;
     config_result result = parse_config_text(yaml, "gateway.yaml", &registry);
     for (const auto& e : result.errors) {
       ADD_FAILURE() << e.to_string();
@@ -372,4 +372,92 @@ TEST(AuthMetadata, ServesProtectedResourceMetadataAtTheRootAndPerRoute) {
   EXPECT_EQ(docs[1].path, "/.well-known/oauth-protected-resource/mcp");
   EXPECT_EQ(docs[2].path, "/.well-known/oauth-protected-resource/admin");
   EXPECT_NE(docs[2].body.find(R"("resource":"https://mcp.example.com/admin")"), std::string::npos);
+}
+
+// The credential cache: a credential verified once is not verified again while it is valid,
+// and everything that decides per request (route policy, expiry, the kind of credential) still
+// does.
+TEST(AuthCache, ARepeatedTokenOrKeyIsVerifiedOnceAndGivesTheSamePrincipal) {
+  fixture f;
+  const std::string jwt = token(good_claims);
+  auto first = f.authenticate({{"authorization", "Bearer " + jwt}});
+  auto second = f.authenticate({{"authorization", "Bearer " + jwt}});
+  ASSERT_EQ(second.status, filter_status::next) << second.reply.message;
+  EXPECT_TRUE(second.who.same_as(first.who));
+  EXPECT_EQ(second.who.scopes, first.who.scopes);
+  auto key1 = f.authenticate({{"authorization", "Bearer acme-key"}});
+  auto key2 = f.authenticate({{"X-Api-Key", "acme-key"}});
+  ASSERT_EQ(key2.status, filter_status::next);
+  EXPECT_TRUE(key2.who.same_as(key1.who));
+  EXPECT_EQ(f.auth->cache().stats().hits, 2u);
+  EXPECT_EQ(f.auth->cache().stats().misses, 2u);
+  EXPECT_EQ(f.auth->stats().authenticated, 4u);
+}
+
+TEST(AuthCache, ACachedTokenStopsWorkingWhenItExpires) {
+  fixture f;
+  std::int64_t clock = now;
+  f.auth->set_clock([&] { return clock; });
+  const std::string jwt = token(good_claims);  // exp now + 600, leeway 60 s
+  clock = now + 600 + 60;
+  ASSERT_EQ(f.authenticate({{"authorization", "Bearer " + jwt}}).status, filter_status::next);
+  ASSERT_EQ(f.authenticate({{"authorization", "Bearer " + jwt}}).status, filter_status::next);
+  EXPECT_EQ(f.auth->cache().stats().hits, 1u);
+  clock = now + 600 + 61;
+  auto late = f.authenticate({{"authorization", "Bearer " + jwt}});
+  EXPECT_EQ(late.reply.status, 401u);
+  EXPECT_EQ(late.reply.message, "the token expired");
+}
+
+TEST(AuthCache, EntriesAreReverifiedAfterMaxAgeAndBoundedByMaxEntries) {
+  fixture f("", "      credential_cache: { max_entries: 1, max_age: 30s }\n");
+  std::int64_t clock = now;
+  f.auth->set_clock([&] { return clock; });
+  f.authenticate({{"authorization", "Bearer acme-key"}});
+  f.authenticate({{"authorization", "Bearer acme-key"}});
+  EXPECT_EQ(f.auth->cache().stats().hits, 1u);
+  clock = now + 30;
+  f.authenticate({{"authorization", "Bearer acme-key"}});
+  EXPECT_EQ(f.auth->cache().stats().hits, 1u) << "30 s old: verified again";
+  f.authenticate({{"authorization", "Bearer globex-key"}});
+  EXPECT_EQ(f.auth->cache().size(), 1u);
+  EXPECT_EQ(f.auth->cache().stats().evictions, 1u);
+}
+
+TEST(AuthCache, ZeroMaxEntriesVerifiesEveryRequest) {
+  fixture f("", "      credential_cache: { max_entries: 0 }\n");
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(f.authenticate({{"authorization", "Bearer acme-key"}}).status, filter_status::next);
+  }
+  EXPECT_EQ(f.auth->cache().stats().hits, 0u);
+  EXPECT_EQ(f.auth->cache().size(), 0u);
+}
+
+TEST(AuthCache, ATokenAcceptedOnOneRouteIsStillRefusedOnAnother) {
+  fixture f;
+  std::string claims = good_claims;
+  claims.replace(claims.find("https://mcp.example.com/mcp"), 27, "https://mcp.example.com/admin");
+  claims.replace(claims.find("\"acme\""), 6, "\"globex\"");
+  const std::string jwt = token(claims);
+  ASSERT_EQ(f.authenticate({{"authorization", "Bearer " + jwt}}, "/admin", "/admin").status,
+            filter_status::next);
+  EXPECT_EQ(f.authenticate({{"authorization", "Bearer " + jwt}}).reply.status, 401u)
+      << "its audience is /admin";
+  EXPECT_EQ(f.authenticate({{"authorization", "Bearer " + jwt}}, "/admin", "/admin").status,
+            filter_status::next)
+      << "the /admin entry survived the refusal on /mcp";
+}
+
+TEST(AuthCache, ACachedTokenIsNotAnApiKeyAndPolicyStillApplies) {
+  fixture f;
+  const std::string jwt = token(good_claims);
+  ASSERT_EQ(f.authenticate({{"authorization", "Bearer " + jwt}}).status, filter_status::next);
+  auto as_key = f.authenticate({{"X-Api-Key", jwt}});
+  EXPECT_EQ(as_key.reply.status, 401u);
+  EXPECT_EQ(as_key.reply.message, "unknown API key");
+  // acme may not use /admin: refused when verified, and again when found in the cache.
+  EXPECT_EQ(f.authenticate({{"authorization", "Bearer acme-key"}}, "/admin", "/admin").reply.status,
+            403u);
+  EXPECT_EQ(f.authenticate({{"authorization", "Bearer acme-key"}}, "/admin", "/admin").reply.status,
+            403u);
 }
