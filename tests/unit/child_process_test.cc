@@ -12,8 +12,11 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <fcntl.h>
 #include <signal.h>
 #include <string>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <vector>
 
 namespace mcpgw {
@@ -224,6 +227,61 @@ TEST(ChildProcess, DestroyingARunningChildKillsAndReapsIt) {
   ASSERT_GT(pid, 0);
   EXPECT_FALSE(alive(pid));
   EXPECT_NE(::kill(pid, 0), 0);  // reaped, not a zombie
+}
+
+// A stdio child must not inherit the gateway's sockets: were one of them a client's connection,
+// the client would never see it close. Kernels before 5.9 (and seccomp profiles) lack
+// close_range; then every descriptor up to the highest open one is closed one by one.
+TEST(ChildProcess, WithoutCloseRangeInheritedDescriptorsAreClosedOneByOne) {
+  // Descriptors without close-on-exec, one of them far up, and the one to keep between.
+  const int low = ::dup(0);
+  const int keep = ::dup(0);
+  const int mid = ::dup(0);
+  const int high = ::fcntl(0, F_DUPFD, 900);
+  ASSERT_TRUE(low > 2 && keep > low && mid > keep && high >= 900);
+  const unsigned highest = highest_open_fd();
+  EXPECT_GE(highest, static_cast<unsigned>(high));
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    close_inherited(static_cast<unsigned>(keep), highest, false);
+    for (int fd = 3; fd <= high + 10; ++fd) {
+      if (fd != keep && ::fcntl(fd, F_GETFD) != -1) {
+        ::_exit(fd == high ? 12 : fd == low ? 10 : fd == mid ? 11 : 13);
+      }
+    }
+    const bool kept = ::fcntl(keep, F_GETFD) != -1 && ::fcntl(0, F_GETFD) != -1 &&
+                      ::fcntl(1, F_GETFD) != -1 && ::fcntl(2, F_GETFD) != -1;
+    ::_exit(kept ? 0 : 2);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  for (int fd : {low, keep, mid, high}) {
+    ::close(fd);
+  }
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0)
+      << "10/11/12/13: a descriptor stayed open; 2: one too many went";
+}
+
+TEST(ChildProcess, AChildDoesNotInheritADescriptorWithoutCloseOnExec) {
+  const int leaked = ::fcntl(0, F_DUPFD, 700);
+  ASSERT_GE(leaked, 700);
+  net::io_context ioc;
+  auto code = run(ioc, [&]() -> net::awaitable<std::string> {
+    std::string error;
+    auto child = co_await child_process::spawn(
+        ioc.get_executor(),
+        sh("test -e /proc/self/fd/" + std::to_string(leaked) + " && exit 3; exit 0"), error);
+    EXPECT_TRUE(child) << error;
+    if (!child) {
+      co_return error;
+    }
+    co_await child->wait_exit();
+    co_return child->exit_description();
+  }());
+  ::close(leaked);
+  EXPECT_EQ(code, "exit code 0") << "descriptor " << leaked << " reached the child";
 }
 
 }  // namespace

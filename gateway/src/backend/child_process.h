@@ -74,4 +74,12 @@ class child_process {
 std::vector<std::string> minimal_environment(
     const std::vector<std::pair<std::string, std::string>>& configured);
 
+// Between clone() and exec(): closes every descriptor from 3 up except `keep`, with
+// close_range (Linux 5.9) when `use_close_range` and the kernel allows it, else (older
+// kernels, seccomp) one close() per descriptor up to `highest`. System calls only.
+void close_inherited(unsigned keep, unsigned highest, bool use_close_range);
+// The highest descriptor open in this process (from /proc/self/fd; without /proc, the soft
+// RLIMIT_NOFILE less one, at most 65535). Where close_inherited stops without close_range.
+unsigned highest_open_fd();
+
 }  // namespace mcpgw
