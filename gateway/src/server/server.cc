@@ -272,12 +272,18 @@ void gateway_server::stop() {
   }
   // Idle keep-alive connections and long-lived streams end now; requests in flight finish.
   for (auto& c : connections_) {
-    if (c.state == connection_state::idle && !c.awaiting_first) {
-      readiness_.remove(c.read, c.stream->tcp().socket().native_handle());
-      c.stream->close();
-    }
+    close_if_idle(c);
   }
   net::co_spawn(ioc_, drain(), net::detached);
+}
+
+bool gateway_server::close_if_idle(connection_entry& c) {
+  if (c.state != connection_state::idle || c.awaiting_first) {
+    return false;
+  }
+  readiness_.remove(c.read, c.stream->tcp().socket().native_handle());  // before the close
+  c.stream->close();
+  return true;
 }
 
 net::awaitable<void> gateway_server::drain() {
@@ -293,12 +299,8 @@ net::awaitable<void> gateway_server::drain() {
   co_await wait_until([&] {
     bool busy = false;
     for (auto& c : connections_) {
-      if (c.state == connection_state::handling) {
-        busy = true;
-      } else if (c.state == connection_state::idle && !c.awaiting_first) {
-        readiness_.remove(c.read, c.stream->tcp().socket().native_handle());
-        c.stream->close();
-      }
+      busy = busy || c.state == connection_state::handling;
+      close_if_idle(c);
     }
     return !busy;
   });

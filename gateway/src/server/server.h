@@ -102,6 +102,9 @@ class gateway_server {
   net::awaitable<void> reject_request(any_stream& stream, connection_entry& entry,
                                       boost::system::error_code ec);
   net::awaitable<void> drain();
+  // Closes a keep-alive connection that waits for its next request (stop and drain); false
+  // when it is busy or has not had its first request yet.
+  bool close_if_idle(connection_entry& c);
   // Header reads on plain TCP have their deadlines enforced here, by one timer for all
   // connections that wakes at the earliest deadline, instead of a timer armed and cancelled on
   // every read. watch_read starts a read's deadline.
