@@ -4,7 +4,7 @@
 #include "mcpgw/jsonrpc.h"
 
 #include <algorithm>
-#include <cctype>
+#include <array>
 #include <chrono>
 
 namespace mcpgw::plugins {
@@ -14,7 +14,17 @@ using http_headers::iequals;
 
 constexpr std::string_view metadata_prefix = "/.well-known/oauth-protected-resource";
 
-// RFC 6750 b64token: what a bearer credential may consist of.
+// RFC 6750 b64token: what a bearer credential may consist of. A table, not isalnum(): a token
+// is checked on every request and may be a kilobyte long.
+constexpr std::array<bool, 256> b64token_chars = [] {
+  std::array<bool, 256> table{};
+  for (unsigned c = 0; c < 256; ++c) {
+    table[c] = (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+               c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/';
+  }
+  return table;
+}();
+
 bool is_b64token(std::string_view token) {
   std::size_t end = token.size();
   while (end > 0 && token[end - 1] == '=') {
@@ -23,10 +33,8 @@ bool is_b64token(std::string_view token) {
   if (end == 0) {
     return false;
   }
-  return std::all_of(token.begin(), token.begin() + static_cast<std::ptrdiff_t>(end), [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' || c == '_' ||
-           c == '~' || c == '+' || c == '/';
-  });
+  return std::all_of(token.begin(), token.begin() + static_cast<std::ptrdiff_t>(end),
+                     [](char c) { return b64token_chars[static_cast<unsigned char>(c)]; });
 }
 
 bool has_query_token(std::string_view target) {
@@ -288,20 +296,16 @@ filter_status auth_filter::authenticate(http_context& ctx) const {
   // A JWT comes as a bearer token; anything else is an API key.
   const bool as_token = config_.jwt && looks_like_jwt && !authorization.empty();
   const std::int64_t now = now_();
-  std::shared_ptr<const auth::jwk_set> keys;
-  if (as_token) {
-    keys = jwks_->keys();
-    if (keys != cache_keys_) {
-      cache_.clear();  // the issuer's keys changed: every token is checked against the new ones
-      cache_keys_ = keys;
-    }
+  if (as_token && jwks_->current_keys() != cache_keys_.get()) {
+    cache_.clear();  // the issuer's keys changed: every token is checked against the new ones
+    cache_keys_ = jwks_->keys();
   }
   const auto via = as_token ? principal::method::jwt : principal::method::api_key;
   if (const principal* known = cache_.find(credential, ctx.route, via, now)) {
     ctx.who = *known;
   } else if (as_token) {
     std::int64_t not_after = 0;
-    if (verify_token(ctx, credential, keys.get(), now, not_after) == filter_status::stop) {
+    if (verify_token(ctx, credential, cache_keys_.get(), now, not_after) == filter_status::stop) {
       return filter_status::stop;
     }
     cache_.put(credential, ctx.route, now, not_after, ctx.who);

@@ -78,7 +78,9 @@ class auth_filter final : public filter {
   mutable counters stats_;
   // Credentials verified before; authenticate() is const to the chain, the cache is not.
   mutable auth::credential_cache cache_;
-  mutable std::shared_ptr<const auth::jwk_set> cache_keys_;  // the key set the tokens in it met
+  // The issuer's key set the cached tokens were verified with, and the one tokens are verified
+  // with: taken from the source when it changes.
+  mutable std::shared_ptr<const auth::jwk_set> cache_keys_;
 };
 
 }  // namespace mcpgw::plugins

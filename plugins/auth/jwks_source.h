@@ -34,6 +34,8 @@ class jwks_source : public std::enable_shared_from_this<jwks_source> {
 
   // Null until the first fetch succeeded.
   std::shared_ptr<const auth::jwk_set> keys() const { return keys_; }
+  // The same set without a reference taken: to tell whether it changed.
+  const auth::jwk_set* current_keys() const { return keys_.get(); }
   bool fetched() const { return settings_.url.empty() || keys_ != nullptr; }
 
   void start();

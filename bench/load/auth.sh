@@ -1,0 +1,171 @@
+#!/usr/bin/env bash
+# What authentication costs per tools/call (echo): the auth filter with an API key, an RS256
+# token and an ES256 token, the tokens with the credential cache on (the default) and off
+# (credential_cache: { max_entries: 0 }, every request verified in full). One gateway per row,
+# all on core 0, rounds interleaved; each cell is the median over the rounds. The gateway's
+# CPU per request comes from its own /proc/<pid>/stat.
+#
+# usage: bench/load/auth.sh [RESULTS_FILE]
+#   MCPGW, DEMO_BACKEND  binaries (default build/release/...; build with the release preset)
+#   DURATION (default 5s), CONNECTIONS (default 64), ROUNDS (default 3)
+# Needs wrk, curl and node (keys and tokens are made with node:crypto). Loopback only; every
+# process started here is stopped by PID.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=bench/lib.sh
+. "$here/../lib.sh"
+root=$(cd "$here/../.." && pwd)
+MCPGW=${MCPGW:-$root/build/release/gateway/mcpgw}
+DEMO_BACKEND=${DEMO_BACKEND:-$root/build/release/tests/backends/mcpgw-demo-backend}
+DURATION=${DURATION:-5s}
+CONNECTIONS=${CONNECTIONS:-64}
+ROUNDS=${ROUNDS:-3}
+results_file=${1:-}
+
+log() { printf 'auth.sh: %s\n' "$*" >&2; }
+die() { log "$*"; exit 1; }
+for b in "$MCPGW" "$DEMO_BACKEND"; do [[ -x $b ]] || die "$b: not built (cmake --preset release)"; done
+for c in wrk curl node; do command -v "$c" >/dev/null || die "$c not found"; done
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/mcpgw-auth-bench.XXXXXX")
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  sleep 0.3
+  for pid in "${pids[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+# A key pair per algorithm: the public key as a JWKS file, and one token signed with it
+# (iss, aud, sub, org = the tenant, exp a day ahead).
+node --input-type=module - "$tmp" <<'JS'
+import { generateKeyPairSync, createSign } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+const dir = process.argv[2];
+const b64 = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
+for (const alg of ['RS256', 'ES256']) {
+  const { publicKey, privateKey } = alg === 'RS256'
+    ? generateKeyPairSync('rsa', { modulusLength: 2048 })
+    : generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const jwk = { ...publicKey.export({ format: 'jwk' }), kid: 'k1', alg, use: 'sig' };
+  writeFileSync(`${dir}/jwks-${alg}.json`, JSON.stringify({ keys: [jwk] }));
+  const claims = { iss: 'https://auth.example.com', aud: 'https://mcp.example.com/mcp', sub: 'bench',
+    org: 'bench', exp: Math.floor(Date.now() / 1000) + 86400, scope: 'read' };
+  const input = `${b64({ alg, kid: 'k1', typ: 'JWT' })}.${b64(claims)}`;
+  const key = alg === 'RS256' ? privateKey : { key: privateKey, dsaEncoding: 'ieee-p1363' };
+  const signature = createSign('SHA256').update(input).sign(key).toString('base64url');
+  writeFileSync(`${dir}/token-${alg}.txt`, `${input}.${signature}`);
+}
+JS
+api_key=bench-key-$RANDOM$RANDOM
+digest=$(printf '%s' "$api_key" | sha256sum | cut -d' ' -f1)
+
+backend_port=$(pick_port)
+taskset -c 1 "$DEMO_BACKEND" --listen "127.0.0.1:$backend_port" >"$tmp/backend.out" 2>&1 &
+pids+=($!)
+sleep 0.3
+
+# start_gateway NAME AUTH_YAML: sets gateway_url and gateway_pid. Not run in $(...): the PID
+# must reach this shell's pids, or cleanup would leave the gateway running.
+start_gateway() {
+  local name=$1 auth=$2 port
+  port=$(pick_port)
+  cat >"$tmp/$name.yaml" <<YAML
+listen: 127.0.0.1:$port
+admin_listen: 127.0.0.1:0
+log_level: warn
+backends: [{ name: demo, http: { url: "http://127.0.0.1:$backend_port/mcp" } }]
+routes: [{ path: /mcp, backend: demo }]
+tenants: [{ name: bench, api_keys: ["sha256:$digest"] }]
+filters:
+  - auth: $auth
+YAML
+  taskset -c 0 "$MCPGW" --config "$tmp/$name.yaml" >"$tmp/$name.out" 2>"$tmp/$name.err" &
+  gateway_pid=$!
+  pids+=("$gateway_pid")
+  for _ in $(seq 100); do
+    curl -s -o /dev/null "http://127.0.0.1:$port/mcp" && break
+    sleep 0.05
+  done
+  gateway_url="http://127.0.0.1:$port/mcp"
+}
+
+open_session() { # open_session URL AUTHORIZATION
+  local url=$1 head sid
+  head=$(curl -s -D - -o /dev/null -H 'Content-Type: application/json' \
+    -H 'Accept: application/json, text/event-stream' -H "Authorization: $2" \
+    --data '{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"auth-bench","version":"1"}}}' "$url")
+  sid=$(printf '%s\n' "$head" | tr -d '\r' | awk 'tolower($1) == "mcp-session-id:" { print $2 }')
+  [[ -n $sid ]] || die "initialize on $url failed: $head"
+  curl -s -o /dev/null -H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream' \
+    -H "Authorization: $2" -H "Mcp-Session-Id: $sid" -H 'MCP-Protocol-Version: 2025-11-25' \
+    --data '{"jsonrpc":"2.0","method":"notifications/initialized"}' "$url"
+  echo "$sid"
+}
+
+cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
+field() { grep -o "$1=[0-9.]*" <<<"$2" | cut -d= -f2; }
+median() {
+  # shellcheck disable=SC2086  # one number per line
+  printf '%s\n' $1 | sort -g | awk 'NF { a[++n] = $1 }
+    END { if (n) print (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2 }'
+}
+hz=$(getconf CLK_TCK)
+
+jwt_auth() { # jwt_auth ALG [EXTRA]
+  echo "{ resource: https://mcp.example.com/mcp, authorization_servers: [https://auth.example.com], jwt: { issuer: https://auth.example.com, jwks_file: $tmp/jwks-$1.json, tenant_claim: org, algorithms: [$1] }${2:-} }"
+}
+off=", credential_cache: { max_entries: 0 }"
+rows=(api_key rs256_cached rs256_uncached es256_cached es256_uncached)
+declare -A url pid sid authz
+for row in "${rows[@]}"; do
+  case $row in
+    api_key) start_gateway "$row" "{}"; authz[$row]="Bearer $api_key" ;;
+    rs256_cached) start_gateway "$row" "$(jwt_auth RS256)"; authz[$row]="Bearer $(cat "$tmp/token-RS256.txt")" ;;
+    rs256_uncached) start_gateway "$row" "$(jwt_auth RS256 "$off")"; authz[$row]="Bearer $(cat "$tmp/token-RS256.txt")" ;;
+    es256_cached) start_gateway "$row" "$(jwt_auth ES256)"; authz[$row]="Bearer $(cat "$tmp/token-ES256.txt")" ;;
+    es256_uncached) start_gateway "$row" "$(jwt_auth ES256 "$off")"; authz[$row]="Bearer $(cat "$tmp/token-ES256.txt")" ;;
+  esac
+  url[$row]=$gateway_url
+  pid[$row]=$gateway_pid
+  sid[$row]=$(open_session "$gateway_url" "${authz[$row]}")
+  # Warm-up: connections, pools and the cache.
+  taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d1s -s "$here/tools_call.lua" "$gateway_url" -- \
+    "${sid[$row]}" "${authz[$row]}" >/dev/null 2>&1
+done
+
+declare -A rps p99 cpu
+for round in $(seq "$ROUNDS"); do
+  for row in "${rows[@]}"; do
+    before=$(cpu_ticks "${pid[$row]}")
+    line=$(taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"$DURATION" -s "$here/tools_call.lua" \
+      "${url[$row]}" -- "${sid[$row]}" "${authz[$row]}" 2>&1 | grep -o 'RESULT.*' | head -1)
+    after=$(cpu_ticks "${pid[$row]}")
+    requests=$(field requests "$line")
+    errors=$(grep -o 'errors_[a-z]*=[1-9][0-9]*' <<<"$line" || true)
+    [[ -z $errors ]] || die "$row: errors: $errors ($line)"
+    rps[$row]+=" $(field rps "$line")"
+    p99[$row]+=" $(field p99_us "$line")"
+    cpu[$row]+=" $(awk -v t=$((after - before)) -v hz="$hz" -v n="$requests" 'BEGIN { printf "%.2f", t * 1e6 / hz / n }')"
+    log "round $round $row: $line"
+  done
+done
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2fx", (b > 0 ? a / b : 0) }'; }
+{
+  echo "## Authentication: API key vs RS256 / ES256 tokens, credential cache on and off"
+  echo
+  echo "- date: $(date -u +%Y-%m-%dT%H:%M:%SZ); host: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), Linux $(uname -r)"
+  echo "- tools/call echo, wrk -t1 -c$CONNECTIONS -d$DURATION, $ROUNDS rounds interleaved (medians); mcpgw on core 0, backend and wrk on core 1"
+  echo
+  echo "| auth | req/s | p99 (µs) | gateway CPU (µs/req) | CPU vs API key |"
+  echo "|---|---:|---:|---:|---:|"
+  key_cpu=$(median "${cpu[api_key]}")
+  for row in "${rows[@]}"; do
+    c=$(median "${cpu[$row]}")
+    echo "| $row | $(median "${rps[$row]}") | $(median "${p99[$row]}") | $c | $(ratio "$c" "$key_cpu") |"
+  done
+} | tee -a "${results_file:-/dev/null}"
