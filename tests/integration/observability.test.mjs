@@ -167,6 +167,22 @@ describe('/metrics', () => {
     assert.equal(m.get('mcpgw_auth_cache_entries'), 1);
   });
 
+  test('every metric the Grafana dashboard (deploy/grafana) queries is one the gateway declares and exports', async () => {
+    const r = await request(`${gw.adminUrl}/metrics`, { method: 'GET' });
+    const exported = new Set([...r.text.matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1]));
+    const root = path.join(import.meta.dirname, '../..');
+    // A family without series (no aggregated route here) has no TYPE line: the declarations count.
+    const source = readFileSync(path.join(root, 'gateway/src/observability/metrics.cc'), 'utf8');
+    const declared = new Set([...source.matchAll(/\.Name\("(mcpgw_[a-z0-9_]+)"\)/g)].map((m) => m[1]));
+    for (const name of exported) assert.ok(declared.has(name), `${name} exported but not found in metrics.cc`);
+    const dashboard = readFileSync(path.join(root, 'deploy/grafana/mcpgw-dashboard.json'), 'utf8');
+    const queried = new Set([...dashboard.matchAll(/\b(mcpgw_[a-z0-9_]+)/g)]
+      .map((m) => m[1].replace(/_(bucket|sum|count)$/, '')));
+    assert.ok(queried.size >= 20, `only ${queried.size} metrics found in the dashboard`);
+    assert.deepEqual([...queried].filter((name) => !declared.has(name)), [], 'queried by the dashboard, not declared');
+    assert.ok(queried.has('mcpgw_auth_cache_lookups_total'));
+  });
+
   test('audit records written match the audit file; the queue depth is exported', async () => {
     let m;
     await waitUntil(async () => {
