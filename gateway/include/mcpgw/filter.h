@@ -38,7 +38,7 @@ struct principal {
   enum class method : std::uint8_t { none, api_key, jwt };
   method via = method::none;
   std::string tenant;   // empty when the gateway has no tenants
-  std::string subject;  // within the tenant: "key:<8 hex of the key's digest>", or the token's sub
+  std::string subject;  // within the tenant: "key:<the key's SHA-256 in hex>", or the token's sub
   std::string issuer;   // tokens only
   std::vector<std::string> scopes;  // tokens only
 
