@@ -82,6 +82,7 @@ bool backend_exchange::is_json() const {
 void backend_exchange::cancel() {
   if (conn_) {
     conn_->stream.tcp().cancel();
+    backend_.readiness_.cancel(conn_->read);  // a read waiting in the readiness set
     failure_ = backend_failure::unavailable;
   }
 }
@@ -107,16 +108,26 @@ net::awaitable<backend_failure> backend_exchange::read_some(std::size_t& got) {
     }
   }
   if (!parsed_now) {
-    if (streaming_) {
-      conn_->stream.tcp().expires_never();
+    // One read, then the parser fed in place: what Beast's read_some does, without its
+    // composed operations. Plain TCP reads through the readiness set (no recv() that finds
+    // nothing yet, http/read_readiness.h) under the same deadline; TLS reads on the stream,
+    // whose timer keeps the deadline.
+    boost::system::error_code rec;
+    if (conn_->read.watched) {
+      rec = co_await backend_.readiness_.read_some(
+          conn_->read, conn_->stream.tcp().socket().native_handle(), conn_->buffer,
+          streaming_ ? std::chrono::steady_clock::time_point::max() : deadline_);
     } else {
-      conn_->stream.tcp().expires_at(deadline_);
+      if (streaming_) {
+        conn_->stream.tcp().expires_never();
+      } else {
+        conn_->stream.tcp().expires_at(deadline_);
+      }
+      auto [sec, n] = co_await conn_->stream.async_read_some(
+          conn_->buffer.prepare(beast::read_size(conn_->buffer, 65536)), tuple_awaitable);
+      conn_->buffer.commit(n);
+      rec = sec;
     }
-    // One read on the stream (its timer keeps the deadline), then the parser fed in place:
-    // what Beast's read_some does, without its composed operations.
-    auto [rec, n] = co_await conn_->stream.async_read_some(
-        conn_->buffer.prepare(beast::read_size(conn_->buffer, 65536)), tuple_awaitable);
-    conn_->buffer.commit(n);
     if (rec == net::error::eof) {
       if (parser_.got_some()) {
         parser_.put_eof(ec);  // a body delimited by the close ends here

@@ -12,6 +12,10 @@
 // more) or with EAGAIN; after that, a read waits for the socket's next edge. One epoll_wait on
 // the set wakes every socket that became readable since the last one. One set per io_context
 // (an Asio service), shared by client and backend connections: one wake-up serves both hops.
+//
+// Used for every read on plain TCP: a client's requests (gateway_server::next_request), and a
+// backend's answers, headers, bodies and SSE streams alike (http_backend::send_once and
+// backend_exchange::read_some). TLS and Beast's fallback parsing read through Asio.
 #pragma once
 
 #include <boost/asio/async_result.hpp>
