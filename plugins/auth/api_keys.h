@@ -1,5 +1,6 @@
 // API keys of the tenants, as the config lists them: SHA-256 digests only. The auth filter
-// asks which tenant a presented key belongs to; the key itself is never stored or logged.
+// asks which tenant a presented key belongs to; the key itself is never written anywhere or
+// logged (its credential cache holds keys that verified in memory, auth/credential_cache.h).
 #pragma once
 
 #include "mcpgw/config.h"

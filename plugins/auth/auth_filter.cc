@@ -301,19 +301,22 @@ filter_status auth_filter::authenticate(http_context& ctx) const {
     cache_keys_ = jwks_->keys();
   }
   const auto via = as_token ? principal::method::jwt : principal::method::api_key;
-  if (const principal* known = cache_.find(credential, ctx.route, via, now)) {
+  // A token's audience is the route's; an API key is the same key on every route (the route
+  // policy below still decides where it may go).
+  const std::string_view cache_route = as_token ? ctx.route : std::string_view();
+  if (const principal* known = cache_.find(credential, cache_route, via, now)) {
     ctx.who = *known;
   } else if (as_token) {
     std::int64_t not_after = 0;
     if (verify_token(ctx, credential, cache_keys_.get(), now, not_after) == filter_status::stop) {
       return filter_status::stop;
     }
-    cache_.put(credential, ctx.route, now, not_after, ctx.who);
+    cache_.put(credential, cache_route, now, not_after, ctx.who);
   } else if (auto match = keys_.find(credential)) {
     ctx.who.via = principal::method::api_key;
     ctx.who.tenant = std::move(match->tenant);
     ctx.who.subject = "key:" + match->fingerprint;
-    cache_.put(credential, ctx.route, now, auth::credential_cache::never, ctx.who);
+    cache_.put(credential, cache_route, now, auth::credential_cache::never, ctx.who);
   } else {
     return challenge(ctx, 401, "invalid_token", "unknown API key");
   }

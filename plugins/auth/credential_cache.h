@@ -7,6 +7,10 @@
 // while it is younger than max_age and, for tokens, until exp + leeway. The auth filter clears
 // the cache when the issuer's key set changes. Single-threaded: one per auth filter, used on
 // the event loop.
+//
+// Entries hold the credentials themselves, in process memory only (never written or logged),
+// for at most max_age: as the request buffers hold them while a request is read. Where even
+// that is too long, max_entries: 0 turns the cache off.
 #pragma once
 
 #include "mcpgw/filter.h"

@@ -90,6 +90,12 @@ net::awaitable<bool> jwks_source::fetch() {
   } else if (co_await exchange->read_body(body) != backend_failure::none) {
     why = "the body could not be read (over 1 MiB, or cut short)";
   }
+  if (why.empty() && keys_ != nullptr && body == document_) {
+    // The same document: the same keys. The set stays, and with it the tokens the auth
+    // filter's credential cache holds (a new set empties it).
+    log_->debug("jwks unchanged", {{"url", settings_.url}});
+    co_return true;
+  }
   if (why.empty()) {
     auth::jwks_result parsed = auth::parse_jwks(body);
     if (parsed.keys) {
@@ -109,6 +115,7 @@ net::awaitable<bool> jwks_source::fetch() {
     if (parsed.keys) {
       const bool first = keys_ == nullptr;
       keys_ = std::move(parsed.keys);
+      document_ = std::move(body);
       log_->info(first ? "jwks loaded" : "jwks refreshed",
                  {{"url", settings_.url}, {"keys", std::to_string(keys_->keys.size())}});
       co_return true;

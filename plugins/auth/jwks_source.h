@@ -56,6 +56,7 @@ class jwks_source : public std::enable_shared_from_this<jwks_source> {
   net::awaitable<bool> fetch();
 
   std::shared_ptr<const auth::jwk_set> keys_;
+  std::string document_;  // the JWKS keys_ came from (a URL's): an equal one changes nothing
   jwks_fetch_settings settings_;
   logger* log_ = nullptr;
   backend_config backend_;

@@ -259,6 +259,22 @@ describe('jwks_url: fetching the issuer\'s keys', () => {
     await gw.stop();
   });
 
+  test('refreshes that fetch the same JWKS keep the key set: a token is verified once and then found in the credential cache', async () => {
+    const jwks = await startJwksServer({ keys: [K1] });
+    const gw = await startJwksGateway('gateway-same-jwks', jwks.url);
+    await waitLoaded(gw);
+    const t1 = token(K1);
+    assertAccepted(await tryInitialize(gw, t1), 'first initialize');
+    const fetched = jwks.fetches();
+    await waitUntil(async () => jwks.fetches() >= fetched + 2, 5000, 'two more fetches (jwks_refresh 1s)');
+    assertAccepted(await tryInitialize(gw, t1), 'initialize after the refreshes');
+    const metrics = await (await fetch(`${gw.adminUrl}/metrics`)).text();
+    const count = (result) => Number(metrics.match(new RegExp(`^mcpgw_auth_cache_lookups_total\\{result="${result}"\\} (\\S+)$`, 'm'))?.[1]);
+    assert.equal(count('miss'), 1, metrics);
+    assert.equal(count('hit'), 1, metrics);
+    await gw.stop();
+  });
+
   test('no fetch flood (jwks_refresh 1h, so at most one early fetch per 30 s): 30 tokens with unknown kids within 2 s → all 401 invalid_token, at most 2 fetches in all', async () => {
     const jwks = await startJwksServer({ keys: [K1] });
     const gw = await startJwksGateway('gateway-flood', jwks.url, { jwt: { jwks_refresh: '1h' } });

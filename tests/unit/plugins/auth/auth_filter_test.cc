@@ -458,6 +458,17 @@ TEST(AuthCache, ACachedTokenIsNotAnApiKeyAndPolicyStillApplies) {
   // acme may not use /admin: refused when verified, and again when found in the cache.
   EXPECT_EQ(f.authenticate({{"authorization", "Bearer acme-key"}}, "/admin", "/admin").reply.status,
             403u);
+  const auto hits = f.auth->cache().stats().hits;
   EXPECT_EQ(f.authenticate({{"authorization", "Bearer acme-key"}}, "/admin", "/admin").reply.status,
             403u);
+  EXPECT_EQ(f.auth->cache().stats().hits, hits + 1) << "the second refusal came from the cache";
+}
+
+TEST(AuthCache, AnApiKeyIsFoundOnEveryRoute) {
+  fixture f;
+  ASSERT_EQ(f.authenticate({{"authorization", "Bearer globex-key"}}).status, filter_status::next);
+  ASSERT_EQ(f.authenticate({{"authorization", "Bearer globex-key"}}, "/admin", "/admin").status,
+            filter_status::next);
+  EXPECT_EQ(f.auth->cache().stats().hits, 1u) << "an API key does not depend on the route";
+  EXPECT_EQ(f.auth->cache().size(), 1u);
 }
