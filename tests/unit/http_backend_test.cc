@@ -286,14 +286,14 @@ asio::awaitable<void> answer_in_pieces(asio::ip::tcp::acceptor& acceptor, std::s
 TEST(HttpBackend, ReadsABodyWhosePartsArriveAfterTheHeader) {
   asio::io_context ioc;
   asio::ip::tcp::acceptor acceptor(ioc, {asio::ip::make_address("127.0.0.1"), 0});
-  std::string body = R"({"jsonrpc":"2.0","id":1,"result":{"text":")" + std::string(3000, 'x') +
-                     R"("}})";
+  std::string body =
+      R"({"jsonrpc":"2.0","id":1,"result":{"text":")" + std::string(3000, 'x') + R"("}})";
   std::size_t request_bytes = 0;
   asio::co_spawn(ioc, answer_in_pieces(acceptor, body, 30ms, 3, request_bytes), asio::detached);
   logger log(log_level::error, stderr);
   limits_config limits;
-  http_backend backend(ioc.get_executor(),
-                       make_backend(acceptor.local_endpoint().port(), 5s, 1s), limits, log);
+  http_backend backend(ioc.get_executor(), make_backend(acceptor.local_endpoint().port(), 5s, 1s),
+                       limits, log);
   outcome out;
   asio::co_spawn(ioc, post_once(backend, out), [&](std::exception_ptr) { ioc.stop(); });
   ioc.run_for(5s);
@@ -311,8 +311,8 @@ TEST(HttpBackend, WritesARequestLargerThanTheSocketTakesAtOnce) {
                  asio::detached);
   logger log(log_level::error, stderr);
   limits_config limits;
-  http_backend backend(ioc.get_executor(),
-                       make_backend(acceptor.local_endpoint().port(), 10s, 1s), limits, log);
+  http_backend backend(ioc.get_executor(), make_backend(acceptor.local_endpoint().port(), 10s, 1s),
+                       limits, log);
   // Far more than a loopback socket buffers: the first write takes part of it, the rest
   // goes asynchronously while the backend reads.
   std::string big = R"({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x",)"
@@ -335,4 +335,67 @@ TEST(HttpBackend, WritesARequestLargerThanTheSocketTakesAtOnce) {
   EXPECT_EQ(out.status, 200u);
   EXPECT_EQ(request_bytes, big.size()) << "every byte of the request reached the backend";
   EXPECT_EQ(out.body, ok_body);
+}
+
+// Body reads after the header go through the readiness set on plain TCP: the response deadline
+// still ends one that waits, and cancel() ends one that has no deadline (a GET stream).
+TEST(HttpBackend, ABodyThatStopsComingTimesOutAtTheDeadline) {
+  asio::io_context ioc;
+  asio::ip::tcp::acceptor acceptor(ioc, {asio::ip::make_address("127.0.0.1"), 0});
+  std::size_t request_bytes = 0;
+  // The first third comes with the header, the rest only after 3 s.
+  asio::co_spawn(ioc, answer_in_pieces(acceptor, std::string(3000, 'x'), 3000ms, 3, request_bytes),
+                 asio::detached);
+  logger log(log_level::error, stderr);
+  limits_config limits;
+  http_backend backend(ioc.get_executor(),
+                       make_backend(acceptor.local_endpoint().port(), 300ms, 1s), limits, log);
+  outcome out;
+  asio::co_spawn(ioc, post_once(backend, out), [&](std::exception_ptr) { ioc.stop(); });
+  ioc.run_for(5s);
+  EXPECT_EQ(out.status, 200u) << "the header came in time";
+  EXPECT_EQ(out.failure, backend_failure::timeout);
+  EXPECT_GE(out.took, 250ms);
+  EXPECT_LT(out.took, 2000ms) << "the deadline, not the backend's next part, ended the read";
+}
+
+TEST(HttpBackend, CancelEndsABodyReadThatHasNoDeadline) {
+  asio::io_context ioc;
+  asio::ip::tcp::acceptor acceptor(ioc, {asio::ip::make_address("127.0.0.1"), 0});
+  std::size_t request_bytes = 0;
+  asio::co_spawn(ioc, answer_in_pieces(acceptor, std::string(3000, 'x'), 3000ms, 3, request_bytes),
+                 asio::detached);
+  logger log(log_level::error, stderr);
+  limits_config limits;
+  http_backend backend(ioc.get_executor(),
+                       make_backend(acceptor.local_endpoint().port(), 300ms, 1s), limits, log);
+  backend_exchange* reading = nullptr;
+  outcome out;
+  auto stream_once = [&]() -> asio::awaitable<void> {
+    const auto start = std::chrono::steady_clock::now();
+    backend_request req;
+    req.method = boost::beast::http::verb::get;
+    req.stream = true;  // no response deadline: only cancel() ends the wait
+    auto [failure, exchange] = co_await backend.send(req);
+    out.failure = failure;
+    if (exchange) {
+      out.status = exchange->status();
+      reading = exchange.get();
+      out.failure = co_await exchange->read_body(out.body);
+      reading = nullptr;
+    }
+    out.took = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::steady_clock::now() - start);
+  };
+  asio::co_spawn(ioc, stream_once(), [&](std::exception_ptr) { ioc.stop(); });
+  asio::steady_timer later(ioc, 500ms);
+  later.async_wait([&](auto) {
+    ASSERT_NE(reading, nullptr) << "the body read should be waiting by now";
+    reading->cancel();
+  });
+  ioc.run_for(5s);
+  EXPECT_EQ(out.status, 200u);
+  EXPECT_EQ(out.failure, backend_failure::unavailable);
+  EXPECT_GE(out.took, 450ms) << "it waited past the 300 ms timeout: a stream has no deadline";
+  EXPECT_LT(out.took, 2000ms) << "cancel(), not the backend's next part, ended the read";
 }

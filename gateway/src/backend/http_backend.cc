@@ -82,7 +82,13 @@ bool backend_exchange::is_json() const {
 void backend_exchange::cancel() {
   if (conn_) {
     conn_->stream.tcp().cancel();
-    backend_.readiness_.cancel(conn_->read);  // a read waiting in the readiness set
+    // A read waiting in the readiness set ends now; one woken in the same batch but not yet
+    // resumed sees cancelled_ before it would wait again. Through the slot's owner: at
+    // shutdown an exchange may outlive its backend.
+    cancelled_ = true;
+    if (conn_->read.owner != nullptr) {
+      conn_->read.owner->cancel(conn_->read);
+    }
     failure_ = backend_failure::unavailable;
   }
 }
@@ -114,9 +120,9 @@ net::awaitable<backend_failure> backend_exchange::read_some(std::size_t& got) {
     // whose timer keeps the deadline.
     boost::system::error_code rec;
     if (conn_->read.watched) {
-      rec = co_await backend_.readiness_.read_some(
+      rec = co_await conn_->read.owner->read_some(
           conn_->read, conn_->stream.tcp().socket().native_handle(), conn_->buffer,
-          streaming_ ? std::chrono::steady_clock::time_point::max() : deadline_);
+          streaming_ ? std::chrono::steady_clock::time_point::max() : deadline_, &cancelled_);
     } else {
       if (streaming_) {
         conn_->stream.tcp().expires_never();
@@ -148,6 +154,9 @@ net::awaitable<backend_failure> backend_exchange::read_some(std::size_t& got) {
     ec = {};
   }
   got = conn_->chunk.size() - body.size;
+  if (cancelled_) {
+    co_return failure_;  // unavailable, whatever the read ended with
+  }
   if (ec) {
     // A connection closed mid-body is the backend going away, not bad HTTP.
     failure_ = is_timeout(ec) ? backend_failure::timeout

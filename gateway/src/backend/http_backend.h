@@ -121,6 +121,7 @@ class backend_exchange {
   // events no longer push deadline_ past it.
   std::chrono::steady_clock::time_point hard_deadline_;
   bool streaming_;
+  bool cancelled_ = false;  // cancel() was called: no read waits again
   bool report_comments_ = false;
   std::size_t comments_seen_ = 0;
   sse::decoder sse_;
