@@ -78,8 +78,11 @@ std::vector<std::string> minimal_environment(
 // close_range (Linux 5.9) when `use_close_range` and the kernel allows it, else (older
 // kernels, seccomp) one close() per descriptor up to `highest`. System calls only.
 void close_inherited(unsigned keep, unsigned highest, bool use_close_range);
-// The highest descriptor open in this process (from /proc/self/fd; without /proc, the soft
-// RLIMIT_NOFILE less one, at most 65535). Where close_inherited stops without close_range.
+// The highest descriptor open in this process (from /proc/self/fd; without /proc,
+// descriptor_ceiling()). Where close_inherited stops without close_range.
 unsigned highest_open_fd();
+// The soft RLIMIT_NOFILE less one (at least 2, at most 65535): no descriptor is above it
+// unless the limit was lowered after it was opened.
+unsigned descriptor_ceiling();
 
 }  // namespace mcpgw
