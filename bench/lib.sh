@@ -28,3 +28,51 @@ pick_port() {
   done
   return 1
 }
+
+# Median of whitespace-separated numbers; empty if there are none.
+median() {
+  # shellcheck disable=SC2086  # split into one number per line
+  printf '%s\n' $1 | sort -g | awk 'NF { a[++n] = $1 }
+    END { if (n) print (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2 }'
+}
+
+# mcp_session URL [AUTHORIZATION]: initialize and notifications/initialized on URL (with that
+# Authorization header when given); prints the session id. Needs die().
+mcp_session() {
+  local url=$1 head sid
+  local headers=(-H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream')
+  [[ -z ${2:-} ]] || headers+=(-H "Authorization: $2")
+  head=$(curl -s -D - -o /dev/null "${headers[@]}" \
+    --data '{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"mcpgw-bench","version":"1"}}}' "$url")
+  sid=$(printf '%s\n' "$head" | tr -d '\r' | awk 'tolower($1) == "mcp-session-id:" { print $2 }')
+  [[ -n $sid ]] || die "initialize on $url failed: $head"
+  curl -s -o /dev/null "${headers[@]}" -H "Mcp-Session-Id: $sid" -H 'MCP-Protocol-Version: 2025-11-25' \
+    --data '{"jsonrpc":"2.0","method":"notifications/initialized"}' "$url"
+  echo "$sid"
+}
+
+# start_bench_gateway NAME YAML: mcpgw ($MCPGW) on core 0 in front of the demo backend on
+# $backend_port, with YAML added to its config (in $tmp); sets gateway_url and gateway_pid and
+# adds the PID to pids. Not to be run in $(...): the PID must reach the caller's pids, or its
+# cleanup would leave the gateway running.
+# shellcheck disable=SC2154,SC2034  # tmp, backend_port, MCPGW, pids in; gateway_url/_pid out
+start_bench_gateway() {
+  local name=$1 extra=$2 port
+  port=$(pick_port)
+  cat >"$tmp/$name.yaml" <<YAML
+listen: 127.0.0.1:$port
+admin_listen: 127.0.0.1:0
+log_level: warn
+backends: [{ name: demo, http: { url: "http://127.0.0.1:$backend_port/mcp" } }]
+routes: [{ path: /mcp, backend: demo }]
+$extra
+YAML
+  taskset -c 0 "$MCPGW" --config "$tmp/$name.yaml" >"$tmp/$name.out" 2>"$tmp/$name.err" &
+  gateway_pid=$!
+  pids+=("$gateway_pid")
+  for _ in $(seq 100); do
+    curl -s -o /dev/null "http://127.0.0.1:$port/mcp" && break
+    sleep 0.05
+  done
+  gateway_url="http://127.0.0.1:$port/mcp"
+}

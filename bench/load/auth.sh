@@ -68,51 +68,8 @@ taskset -c 1 "$DEMO_BACKEND" --listen "127.0.0.1:$backend_port" >"$tmp/backend.o
 pids+=($!)
 sleep 0.3
 
-# start_gateway NAME AUTH_YAML: sets gateway_url and gateway_pid. Not run in $(...): the PID
-# must reach this shell's pids, or cleanup would leave the gateway running.
-start_gateway() {
-  local name=$1 auth=$2 port
-  port=$(pick_port)
-  cat >"$tmp/$name.yaml" <<YAML
-listen: 127.0.0.1:$port
-admin_listen: 127.0.0.1:0
-log_level: warn
-backends: [{ name: demo, http: { url: "http://127.0.0.1:$backend_port/mcp" } }]
-routes: [{ path: /mcp, backend: demo }]
-tenants: [{ name: bench, api_keys: ["sha256:$digest"] }]
-filters:
-  - auth: $auth
-YAML
-  taskset -c 0 "$MCPGW" --config "$tmp/$name.yaml" >"$tmp/$name.out" 2>"$tmp/$name.err" &
-  gateway_pid=$!
-  pids+=("$gateway_pid")
-  for _ in $(seq 100); do
-    curl -s -o /dev/null "http://127.0.0.1:$port/mcp" && break
-    sleep 0.05
-  done
-  gateway_url="http://127.0.0.1:$port/mcp"
-}
-
-open_session() { # open_session URL AUTHORIZATION
-  local url=$1 head sid
-  head=$(curl -s -D - -o /dev/null -H 'Content-Type: application/json' \
-    -H 'Accept: application/json, text/event-stream' -H "Authorization: $2" \
-    --data '{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"auth-bench","version":"1"}}}' "$url")
-  sid=$(printf '%s\n' "$head" | tr -d '\r' | awk 'tolower($1) == "mcp-session-id:" { print $2 }')
-  [[ -n $sid ]] || die "initialize on $url failed: $head"
-  curl -s -o /dev/null -H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream' \
-    -H "Authorization: $2" -H "Mcp-Session-Id: $sid" -H 'MCP-Protocol-Version: 2025-11-25' \
-    --data '{"jsonrpc":"2.0","method":"notifications/initialized"}' "$url"
-  echo "$sid"
-}
-
 cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
 field() { grep -o "$1=[0-9.]*" <<<"$2" | cut -d= -f2; }
-median() {
-  # shellcheck disable=SC2086  # one number per line
-  printf '%s\n' $1 | sort -g | awk 'NF { a[++n] = $1 }
-    END { if (n) print (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2 }'
-}
 hz=$(getconf CLK_TCK)
 
 jwt_auth() { # jwt_auth ALG [EXTRA]
@@ -123,15 +80,18 @@ rows=(api_key rs256_cached rs256_uncached es256_cached es256_uncached)
 declare -A url pid sid authz
 for row in "${rows[@]}"; do
   case $row in
-    api_key) start_gateway "$row" "{}"; authz[$row]="Bearer $api_key" ;;
-    rs256_cached) start_gateway "$row" "$(jwt_auth RS256)"; authz[$row]="Bearer $(cat "$tmp/token-RS256.txt")" ;;
-    rs256_uncached) start_gateway "$row" "$(jwt_auth RS256 "$off")"; authz[$row]="Bearer $(cat "$tmp/token-RS256.txt")" ;;
-    es256_cached) start_gateway "$row" "$(jwt_auth ES256)"; authz[$row]="Bearer $(cat "$tmp/token-ES256.txt")" ;;
-    es256_uncached) start_gateway "$row" "$(jwt_auth ES256 "$off")"; authz[$row]="Bearer $(cat "$tmp/token-ES256.txt")" ;;
+    api_key) auth="{}"; authz[$row]="Bearer $api_key" ;;
+    rs256_cached) auth=$(jwt_auth RS256); authz[$row]="Bearer $(cat "$tmp/token-RS256.txt")" ;;
+    rs256_uncached) auth=$(jwt_auth RS256 "$off"); authz[$row]="Bearer $(cat "$tmp/token-RS256.txt")" ;;
+    es256_cached) auth=$(jwt_auth ES256); authz[$row]="Bearer $(cat "$tmp/token-ES256.txt")" ;;
+    es256_uncached) auth=$(jwt_auth ES256 "$off"); authz[$row]="Bearer $(cat "$tmp/token-ES256.txt")" ;;
   esac
+  start_bench_gateway "$row" "tenants: [{ name: bench, api_keys: [\"sha256:$digest\"] }]
+filters:
+  - auth: $auth"
   url[$row]=$gateway_url
   pid[$row]=$gateway_pid
-  sid[$row]=$(open_session "$gateway_url" "${authz[$row]}")
+  sid[$row]=$(mcp_session "$gateway_url" "${authz[$row]}")
   # Warm-up: connections, pools and the cache.
   taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d1s -s "$here/tools_call.lua" "$gateway_url" -- \
     "${sid[$row]}" "${authz[$row]}" >/dev/null 2>&1

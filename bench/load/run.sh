@@ -192,12 +192,6 @@ percent_of_core() {
   awk -v t="$1" -v hz="$clk_tck" -v d="$2" \
     'BEGIN { v = d ? 100 * t / hz / (d / 1e6) : 0; printf "%.0f", v < 0 ? 0 : v }'
 }
-# Median of whitespace-separated numbers; empty if there are none.
-median() {
-  # shellcheck disable=SC2086  # split into one number per line
-  printf '%s\n' $1 | sort -g | awk 'NF { a[++n] = $1 }
-    END { if (n) print (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2 }'
-}
 
 declare -A rps p50 p99 proxy_us proxy_util backend_us other errors note
 

@@ -47,41 +47,6 @@ redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no >"$
 pids+=($!)
 sleep 0.5
 
-# start_gateway NAME STORE_YAML: sets gateway_url. Not run in $(...): the PID must reach this
-# shell's pids, or cleanup would leave the gateway running.
-start_gateway() {
-  local name=$1 store=$2 port
-  port=$(pick_port)
-  cat >"$tmp/$name.yaml" <<YAML
-listen: 127.0.0.1:$port
-admin_listen: 127.0.0.1:0
-log_level: warn
-session_store: $store
-backends: [{ name: demo, http: { url: "http://127.0.0.1:$backend_port/mcp" } }]
-routes: [{ path: /mcp, backend: demo }]
-YAML
-  taskset -c 0 "$MCPGW" --config "$tmp/$name.yaml" >"$tmp/$name.out" 2>"$tmp/$name.err" &
-  pids+=($!)
-  for _ in $(seq 100); do
-    curl -s -o /dev/null "http://127.0.0.1:$port/mcp" && break
-    sleep 0.05
-  done
-  gateway_url="http://127.0.0.1:$port/mcp"
-}
-
-open_session() {
-  local url=$1 head sid
-  head=$(curl -s -D - -o /dev/null -H 'Content-Type: application/json' \
-    -H 'Accept: application/json, text/event-stream' \
-    --data '{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"store-bench","version":"1"}}}' "$url")
-  sid=$(printf '%s\n' "$head" | tr -d '\r' | awk 'tolower($1) == "mcp-session-id:" { print $2 }')
-  [[ -n $sid ]] || die "initialize on $url failed: $head"
-  curl -s -o /dev/null -H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream' \
-    -H "Mcp-Session-Id: $sid" -H 'MCP-Protocol-Version: 2025-11-25' \
-    --data '{"jsonrpc":"2.0","method":"notifications/initialized"}' "$url"
-  echo "$sid"
-}
-
 redis_commands() { redis-cli -p "$redis_port" INFO stats | tr -d '\r' | awk -F: '$1 == "total_commands_processed" { print $2 }'; }
 
 # run NAME URL SID: wrk against URL; prints "rps p50 p99 requests"
@@ -92,12 +57,12 @@ run() {
 }
 field() { grep -o "$1=[0-9.]*" <<<"$2" | cut -d= -f2; }
 
-start_gateway memory "{ type: memory }"
+start_bench_gateway memory "session_store: { type: memory }"
 memory_url=$gateway_url
-start_gateway redis "{ type: redis, url: \"redis://127.0.0.1:$redis_port/0\", cache_ttl: $CACHE_TTL }"
+start_bench_gateway redis "session_store: { type: redis, url: \"redis://127.0.0.1:$redis_port/0\", cache_ttl: $CACHE_TTL }"
 redis_url=$gateway_url
-memory_sid=$(open_session "$memory_url")
-redis_sid=$(open_session "$redis_url")
+memory_sid=$(mcp_session "$memory_url")
+redis_sid=$(mcp_session "$redis_url")
 
 declare -A rps p50 p99 per_request total
 for name in memory redis; do

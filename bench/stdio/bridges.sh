@@ -152,8 +152,6 @@ for ((run = 1; run <= RUNS; run++)); do
   done
 done
 
-# shellcheck disable=SC2086  # split into one number per line
-median() { printf '%s\n' $1 | sort -g | awk 'NF { a[++n] = $1 } END { if (n) print (n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2) }'; }
 {
   echo "## stdio bridges (\`bench/stdio/bridges.sh\`)"
   echo
