@@ -339,20 +339,32 @@ TEST(HttpBackend, WritesARequestLargerThanTheSocketTakesAtOnce) {
 
 // Body reads after the header go through the readiness set on plain TCP: the response deadline
 // still ends one that waits, and cancel() ends one that has no deadline (a GET stream).
-TEST(HttpBackend, ABodyThatStopsComingTimesOutAtTheDeadline) {
+namespace {
+
+// A backend whose answer stalls: a third of the body comes with the header, the rest after
+// 3 s; the client's response timeout is 300 ms.
+struct stalled_body {
   asio::io_context ioc;
-  asio::ip::tcp::acceptor acceptor(ioc, {asio::ip::make_address("127.0.0.1"), 0});
+  asio::ip::tcp::acceptor acceptor{ioc, {asio::ip::make_address("127.0.0.1"), 0}};
   std::size_t request_bytes = 0;
-  // The first third comes with the header, the rest only after 3 s.
-  asio::co_spawn(ioc, answer_in_pieces(acceptor, std::string(3000, 'x'), 3000ms, 3, request_bytes),
-                 asio::detached);
-  logger log(log_level::error, stderr);
+  logger log{log_level::error, stderr};
   limits_config limits;
-  http_backend backend(ioc.get_executor(),
-                       make_backend(acceptor.local_endpoint().port(), 300ms, 1s), limits, log);
+  http_backend backend{ioc.get_executor(),
+                       make_backend(acceptor.local_endpoint().port(), 300ms, 1s), limits, log};
+  stalled_body() {
+    asio::co_spawn(ioc,
+                   answer_in_pieces(acceptor, std::string(3000, 'x'), 3000ms, 3, request_bytes),
+                   asio::detached);
+  }
+};
+
+}  // namespace
+
+TEST(HttpBackend, ABodyThatStopsComingTimesOutAtTheDeadline) {
+  stalled_body b;
   outcome out;
-  asio::co_spawn(ioc, post_once(backend, out), [&](std::exception_ptr) { ioc.stop(); });
-  ioc.run_for(5s);
+  asio::co_spawn(b.ioc, post_once(b.backend, out), [&](std::exception_ptr) { b.ioc.stop(); });
+  b.ioc.run_for(5s);
   EXPECT_EQ(out.status, 200u) << "the header came in time";
   EXPECT_EQ(out.failure, backend_failure::timeout);
   EXPECT_GE(out.took, 250ms);
@@ -360,15 +372,7 @@ TEST(HttpBackend, ABodyThatStopsComingTimesOutAtTheDeadline) {
 }
 
 TEST(HttpBackend, CancelEndsABodyReadThatHasNoDeadline) {
-  asio::io_context ioc;
-  asio::ip::tcp::acceptor acceptor(ioc, {asio::ip::make_address("127.0.0.1"), 0});
-  std::size_t request_bytes = 0;
-  asio::co_spawn(ioc, answer_in_pieces(acceptor, std::string(3000, 'x'), 3000ms, 3, request_bytes),
-                 asio::detached);
-  logger log(log_level::error, stderr);
-  limits_config limits;
-  http_backend backend(ioc.get_executor(),
-                       make_backend(acceptor.local_endpoint().port(), 300ms, 1s), limits, log);
+  stalled_body b;
   backend_exchange* reading = nullptr;
   outcome out;
   auto stream_once = [&]() -> asio::awaitable<void> {
@@ -376,7 +380,7 @@ TEST(HttpBackend, CancelEndsABodyReadThatHasNoDeadline) {
     backend_request req;
     req.method = boost::beast::http::verb::get;
     req.stream = true;  // no response deadline: only cancel() ends the wait
-    auto [failure, exchange] = co_await backend.send(req);
+    auto [failure, exchange] = co_await b.backend.send(req);
     out.failure = failure;
     if (exchange) {
       out.status = exchange->status();
@@ -387,13 +391,13 @@ TEST(HttpBackend, CancelEndsABodyReadThatHasNoDeadline) {
     out.took = std::chrono::duration_cast<std::chrono::milliseconds>(
         std::chrono::steady_clock::now() - start);
   };
-  asio::co_spawn(ioc, stream_once(), [&](std::exception_ptr) { ioc.stop(); });
-  asio::steady_timer later(ioc, 500ms);
+  asio::co_spawn(b.ioc, stream_once(), [&](std::exception_ptr) { b.ioc.stop(); });
+  asio::steady_timer later(b.ioc, 500ms);
   later.async_wait([&](auto) {
     ASSERT_NE(reading, nullptr) << "the body read should be waiting by now";
     reading->cancel();
   });
-  ioc.run_for(5s);
+  b.ioc.run_for(5s);
   EXPECT_EQ(out.status, 200u);
   EXPECT_EQ(out.failure, backend_failure::unavailable);
   EXPECT_GE(out.took, 450ms) << "it waited past the 300 ms timeout: a stream has no deadline";
