@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <map>
 #include <memory>
@@ -31,6 +32,33 @@ namespace net = boost::asio;
 // What a hook decides. `stop` ends the message (or HTTP request) with the filter's reply;
 // later filters do not see it.
 enum class filter_status : std::uint8_t { next, stop };
+
+// Text of at most N bytes kept in the object itself: ids every request carries (request id,
+// trace and span ids), whose std::string would allocate once they pass 15 bytes. Reads as a
+// string_view; a longer value is cut at N (the ids it holds are shorter by definition).
+template <std::size_t N>
+class inline_text {
+ public:
+  inline_text() = default;
+  inline_text& operator=(std::string_view text) {
+    assign(text);
+    return *this;
+  }
+  void assign(std::string_view text) {
+    size_ = text.size() < N ? text.size() : N;
+    std::memcpy(data_, text.data(), size_);
+  }
+  std::string_view view() const { return {data_, size_}; }
+  operator std::string_view() const { return view(); }  // NOLINT: reads as the text it holds
+  bool empty() const { return size_ == 0; }
+  std::size_t size() const { return size_; }
+  const char* data() const { return data_; }
+  friend bool operator==(const inline_text& a, std::string_view b) { return a.view() == b; }
+
+ private:
+  char data_[N]{};
+  std::size_t size_ = 0;
+};
 
 // Who is calling, as an authentication filter established it. Later filters (policy, rate
 // limits, audit) read it; the session is bound to it.
@@ -173,10 +201,10 @@ struct request_record {
   std::chrono::steady_clock::duration elapsed{};
   // From forwarding to the backend's answer (or failure); zero when it never reached one.
   std::chrono::steady_clock::duration backend_elapsed{};
-  std::string request_id;  // the HTTP request's X-Request-Id (given or minted)
-  std::string trace_id;    // W3C trace context: 32 hex digits, empty when none
-  std::string parent_id;   // the caller's span (16 hex), empty when the gateway began the trace
-  std::string span_id;     // the gateway's span for this request, sent on as the parent
+  inline_text<128> request_id;  // the HTTP request's X-Request-Id (given or minted)
+  inline_text<32> trace_id;     // W3C trace context: 32 hex digits, empty when none
+  inline_text<16> parent_id;    // the caller's span (16 hex), empty when the gateway began it
+  inline_text<16> span_id;      // the gateway's span for this request, sent on as the parent
   request_outcome outcome = request_outcome::abandoned;
   int error_code = 0;
   std::string error_message;
