@@ -367,3 +367,20 @@ TEST(FilterChain, HooksThatDecideAtOnceRunWithoutACoroutineAndTheRestGoesOnFromT
   EXPECT_EQ(stops.try_request(ctx, stop_at), filter_status::stop);
   EXPECT_EQ(log2.back(), "z.try") << "nothing after the stop";
 }
+
+TEST(InlineText, HoldsUpToNBytesAndReadsAsAStringView) {
+  mcpgw::inline_text<16> id;
+  EXPECT_TRUE(id.empty());
+  EXPECT_EQ(id.view(), "");
+  id = "0123456789abcdef";
+  EXPECT_EQ(id.size(), 16u);
+  EXPECT_TRUE(id == "0123456789abcdef");
+  const std::string_view seen = id;
+  EXPECT_EQ(seen, "0123456789abcdef");
+  id.assign("0123456789abcdef-and-more");
+  EXPECT_EQ(id.view(), "0123456789abcdef") << "cut at N";
+  mcpgw::inline_text<16> copy = id;
+  id = "x";
+  EXPECT_EQ(copy.view(), "0123456789abcdef") << "a copy holds its own bytes";
+  EXPECT_EQ(id.view(), "x");
+}
