@@ -383,4 +383,6 @@ TEST(InlineText, HoldsUpToNBytesAndReadsAsAStringView) {
   id = "x";
   EXPECT_EQ(copy.view(), "0123456789abcdef") << "a copy holds its own bytes";
   EXPECT_EQ(id.view(), "x");
+  id.assign(std::string_view());  // no data() at all: nothing is copied from it
+  EXPECT_TRUE(id.empty());
 }

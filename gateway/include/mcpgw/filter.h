@@ -46,7 +46,9 @@ class inline_text {
   }
   void assign(std::string_view text) {
     size_ = text.size() < N ? text.size() : N;
-    std::memcpy(data_, text.data(), size_);
+    if (size_ != 0) {
+      std::memcpy(data_, text.data(), size_);  // an empty view may have no data() at all
+    }
   }
   std::string_view view() const { return {data_, size_}; }
   operator std::string_view() const { return view(); }  // NOLINT: reads as the text it holds
