@@ -2,6 +2,11 @@
 find_package(Boost 1.81 REQUIRED COMPONENTS url)
 find_package(OpenSSL 3 REQUIRED)
 find_package(simdjson REQUIRED)
+# simdjson turns its development checks on wherever __OPTIMIZE__ is undefined, and they add
+# members to its on-demand types. A -O0 file (MCPGW_UNOPTIMIZED_TESTS) and a -O2 one would then
+# disagree about the layout of any class holding a parser. One value for the whole build.
+set_property(TARGET simdjson::simdjson APPEND PROPERTY INTERFACE_COMPILE_DEFINITIONS
+  "SIMDJSON_DEVELOPMENT_CHECKS=$<IF:$<CONFIG:Debug>,1,0>")
 find_package(yaml-cpp REQUIRED)
 find_package(prometheus-cpp REQUIRED COMPONENTS core)
 find_package(Threads REQUIRED)

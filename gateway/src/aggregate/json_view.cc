@@ -24,7 +24,9 @@ simdjson::padded_string_view json_view::pad(std::string_view text) {
   if (padded_.size() < text.size() + simdjson::SIMDJSON_PADDING) {
     padded_.resize(text.size() + simdjson::SIMDJSON_PADDING);
   }
-  std::memcpy(padded_.data(), text.data(), text.size());
+  if (!text.empty()) {  // an empty view's data() may be null, which memcpy must not get
+    std::memcpy(padded_.data(), text.data(), text.size());
+  }
   std::memset(padded_.data() + text.size(), 0, simdjson::SIMDJSON_PADDING);
   base_ = padded_.data();
   return simdjson::padded_string_view(padded_.data(), text.size(), padded_.size());

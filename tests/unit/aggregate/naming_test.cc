@@ -136,6 +136,7 @@ TEST(AggregateJsonView, FindsListItemsAndNames) {
   EXPECT_FALSE(
       j.page(R"({"jsonrpc":"2.0","id":1,"error":{"code":-32601,"message":"no"}})", "tools"));
   EXPECT_FALSE(j.page(R"({"jsonrpc":"2.0","id":1,"result":{"tools":[1]}})", "tools"));
+  EXPECT_FALSE(j.page(std::string_view(), "tools"));  // an empty body: no memcpy from null
 }
 
 TEST(AggregateJsonView, FindsParamsAndResultUris) {
