@@ -26,9 +26,10 @@ target_link_libraries(mcpgw_boost PUBLIC Boost::headers Boost::url OpenSSL::SSL 
   Threads::Threads mcpgw_sanitizers)
 
 # simdjson's on-demand API uses the SIMD kernel chosen at compile time (no runtime dispatch):
-# without a target ISA it falls back to scalar code. x86-64-v2 (SSE4.2, 2009 onwards) selects
-# the "westmere" kernel and still runs on any x86-64 server in use.
+# without a target ISA it falls back to scalar code. The "westmere" kernel needs SSE4.2 and
+# PCLMULQDQ (Intel since 2010, AMD since 2011): x86-64-v2 has the first but not the second, and
+# without -mpclmul simdjson quietly took its scalar fallback.
 set(MCPGW_SIMD_ARCH "x86-64-v2" CACHE STRING "-march for code using simdjson on-demand (empty: none)")
 if(MCPGW_SIMD_ARCH AND CMAKE_SYSTEM_PROCESSOR MATCHES "x86_64|AMD64")
-  set(MCPGW_SIMD_FLAGS "-march=${MCPGW_SIMD_ARCH}")
+  set(MCPGW_SIMD_FLAGS "-march=${MCPGW_SIMD_ARCH};-mpclmul")
 endif()

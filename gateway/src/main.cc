@@ -9,6 +9,7 @@
 
 #include "mcpgw/config.h"
 #include "mcpgw/filter.h"
+#include "mcpgw/jsonrpc.h"
 #include "mcpgw/log.h"
 #include "mcpgw/metrics.h"
 #include "mcpgw/version.h"
@@ -127,7 +128,9 @@ int main(int argc, char** argv) {
     return 1;
   }
   mcpgw::logger log(level);
-  log.info("starting", {{"version", mcpgw::version}, {"malloc", MCPGW_MALLOC_NAME}});
+  log.info("starting", {{"version", mcpgw::version},
+                        {"malloc", MCPGW_MALLOC_NAME},
+                        {"json", mcpgw::jsonrpc::simd_kernel()}});
 
   // A stdio backend that dies makes writes to its stdin fail with EPIPE; without this they
   // would kill the gateway. (Sockets already write with MSG_NOSIGNAL.)

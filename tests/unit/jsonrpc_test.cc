@@ -4,6 +4,17 @@
 
 using namespace mcpgw::jsonrpc;
 
+// The build gives the decoder a target ISA (MCPGW_SIMD_ARCH) so that simdjson's on-demand API,
+// which has no runtime dispatch, uses a SIMD kernel; an ISA that misses one of the kernel's
+// requirements silently selects the scalar fallback.
+TEST(Jsonrpc, DecoderIsBuiltForASimdKernel) {
+#ifdef MCPGW_SIMD_KERNEL_EXPECTED
+  EXPECT_NE(simd_kernel(), "fallback");
+#else
+  GTEST_SKIP() << "built without MCPGW_SIMD_ARCH; the decoder uses " << simd_kernel();
+#endif
+}
+
 TEST(Jsonrpc, DecodesRequestWithIdMethodNameAndProgressToken) {
   decoder d;
   std::string body =

@@ -96,6 +96,10 @@ class decoder {
   std::unique_ptr<impl> impl_;
 };
 
+// The simdjson kernel the decoder was compiled for ("westmere", "haswell", ...; "fallback" is
+// scalar code): the on-demand API has no runtime dispatch, so the build flags decide it.
+std::string_view simd_kernel();
+
 // What a request is about, as policies name it: params.uri for resources/*, else params.name.
 // Each key is read on its own, so a message carrying both cannot pass a check with one and
 // act on the other.

@@ -319,6 +319,12 @@ struct decoder::impl {
   }
 };
 
+#define MCPGW_NAME_OF(kernel) #kernel
+#define MCPGW_KERNEL_NAME(kernel) MCPGW_NAME_OF(kernel)
+std::string_view simd_kernel() { return MCPGW_KERNEL_NAME(SIMDJSON_BUILTIN_IMPLEMENTATION); }
+#undef MCPGW_KERNEL_NAME
+#undef MCPGW_NAME_OF
+
 decoder::decoder() : impl_(std::make_unique<impl>()) {}
 decoder::~decoder() = default;
 
