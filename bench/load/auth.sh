@@ -42,14 +42,19 @@ trap cleanup EXIT
 # A key pair per algorithm: the public key as a JWKS file, and one token signed with it
 # (iss, aud, sub, org = the tenant, exp a day ahead).
 node --input-type=module - "$tmp" <<'JS'
-import { generateKeyPairSync, createSign } from 'node:crypto';
+import { createPrivateKey, createPublicKey, generateKeyPairSync, createSign } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 const dir = process.argv[2];
 const b64 = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
 for (const alg of ['RS256', 'ES256']) {
-  const { publicKey, privateKey } = alg === 'RS256'
-    ? generateKeyPairSync('rsa', { modulusLength: 2048 })
-    : generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  // As PEM, read back: exporting a key straight from generateKeyPairSync can deadlock Node
+  // (a collection during the export destroys the generation job, which waits for its mutex).
+  const pem = ['spki', 'pkcs8'].map((type) => ({ type, format: 'pem' }));
+  const pair = alg === 'RS256'
+    ? generateKeyPairSync('rsa', { modulusLength: 2048, publicKeyEncoding: pem[0], privateKeyEncoding: pem[1] })
+    : generateKeyPairSync('ec', { namedCurve: 'P-256', publicKeyEncoding: pem[0], privateKeyEncoding: pem[1] });
+  const publicKey = createPublicKey(pair.publicKey);
+  const privateKey = createPrivateKey(pair.privateKey);
   const jwk = { ...publicKey.export({ format: 'jwk' }), kid: 'k1', alg, use: 'sig' };
   writeFileSync(`${dir}/jwks-${alg}.json`, JSON.stringify({ keys: [jwk] }));
   const claims = { iss: 'https://auth.example.com', aud: 'https://mcp.example.com/mcp', sub: 'bench',

@@ -17,7 +17,7 @@
 // the private key signs the tokens.
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash, generateKeyPairSync, randomBytes, randomUUID, sign } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, randomUUID, sign } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -47,7 +47,18 @@ const KID = 'e2e-rs256';
 const DENIED_TOOL = 'test_simple_text';
 const DENY_GLOB = 'test_simple_*'; // matches exactly one tool (test_simple_prompt is a prompt)
 
-const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+// Made as PEM and read back: exporting a KeyObject straight from generateKeyPairSync can
+// deadlock Node when a garbage collection during the export destroys the generation job
+// (tests/integration/lib.mjs, keyPair).
+function keyPair() {
+  const pem = generateKeyPairSync('rsa', {
+    modulusLength: 2048,
+    publicKeyEncoding: { type: 'spki', format: 'pem' },
+    privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+  });
+  return { publicKey: createPublicKey(pem.publicKey), privateKey: createPrivateKey(pem.privateKey) };
+}
+const { publicKey, privateKey } = keyPair();
 const jwksDir = mkdtempSync(path.join(tmpdir(), 'mcpgw-e2e-auth-'));
 const JWKS_FILE = path.join(jwksDir, 'jwks.json');
 writeFileSync(JWKS_FILE, JSON.stringify({ keys: [{ ...publicKey.export({ format: 'jwk' }), kid: KID, alg: 'RS256', use: 'sig' }] }));
@@ -276,7 +287,7 @@ describe('auth filter through the gateway (SDK clients)', {
     }
 
     it('refused tokens: expired, wrong audience, wrong issuer, bad signature → 401; unknown tenant → 403', async () => {
-      const other = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
+      const other = keyPair().privateKey;
       const now = Math.floor(Date.now() / 1000);
       const cases = [
         ['expired', jwt({ exp: now - 3600, iat: now - 7200 }), 401],

@@ -11,14 +11,14 @@
 // test sets, or a status code, resets connections or never answers, and records every request
 // (time, method, target, headers). One conformance backend (HTTP); one gateway per test.
 import assert from 'node:assert/strict';
-import { generateKeyPairSync, randomBytes, sign as cryptoSign } from 'node:crypto';
+import { randomBytes, sign as cryptoSign } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { before, describe, test } from 'node:test';
 
 import {
-  callTool, initialize, initializeBody, makeTempDir, mcpPost, onCleanup, runGateway, sleep, startConformanceBackend,
+  callTool, initialize, initializeBody, keyPair, makeTempDir, mcpPost, onCleanup, runGateway, sleep, startConformanceBackend,
   startGateway, startSilentServer, waitUntil,
 } from './lib.mjs';
 
@@ -29,8 +29,8 @@ const RESOURCE = 'https://mcp.example.com/mcp';
 const ISSUER = 'https://auth.example.com';
 const ACCEPT = 'application/json, application/jwk-set+json';
 
-const K1 = { kid: 'k1', pair: generateKeyPairSync('rsa', { modulusLength: 2048 }) };
-const K2 = { kid: 'k2', pair: generateKeyPairSync('rsa', { modulusLength: 2048 }) };
+const K1 = { kid: 'k1', pair: keyPair('rsa', { modulusLength: 2048 }) };
+const K2 = { kid: 'k2', pair: keyPair('rsa', { modulusLength: 2048 }) };
 const jwk = (k) => ({ ...k.pair.publicKey.export({ format: 'jwk' }), kid: k.kid, use: 'sig', alg: 'RS256' });
 
 const b64u = (v) => Buffer.from(v).toString('base64url');

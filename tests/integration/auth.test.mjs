@@ -15,13 +15,13 @@
 // small API-key-only gateway without scopes for the bare 401 challenge. Keys and tokens are
 // made here with node:crypto; the JWKS is written to a temp dir.
 import assert from 'node:assert/strict';
-import { createHash, createHmac, generateKeyPairSync, randomBytes, sign as cryptoSign } from 'node:crypto';
+import { createHash, createHmac, randomBytes, sign as cryptoSign } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
 import {
-  BACKEND_SCRIPT, MCPGW_BIN, NODE_BIN, addDiagnostics, callTool, deepMerge, initialize, initializeBody, makeTempDir,
+  BACKEND_SCRIPT, MCPGW_BIN, NODE_BIN, addDiagnostics, callTool, deepMerge, initialize, initializeBody, keyPair, makeTempDir,
   mcpPost, openGetStream, procStat, request, requireBackend, requireGatewayBinary, runGateway, safeJson, spawnTracked,
   startConformanceBackend, stopChild, toYaml,
 } from './lib.mjs';
@@ -49,8 +49,8 @@ const ACME_BACKEND_KEY = 'acme-secret'; // tenant_headers.acme.X-Backend-Key
 
 const digest = (key) => `sha256:${createHash('sha256').update(key).digest('hex')}`;
 
-const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
-const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+const rsa = keyPair('rsa', { modulusLength: 2048 });
+const ec = keyPair('ec', { namedCurve: 'P-256' });
 const RSA_KID = 'rsa-1';
 const EC_KID = 'ec-1';
 
@@ -841,7 +841,7 @@ filters:
   });
   test('an unset ${VAR} in a backend header and weak JWKS keys (RSA 1024 bits, 12-byte HMAC secret) → file:line errors, exit 1', async () => {
     const dir = makeTempDir('mcpgw-it-auth-check-');
-    const weakRsa = generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey.export({ format: 'jwk' });
+    const weakRsa = keyPair('rsa', { modulusLength: 1024 }).publicKey.export({ format: 'jwk' });
     const jwks = {
       'weak-rsa.json': { keys: [{ ...weakRsa, kid: 'weak' }] },
       'short-hmac.json': { keys: [{ kty: 'oct', k: b64u('short-secret'), kid: 'hs' }] },

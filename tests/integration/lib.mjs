@@ -18,6 +18,7 @@
 //   MCPGW_IT_VERBOSE=1         print the gateway's stderr tail after every test, not only failures
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { createPrivateKey, createPublicKey, generateKeyPairSync } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
@@ -204,6 +205,23 @@ afterEach((t) => {
   }
 });
 export function addDiagnostics(fn) { diagnosticSources.add(fn); return () => diagnosticSources.delete(fn); }
+
+/**
+ * generateKeyPairSync(type, options) for test tokens, as KeyObjects that are safe to export.
+ * Node 20 can deadlock in KeyObject.export({ format: 'jwk' }) of a key straight from
+ * generateKeyPairSync: the export holds the key's mutex, a garbage collection during it
+ * destroys the generation job, and the job's destructor waits for the same mutex (a whole
+ * integration file hung that way in CI). The pair is made as PEM and read back, so no
+ * exported KeyObject shares its mutex with a generation job.
+ */
+export function keyPair(type, options) {
+  const pem = generateKeyPairSync(type, {
+    ...options,
+    publicKeyEncoding: { type: 'spki', format: 'pem' },
+    privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+  });
+  return { publicKey: createPublicKey(pem.publicKey), privateKey: createPrivateKey(pem.privateKey) };
+}
 
 // ---------------------------------------------------------------------------------------
 // Backends.
