@@ -8,14 +8,17 @@
 
 #include <charconv>
 #include <chrono>
+#include <cstring>
 #include <ctime>
+#include <vector>
 
 namespace mcpgw::plugins::audit {
 namespace {
 
-// "2026-11-21T13:24:39.422Z" into `out`. The date and time of day change once a second, so
-// they are formatted once per second (per thread) and only the milliseconds every time.
-void append_iso_time(std::string& out, std::chrono::system_clock::time_point t) {
+// "2026-11-21T13:24:39.422Z" at `p` (26 bytes); returns the end. The date and time of day
+// change once a second, so they are formatted once per second (per thread) and only the
+// milliseconds every time.
+char* write_iso_time(char* p, std::chrono::system_clock::time_point t) {
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch());
   const std::time_t secs = static_cast<std::time_t>(ms.count() / 1000);
   thread_local std::time_t cached_secs = -1;
@@ -28,14 +31,57 @@ void append_iso_time(std::string& out, std::chrono::system_clock::time_point t) 
     cached_secs = secs;
   }
   const auto milli = static_cast<int>(ms.count() % 1000);
-  const char frac[5] = {'.', static_cast<char>('0' + milli / 100),
+  *p++ = '"';
+  std::memcpy(p, cached, cached_size);
+  p += cached_size;
+  const char frac[6] = {'.',
+                        static_cast<char>('0' + milli / 100),
                         static_cast<char>('0' + milli / 10 % 10),
-                        static_cast<char>('0' + milli % 10), 'Z'};
-  out.push_back('"');
-  out.append(cached, cached_size);
-  out.append(frac, sizeof frac);
-  out.push_back('"');
+                        static_cast<char>('0' + milli % 10),
+                        'Z',
+                        '"'};
+  std::memcpy(p, frac, sizeof frac);
+  return p + sizeof frac;
 }
+
+// A writer into a buffer sized for the whole record beforehand: no capacity check per field.
+struct cursor {
+  char* p;
+
+  void raw(std::string_view text) {
+    if (!text.empty()) {  // an empty view may have no data() at all
+      std::memcpy(p, text.data(), text.size());
+      p += text.size();
+    }
+  }
+  void field(std::string_view key, std::string_view value) {
+    raw(key);
+    p = jsonrpc::write_quoted(p, value);
+  }
+  template <typename T>
+  void number(std::string_view key, T value) {
+    raw(key);
+    p = std::to_chars(p, p + max_number, value).ptr;
+  }
+  // Milliseconds with six decimals, as std::to_string's %f wrote them, from whole nanoseconds.
+  void milliseconds(std::string_view key, std::int64_t nanos) {
+    raw(key);
+    if (nanos < 0) {
+      *p++ = '-';
+      nanos = -nanos;
+    }
+    p = std::to_chars(p, p + max_number, nanos / 1000000).ptr;
+    *p++ = '.';
+    char digits[6];
+    std::int64_t rest = nanos % 1000000;
+    for (int i = 5; i >= 0; --i, rest /= 10) {
+      digits[i] = static_cast<char>('0' + rest % 10);
+    }
+    raw(std::string_view(digits, sizeof digits));
+  }
+
+  static constexpr std::size_t max_number = 24;  // an int64 or a size_t, and a sign
+};
 
 std::string_view outcome_of(const request_record& r) {
   switch (r.outcome) {
@@ -108,67 +154,72 @@ std::string audit_filter::format(const request_record& record, std::string_view 
 
 void audit_filter::format_into(std::string& out, const request_record& r,
                                std::string_view arguments, std::string_view digest) {
-  using jsonrpc::append_quoted;
-  out.reserve(out.size() + 1024 + arguments.size());
-  // One buffer, appended to in place: this runs on the event loop for every request.
-  const auto field = [&out](std::string_view key, std::string_view value) {
-    out += key;
-    append_quoted(out, value);
-  };
-  const auto number = [&out](std::string_view key, auto value) {
-    out += key;
-    char digits[32];
-    const auto end = std::to_chars(digits, digits + sizeof digits, value).ptr;
-    out.append(digits, end);
-  };
-  out += "\"time\":";
-  append_iso_time(out, r.started);
-  field(",\"tenant\":", r.who.tenant);
-  field(",\"principal\":", r.who.subject);
-  field(",\"auth\":", to_string(r.who.via));
-  field(",\"session\":", r.session_id);
-  field(",\"route\":", r.route);
-  field(",\"backend\":", r.backend);
-  field(",\"method\":", r.method);
+  using jsonrpc::quoted_bound;
+  // This runs on the event loop for every request: the record is written at a pointer into a
+  // buffer as large as a bound of its size (every string fully escaped), then appended to
+  // `out` in one copy. The buffer grows to the largest record a thread has written.
+  const std::string_view message = std::string_view(r.error_message).substr(0, 300);
+  const std::string_view outcome = outcome_of(r);
+  const std::string_view via = to_string(r.who.via);
+  constexpr std::size_t keys_and_numbers = 512;  // the keys, time, code, latency and sizes
+  const std::size_t bound =
+      keys_and_numbers + quoted_bound(r.who.tenant.size()) + quoted_bound(r.who.subject.size()) +
+      quoted_bound(via.size()) + quoted_bound(r.session_id.size()) + quoted_bound(r.route.size()) +
+      quoted_bound(r.backend.size()) + quoted_bound(r.method.size()) + quoted_bound(r.name.size()) +
+      r.client_id.size() + quoted_bound(outcome.size()) + quoted_bound(message.size()) +
+      quoted_bound(r.request_id.size()) + quoted_bound(r.trace_id.size()) +
+      quoted_bound(r.span_id.size()) + quoted_bound(r.parent_id.size()) +
+      quoted_bound(digest.size()) + arguments.size();
+  thread_local std::vector<char> buffer;
+  if (buffer.size() < bound) {
+    buffer.resize(bound);
+  }
+  cursor c{buffer.data()};
+  c.raw("\"time\":");
+  c.p = write_iso_time(c.p, r.started);
+  c.field(",\"tenant\":", r.who.tenant);
+  c.field(",\"principal\":", r.who.subject);
+  c.field(",\"auth\":", via);
+  c.field(",\"session\":", r.session_id);
+  c.field(",\"route\":", r.route);
+  c.field(",\"backend\":", r.backend);
+  c.field(",\"method\":", r.method);
   if (!r.name.empty()) {
-    field(",\"name\":", r.name);
+    c.field(",\"name\":", r.name);
   }
   if (!r.client_id.empty()) {
-    out += ",\"id\":";
-    out += r.client_id;  // the raw JSON token: a number or a string
+    c.raw(",\"id\":");
+    c.raw(r.client_id);  // the raw JSON token: a number or a string
   }
-  field(",\"outcome\":", outcome_of(r));
+  c.field(",\"outcome\":", outcome);
   if (r.error_code != 0) {
-    number(",\"code\":", r.error_code);
-    field(",\"message\":", std::string_view(r.error_message).substr(0, 300));
+    c.number(",\"code\":", r.error_code);
+    c.field(",\"message\":", message);
   }
   if (!r.request_id.empty()) {
-    field(",\"request_id\":", r.request_id);
+    c.field(",\"request_id\":", r.request_id);
   }
   if (!r.trace_id.empty()) {
-    field(",\"trace_id\":", r.trace_id);
+    c.field(",\"trace_id\":", r.trace_id);
     if (!r.span_id.empty()) {
-      field(",\"span_id\":", r.span_id);
+      c.field(",\"span_id\":", r.span_id);
     }
     if (!r.parent_id.empty()) {
-      field(",\"parent_span_id\":", r.parent_id);
+      c.field(",\"parent_span_id\":", r.parent_id);
     }
   }
-  // Milliseconds with six decimals, as std::to_string's %f wrote them.
-  const auto nanos = std::chrono::duration_cast<std::chrono::nanoseconds>(r.elapsed).count();
-  out += ",\"latency_ms\":";
-  char latency[40];
-  const auto latency_end =
-      std::to_chars(latency, latency + sizeof latency, static_cast<double>(nanos) / 1e6,
-                    std::chars_format::fixed, 6)
-          .ptr;
-  out.append(latency, latency_end);
-  number(",\"request_bytes\":", r.request_bytes);
-  number(",\"response_bytes\":", r.response_bytes);
+  c.milliseconds(",\"latency_ms\":",
+                 std::chrono::duration_cast<std::chrono::nanoseconds>(r.elapsed).count());
+  c.number(",\"request_bytes\":", r.request_bytes);
+  c.number(",\"response_bytes\":", r.response_bytes);
   if (!digest.empty()) {
-    field(",\"args_sha256\":", digest);
-    out += ",\"args\":";
-    out += arguments;
+    c.field(",\"args_sha256\":", digest);
+    c.raw(",\"args\":");
+    c.raw(arguments);
+  }
+  out.append(buffer.data(), static_cast<std::size_t>(c.p - buffer.data()));
+  if (buffer.size() > (std::size_t{1} << 20)) {
+    buffer = {};  // a record with huge arguments does not pin its buffer for ever
   }
 }
 

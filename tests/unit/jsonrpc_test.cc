@@ -166,20 +166,32 @@ TEST(Jsonrpc, QuoteEscapesWhatJsonRequiresAndAppendsInPlace) {
   // The clean prefix is copied at once; escaping starts at the first special character.
   EXPECT_EQ(quote("ab\"c\\d\te\x01\x1f\r\n"), R"("ab\"c\\d\te\u0001\u001f\r\n")");
   EXPECT_EQ(quote("caf\xc3\xa9"), "\"caf\xc3\xa9\"") << "UTF-8 passes through";
-  // Eight bytes are scanned at a time: specials in every position of a word, and after one.
-  for (std::size_t at = 0; at < 20; ++at) {
+  // Sixteen bytes are scanned at a time, then eight, then one: specials in every position of
+  // each block, and after them.
+  constexpr std::size_t length = 40;
+  for (std::size_t at = 0; at < length; ++at) {
     for (char special : {'"', '\\', '\x1f', '\x00'}) {
-      std::string text(20, 'x');
+      std::string text(length, 'x');
       text[at] = special;
       const std::string escaped = special == '"'      ? "\\\""
                                   : special == '\\'   ? "\\\\"
                                   : special == '\x1f' ? "\\u001f"
                                                       : "\\u0000";
       EXPECT_EQ(quote(text),
-                "\"" + std::string(at, 'x') + escaped + std::string(19 - at, 'x') + "\"")
+                "\"" + std::string(at, 'x') + escaped + std::string(length - 1 - at, 'x') + "\"")
           << "at " << at;
+      // The pointer form writes the same, within its bound.
+      std::string buffer(quoted_bound(text.size()), '\0');
+      const char* end = write_quoted(buffer.data(), text);
+      EXPECT_EQ(std::string_view(buffer.data(), static_cast<std::size_t>(end - buffer.data())),
+                quote(text));
     }
   }
+  // quoted_bound is reached by a string of control characters, and not passed.
+  const std::string controls(33, '\x01');
+  std::string worst(quoted_bound(controls.size()), '\0');
+  EXPECT_EQ(write_quoted(worst.data(), controls), worst.data() + worst.size());
+  EXPECT_EQ(worst, quote(controls));
   EXPECT_EQ(quote("\x7f\x80\xff !#[]~0123456789"), "\"\x7f\x80\xff !#[]~0123456789\"")
       << "DEL, high bytes and the neighbours of the specials are not escaped";
   std::string out = "{\"k\":";

@@ -126,6 +126,10 @@ std::string make_error(std::string_view id_raw, int code, std::string_view messa
 std::string quote(std::string_view text);
 // The same, appended to `out` (no temporary string).
 void append_quoted(std::string& out, std::string_view text);
+// The same, written at `out`, which has room for quoted_bound(text.size()) bytes; returns the
+// end of what it wrote. For formatters that size their buffer once.
+char* write_quoted(char* out, std::string_view text);
+constexpr std::size_t quoted_bound(std::size_t size) { return 6 * size + 2; }  // all \u00XX
 // params.capabilities of an initialize request, as the client wrote it ("{}" when absent or
 // unreadable): kept in the session record.
 std::string client_capabilities(std::string_view initialize_body);

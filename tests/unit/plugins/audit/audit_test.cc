@@ -5,6 +5,8 @@
 #include "auth/api_keys.h"
 #include "builtin.h"
 
+#include "mcpgw/jsonrpc.h"
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -15,6 +17,7 @@
 #include <fcntl.h>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <stdexcept>
 #include <thread>
 #include <unistd.h>
@@ -365,6 +368,48 @@ TEST(AuditFilter, FormatsTimeLatencyAndNumbersExactly) {
   r.started += std::chrono::milliseconds(1993);
   const std::string second = audit_filter::format(r, {}, {});
   EXPECT_TRUE(second.starts_with(R"("time":"2026-11-21T13:24:41.000Z")")) << second;
+}
+
+TEST(AuditFilter, FormatsRecordsOfEveryEscapeAndSizeWithinItsBuffer) {
+  // The record is written into a buffer sized beforehand: every string fully escaped (six
+  // bytes a byte), every optional field present, and arguments larger than the buffer has
+  // been so far. ASan checks the writes stay inside.
+  request_record r;
+  const std::string controls(200, '\x01');
+  r.who.tenant = controls;
+  r.who.subject = controls;
+  r.session_id = controls;
+  r.route = controls;
+  r.backend = controls;
+  r.method = controls;
+  r.name = controls;
+  r.client_id = "123456789012345678";
+  r.error_code = std::numeric_limits<int>::min();
+  r.error_message = std::string(400, '"');
+  r.request_id = std::string_view(controls).substr(0, 128);
+  r.trace_id = std::string_view(controls).substr(0, 32);
+  r.span_id = std::string_view(controls).substr(0, 16);
+  r.parent_id = std::string_view(controls).substr(0, 16);
+  r.elapsed = std::chrono::nanoseconds(5);
+  r.request_bytes = std::numeric_limits<std::size_t>::max();
+  r.response_bytes = std::numeric_limits<std::size_t>::max();
+  const std::string escaped = jsonrpc::quote(controls);
+  for (const std::size_t size : {std::size_t{10}, std::size_t{3} << 20, std::size_t{10}}) {
+    const std::string arguments = "{\"a\":\"" + std::string(size, 'x') + "\"}";
+    const std::string line = audit_filter::format(r, arguments, std::string(64, 'f'));
+    EXPECT_NE(line.find(R"(,"tenant":)" + escaped + R"(,"principal":)" + escaped),
+              std::string::npos);
+    std::string message;
+    for (int i = 0; i < 300; ++i) {
+      message += "\\\"";
+    }
+    EXPECT_NE(line.find(R"(,"code":-2147483648,"message":")" + message + "\","), std::string::npos)
+        << "the message is cut to 300 bytes before it is escaped";
+    EXPECT_NE(line.find(R"("latency_ms":0.000005,"request_bytes":18446744073709551615,)"
+                        R"("response_bytes":18446744073709551615,"args_sha256":")"),
+              std::string::npos);
+    EXPECT_TRUE(line.ends_with(R"(","args":)" + arguments)) << line.substr(0, 200);
+  }
 }
 
 namespace {
