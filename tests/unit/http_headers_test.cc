@@ -92,3 +92,31 @@ TEST(HttpHeaders, FieldLookupFindsTheFirstValueInAnyCase) {
         << name;
   }
 }
+
+TEST(HttpHeaders, IequalsFoldsOnlyAsciiLettersAtEveryPosition) {
+  // Every pair of bytes, at the ends of the eight-byte words it compares and in the short
+  // byte-wise path, against the byte-wise definition.
+  const auto fold = [](unsigned char c) { return c >= 'A' && c <= 'Z' ? c + 32 : c; };
+  for (std::size_t length : {1u, 7u, 8u, 9u, 15u, 16u, 17u}) {
+    const std::string base(length, 'k');
+    for (std::size_t at : {std::size_t{0}, length / 2, length - 1}) {
+      for (int x = 0; x < 256; ++x) {
+        for (int y = 0; y < 256; ++y) {
+          std::string a = base;
+          std::string b = base;
+          a[at] = static_cast<char>(x);
+          b[at] = static_cast<char>(y);
+          const bool expected =
+              fold(static_cast<unsigned char>(x)) == fold(static_cast<unsigned char>(y));
+          if (iequals(a, b) != expected) {
+            ADD_FAILURE() << "length " << length << " at " << at << ": " << x << " vs " << y;
+            return;
+          }
+        }
+      }
+    }
+  }
+  EXPECT_TRUE(iequals("Mcp-Session-Id", "mcp-session-id"));
+  EXPECT_FALSE(iequals("mcp-session-id", "mcp-session-i"));
+  EXPECT_TRUE(iequals("", ""));
+}

@@ -50,6 +50,15 @@ std::string field_lines(int n) {
   return out;
 }
 
+// The gateway's request's fields, in order.
+std::vector<std::pair<std::string, std::string>> fields_of(const client_request& req) {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (std::size_t i = 0; i < req.field_count(); ++i) {
+    out.emplace_back(std::string(req.field(i).name), std::string(req.field(i).value));
+  }
+  return out;
+}
+
 // A Beast message's fields, in order.
 template <bool isRequest>
 std::vector<std::pair<std::string, std::string>> fields_of(
@@ -63,7 +72,7 @@ std::vector<std::pair<std::string, std::string>> fields_of(
 
 void expect_same_as_beast(const std::string& data) {
   SCOPED_TRACE(data);
-  http::request<http::string_body> req;
+  client_request req;
   std::size_t used = 0;
   ASSERT_EQ(parse_simple_request(data, limits, req, used), simple_parse::parsed);
   const auto beast = beast_parse<true>(data);
@@ -80,10 +89,10 @@ void expect_same_as_beast(const std::string& data) {
 
 void expect_declined(const std::string& data, simple_request_limits with = limits) {
   SCOPED_TRACE(data);
-  http::request<http::string_body> req;
+  client_request req;
   std::size_t used = 0;
   EXPECT_EQ(parse_simple_request(data, with, req, used), simple_parse::declined);
-  EXPECT_EQ(req.begin(), req.end()) << "a declined request leaves no fields behind";
+  EXPECT_EQ(req.field_count(), 0u) << "a declined request leaves no fields behind";
   EXPECT_TRUE(req.target().empty());
   EXPECT_TRUE(req.body().empty());
 }
@@ -134,12 +143,12 @@ TEST(SimpleRequest, ParsesWhatBeastTakesTheSameWay) {
 TEST(SimpleRequest, UsesOnlyItsOwnBytesOfPipelinedRequests) {
   const std::string second = "GET /second HTTP/1.1\r\nHost: a\r\n\r\n";
   const std::string both = mcp_post + second;
-  http::request<http::string_body> req;
+  client_request req;
   std::size_t used = 0;
   ASSERT_EQ(parse_simple_request(both, limits, req, used), simple_parse::parsed);
   EXPECT_EQ(used, mcp_post.size());
   EXPECT_EQ(req.body().size(), 58u);
-  http::request<http::string_body> next;
+  client_request next;
   ASSERT_EQ(parse_simple_request(std::string_view(both).substr(used), limits, next, used),
             simple_parse::parsed);
   EXPECT_EQ(next.target(), "/second");
@@ -203,13 +212,13 @@ TEST(SimpleRequest, DeclinesRequestsAtOrOverTheLimits) {
   expect_declined(get, {get.size(), 1024});
   expect_declined(get, {get.size() - 1, 1024});
   expect_declined(get, {0, 1024});
-  http::request<http::string_body> req;
+  client_request req;
   std::size_t used = 0;
   EXPECT_EQ(parse_simple_request(get, {get.size() + 1, 1024}, req, used), simple_parse::parsed);
   // The body limit: a Content-Length at or over it goes to Beast, which answers 413.
   expect_declined(mcp_post, {8192, 58});
   expect_declined(mcp_post, {8192, 10});
-  http::request<http::string_body> fits;
+  client_request fits;
   EXPECT_EQ(parse_simple_request(mcp_post, {8192, 59}, fits, used), simple_parse::parsed);
   // More fields than it takes.
   expect_declined("GET / HTTP/1.1\r\n" + field_lines(49) + "\r\n");

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdint>
+#include <cstring>
 
 namespace mcpgw::http_headers {
 
@@ -25,12 +27,43 @@ std::string lower(std::string_view s) {
 
 constexpr std::array<std::string_view, 3> versions = {"2025-11-25", "2025-06-18", "2025-03-26"};
 
+// Eight bytes with 'A'-'Z' made lowercase and every other byte as it was (SWAR).
+std::uint64_t lower_word(std::uint64_t w) {
+  constexpr std::uint64_t ones = 0x0101010101010101ULL;
+  constexpr std::uint64_t highs = 0x8080808080808080ULL;
+  const std::uint64_t heptets = w & ~highs;
+  const std::uint64_t at_least_a = heptets + ones * (0x80 - 'A');  // high bit: byte >= 'A'
+  const std::uint64_t past_z = heptets + ones * (0x80 - 'Z' - 1);  // high bit: byte > 'Z'
+  const std::uint64_t upper = at_least_a & ~past_z & ~w & highs;   // and below 0x80
+  return w | (upper >> 2);                                         // 0x80 >> 2 is 0x20
+}
+
+std::uint64_t load_word(const char* p) {
+  std::uint64_t w;
+  std::memcpy(&w, p, sizeof w);
+  return w;
+}
+
 }  // namespace
 
 bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return ascii_lower(x) == ascii_lower(y);
-         });
+  if (a.size() != b.size()) {
+    return false;
+  }
+  const std::size_t n = a.size();
+  if (n < 8) {
+    return std::equal(a.begin(), a.end(), b.begin(),
+                      [](char x, char y) { return ascii_lower(x) == ascii_lower(y); });
+  }
+  // Eight bytes at a time, the last word overlapping the one before it: header names are
+  // compared this way a dozen times a request.
+  for (std::size_t at = 0; at < n; at += 8) {
+    const std::size_t from = at + 8 <= n ? at : n - 8;
+    if (lower_word(load_word(a.data() + from)) != lower_word(load_word(b.data() + from))) {
+      return false;
+    }
+  }
+  return true;
 }
 
 bool istarts_with(std::string_view text, std::string_view lower_prefix) {

@@ -144,7 +144,7 @@ const char* parse_fields(const char* p, const char* end, framing& frame, OnField
 }  // namespace
 
 simple_parse parse_simple_request(std::string_view data, const simple_request_limits& limits,
-                                  http::request<http::string_body>& req, std::size_t& used) {
+                                  client_request& req, std::size_t& used) {
   // One pass over the head, which must end before the header limit (at it, or over it, Beast
   // answers 431 or accepts).
   const char* const begin = data.data();
@@ -165,22 +165,21 @@ simple_parse parse_simple_request(std::string_view data, const simple_request_li
   }
   p += version.size();
 
-  // Filled as it is read; a request declined on a later field leaves it emptied again.
-  req.method_string(method);
-  req.target(target);
-  req.version(11);
   framing frame;
-  p = parse_fields(p, end, frame, [&req](std::string_view name, std::string_view value) {
-    req.insert(name, value);
+  std::array<client_request::field_view, max_fields> fields;
+  std::size_t count = 0;
+  p = parse_fields(p, end, frame, [&](std::string_view name, std::string_view value) {
+    fields[count++] = {name, value};  // parse_fields stops at max_fields
     return true;
   });
   const std::size_t head_size = p == nullptr ? 0 : static_cast<std::size_t>(p - begin);
   if (p == nullptr ||
       (frame.content_length != 0 && frame.content_length >= limits.max_body) ||  // Beast: 413
       data.size() - head_size < frame.content_length) {  // the body is still coming
-    req = {};
     return simple_parse::declined;
   }
+  req.assign(data.substr(0, head_size), method, target, 11,
+             std::span<const client_request::field_view>(fields.data(), count));
   req.body().assign(data.substr(head_size, static_cast<std::size_t>(frame.content_length)));
   used = head_size + static_cast<std::size_t>(frame.content_length);
   return simple_parse::parsed;

@@ -8,8 +8,7 @@
 // bodies that end with the connection.
 #pragma once
 
-#include <boost/beast/http/message.hpp>
-#include <boost/beast/http/string_body.hpp>
+#include "http/client_request.h"
 
 #include <array>
 #include <cstddef>
@@ -32,9 +31,10 @@ struct simple_request_limits {
   std::uint64_t max_body = 0;  // as Beast's body_limit
 };
 
-// Parses the request at the start of `data` into `req` (which must be empty).
+// Parses the request at the start of `data` into `req`; a declined request leaves `req` as it
+// was.
 simple_parse parse_simple_request(std::string_view data, const simple_request_limits& limits,
-                                  http::request<http::string_body>& req, std::size_t& used);
+                                  client_request& req, std::size_t& used);
 
 // A backend's answer: HTTP/1.1, a status with a body (not 1xx, 204 or 304), a Content-Length,
 // and Connection absent, "keep-alive" or "close".

@@ -2,7 +2,6 @@
 // streamable_http.cc, stream relaying in streamable_http_relay.cc). Internal to gateway/src/mcp.
 #pragma once
 
-#include "http/field_lookup.h"
 #include "mcp/session.h"
 #include "mcp/streamable_http.h"
 #include "mcpgw/http_headers.h"
@@ -30,12 +29,10 @@ inline constexpr int session_not_found = -32001;
 
 using session_header = std::array<std::pair<std::string_view, std::string_view>, 1>;
 
-inline std::string_view header_of(const client_request& req, http::field f) {
-  return http_lookup::value_of(req.base(), f);
-}
+inline std::string_view header_of(const client_request& req, http::field f) { return req[f]; }
 
 inline std::string_view header_of(const client_request& req, std::string_view name) {
-  return http_lookup::value_of(req.base(), name);
+  return req[name];
 }
 
 // Priming events (an id with empty data) only from 2025-11-25: older clients choke on them.

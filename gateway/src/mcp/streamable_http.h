@@ -8,6 +8,7 @@
 #include "store/session_store.h"
 
 #include "backend/http_backend.h"
+#include "http/client_request.h"
 #include "http/responder.h"
 #include "mcp/session.h"
 #include "mcpgw/config.h"
@@ -29,8 +30,6 @@ namespace mcpgw {
 namespace endpoint_detail {
 class staged_completion;
 }
-
-using client_request = http::request<http::string_body>;
 
 class streamable_http_endpoint {
  public:

@@ -2,7 +2,6 @@
 
 #include "store/redis_client.h"
 
-#include "http/field_lookup.h"
 #include "mcpgw/jsonrpc.h"
 
 #include <boost/asio/as_tuple.hpp>
@@ -166,14 +165,12 @@ void gateway_server::register_gauges() {
 }
 
 trace::carried gateway_server::tag_request(client_request& req) {
-  std::string_view given = http_lookup::value_of(req.base(), "x-request-id");
+  std::string_view given = req["x-request-id"];
   if (!trace::valid_request_id(given)) {
     auto minted = request_ids_.new_span();
     req.set("x-request-id", std::string_view(minted.data(), minted.size()));
   }
-  return {http_lookup::value_of(req.base(), "traceparent"),
-          http_lookup::value_of(req.base(), "tracestate"),
-          http_lookup::value_of(req.base(), "x-request-id")};
+  return {req["traceparent"], req["tracestate"], req["x-request-id"]};
 }
 
 std::size_t gateway_server::stdio_processes() const {

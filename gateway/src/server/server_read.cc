@@ -118,7 +118,7 @@ net::awaitable<std::optional<client_request>> gateway_server::next_request(
     }
   }
   stream.tcp().expires_never();
-  co_return parser.release();
+  co_return client_request::from(parser.release());
 }
 
 net::awaitable<void> gateway_server::reject_request(any_stream& stream, connection_entry& entry,
