@@ -149,10 +149,10 @@ audited_arguments audit_element(simdjson::dom::element arguments, const redactio
 
 audited_arguments audit_arguments(std::string_view message, const redaction_rules& rules) {
   thread_local simdjson::dom::parser parser;
-  simdjson::padded_string padded(message);
   simdjson::dom::element root;
   simdjson::dom::element arguments;
-  if (parser.parse(padded).get(root) != simdjson::SUCCESS ||
+  // Copied into the parser's own padded buffer, which it keeps: no allocation per message.
+  if (parser.parse(message.data(), message.size()).get(root) != simdjson::SUCCESS ||
       root["params"]["arguments"].get(arguments) != simdjson::SUCCESS) {
     return {};
   }
@@ -161,9 +161,9 @@ audited_arguments audit_arguments(std::string_view message, const redaction_rule
 
 audited_arguments audit_argument_value(std::string_view arguments, const redaction_rules& rules) {
   thread_local simdjson::dom::parser parser;
-  simdjson::padded_string padded(arguments);
   simdjson::dom::element value;
-  if (arguments.empty() || parser.parse(padded).get(value) != simdjson::SUCCESS) {
+  if (arguments.empty() ||
+      parser.parse(arguments.data(), arguments.size()).get(value) != simdjson::SUCCESS) {
     return {};
   }
   return audit_element(value, rules);
@@ -174,9 +174,8 @@ std::string redact_arguments(std::string_view arguments, const redaction_rules& 
     return {};
   }
   thread_local simdjson::dom::parser parser;
-  simdjson::padded_string padded(arguments);
   simdjson::dom::element root;
-  if (parser.parse(padded).get(root) != simdjson::SUCCESS) {
+  if (parser.parse(arguments.data(), arguments.size()).get(root) != simdjson::SUCCESS) {
     return {};
   }
   std::string out;

@@ -1,5 +1,7 @@
 #include "auth/api_keys.h"
 
+#include "mcpgw/hex.h"
+
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
@@ -56,13 +58,8 @@ std::string sha256_hex(std::string_view data) {
 }
 
 std::string to_hex(std::string_view bytes) {
-  static constexpr char digits[] = "0123456789abcdef";
   std::string out(bytes.size() * 2, '\0');
-  char* at = out.data();
-  for (unsigned char b : bytes) {
-    *at++ = digits[b >> 4];
-    *at++ = digits[b & 0xf];
-  }
+  hex::write(out.data(), reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size());
   return out;
 }
 

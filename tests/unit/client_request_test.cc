@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <vector>
 
 using namespace mcpgw;
 
@@ -108,6 +109,26 @@ TEST(ClientRequest, SetReplacesEveryFieldOfTheNameAndAddsItLast) {
   EXPECT_EQ(copy["traceparent"], std::string(4000, 't'));
   EXPECT_EQ(copy["x-request-id"], "0123456789abcdef");
   EXPECT_EQ(req["traceparent"], "changed");
+}
+
+TEST(ClientRequest, FieldsSetInAndPastTheHeadsRoomAllStayReadable) {
+  client_request req = simple_read("GET /t HTTP/1.1\r\nHost: a\r\n\r\n");
+  const std::string_view target = req.target();
+  std::vector<std::string_view> values;
+  for (int i = 0; i < 12; ++i) {  // 12 fields of 13 bytes: the first few fit the room
+    const std::string name = "X-" + std::to_string(i + 10);
+    req.set(name, "value-" + std::to_string(i + 100));
+    values.push_back(req[name]);
+  }
+  for (int i = 0; i < 12; ++i) {
+    EXPECT_EQ(values[static_cast<std::size_t>(i)], "value-" + std::to_string(i + 100));
+    EXPECT_EQ(req["x-" + std::to_string(i + 10)], "value-" + std::to_string(i + 100));
+  }
+  EXPECT_EQ(target, "/t");
+  EXPECT_EQ(req.field_count(), 13u);
+  const client_request copy = req;
+  EXPECT_EQ(copy["X-21"], "value-111");
+  EXPECT_EQ(copy["X-10"], "value-100");
 }
 
 TEST(ClientRequest, ValuesSurviveCopiesAndMoves) {

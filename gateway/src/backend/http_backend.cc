@@ -18,6 +18,7 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <charconv>
 #include <sys/socket.h>
 #include <tuple>
 
@@ -262,6 +263,8 @@ http_backend::http_backend(net::any_io_executor ex, const backend_config& config
   }
   std::string_view host_text = url->encoded_host_and_port();
   host_header_ = std::string(host_text);
+  post_head_ =
+      "POST " + target_ + " HTTP/1.1\r\nHost: " + host_header_ + "\r\nUser-Agent: mcpgw/0.1\r\n";
   if (tls_) {
     tls_ctx_.emplace(net::ssl::context::tls_client);
     tls_ctx_->set_options(net::ssl::context::default_workarounds | net::ssl::context::no_sslv2 |
@@ -304,52 +307,62 @@ void http_backend::prepare_credentials() {
 }
 
 std::string http_backend::build_request(const backend_request& request) const {
-  std::string out;
-  out.reserve(256 + request.body.size());
-  out += request.method == http::verb::post      ? "POST "
-         : request.method == http::verb::get     ? "GET "
-         : request.method == http::verb::delete_ ? "DELETE "
-                                                 : "POST ";
-  out += request.target.empty() ? std::string_view(target_) : request.target;
-  out += " HTTP/1.1\r\nHost: ";
-  out += host_header_;
-  out += "\r\nUser-Agent: mcpgw/0.1\r\n";
-  // The gateway's own credentials for this backend: what the client sent never goes on.
+  using namespace std::string_view_literals;  // no strlen per piece
   auto tenant_lines = request.tenant.empty() ? tenant_credential_lines_.end()
                                              : tenant_credential_lines_.find(request.tenant);
-  out += tenant_lines == tenant_credential_lines_.end() ? credential_lines_ : tenant_lines->second;
+  // The gateway's own credentials for this backend: what the client sent never goes on.
+  const std::string_view credentials =
+      tenant_lines == tenant_credential_lines_.end() ? credential_lines_ : tenant_lines->second;
+  std::string out;
+  out.reserve(post_head_.size() + request.target.size() + credentials.size() +
+              request.extra_headers.size() + request.accept.size() + request.session_id.size() +
+              request.protocol_version.size() + request.last_event_id.size() + request.body.size() +
+              256);
+  if (request.method == http::verb::post && request.target.empty()) {
+    out += post_head_;  // the request line, Host and User-Agent of nearly every request
+  } else {
+    out += request.method == http::verb::get       ? "GET "sv
+           : request.method == http::verb::delete_ ? "DELETE "sv
+                                                   : "POST "sv;
+    out += request.target.empty() ? std::string_view(target_) : request.target;
+    out += " HTTP/1.1\r\nHost: "sv;
+    out += host_header_;
+    out += "\r\nUser-Agent: mcpgw/0.1\r\n"sv;
+  }
+  out += credentials;
   out += request.extra_headers;
   if (!request.accept.empty()) {
-    out += "Accept: ";
+    out += "Accept: "sv;
     out += request.accept;
-    out += "\r\n";
+    out += "\r\n"sv;
   } else if (request.method == http::verb::get) {
-    out += "Accept: text/event-stream\r\n";
+    out += "Accept: text/event-stream\r\n"sv;
   } else {
-    out += "Accept: application/json, text/event-stream\r\n";
+    out += "Accept: application/json, text/event-stream\r\n"sv;
   }
   if (!request.session_id.empty()) {
-    out += "Mcp-Session-Id: ";
+    out += "Mcp-Session-Id: "sv;
     out += request.session_id;
-    out += "\r\n";
+    out += "\r\n"sv;
   }
   if (!request.protocol_version.empty()) {
-    out += "MCP-Protocol-Version: ";
+    out += "MCP-Protocol-Version: "sv;
     out += request.protocol_version;
-    out += "\r\n";
+    out += "\r\n"sv;
   }
   if (!request.last_event_id.empty()) {
-    out += "Last-Event-ID: ";
+    out += "Last-Event-ID: "sv;
     out += request.last_event_id;
-    out += "\r\n";
+    out += "\r\n"sv;
   }
   if (request.method == http::verb::post) {
-    out += "Content-Type: application/json\r\nContent-Length: ";
-    out += std::to_string(request.body.size());
-    out += "\r\n\r\n";
+    out += "Content-Type: application/json\r\nContent-Length: "sv;
+    char digits[24];
+    out.append(digits, std::to_chars(digits, digits + sizeof digits, request.body.size()).ptr);
+    out += "\r\n\r\n"sv;
     out += request.body;
   } else {
-    out += "\r\n";
+    out += "\r\n"sv;
   }
   return out;
 }

@@ -171,6 +171,7 @@ class http_backend {
   std::string port_;
   std::string target_;
   std::string host_header_;
+  std::string post_head_;  // "POST <target_> HTTP/1.1", Host and User-Agent, serialized once
   // The credential header lines (http.headers, and per tenant http.tenant_headers over them),
   // serialized once.
   void prepare_credentials();

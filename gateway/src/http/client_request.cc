@@ -102,6 +102,13 @@ void client_request::set(std::string_view name, std::string_view value) {
   std::erase_if(fields_, [&](const field_spans& f) {
     return f.name.size == name.size() && http_headers::iequals(at(f.name), name);
   });
+  if (head_.capacity() - head_.size() >= name.size() + value.size()) {
+    // Within the room the head was given: it does not move, and nothing is allocated.
+    const span n = append(name);
+    const span v = append(value);
+    fields_.push_back({n, v});
+    return;
+  }
   std::string& text = added_.emplace_back(name);
   text.append(value);
   const auto index = static_cast<std::uint32_t>(added_.size());

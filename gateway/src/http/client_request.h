@@ -70,8 +70,12 @@ class client_request {
     span value;
   };
 
+  // Room left after the head for set() (a minted X-Request-Id is 16 digits): fields set
+  // within it are appended to the head, which does not move; others get a node of their own.
+  static constexpr std::size_t set_room = 64;
+
   std::string_view at(span s) const;
-  span append(std::string_view text);  // copied to the end of the head (while building)
+  span append(std::string_view text);  // to the end of the head: while building, or in its room
 
   std::string head_;
   span method_;
@@ -79,7 +83,7 @@ class client_request {
   http::verb verb_ = http::verb::unknown;
   unsigned version_ = 11;
   std::vector<field_spans> fields_;
-  // Fields set() added, each "<name><value>" in a node of its own: the head never moves.
+  // Fields set() added past the head's room, each "<name><value>" in a node of its own.
   std::list<std::string> added_;
   std::string body_;
 };

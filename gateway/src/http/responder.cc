@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <array>
+#include <charconv>
 #include <cstdio>
 #include <prometheus/counter.h>
 #include <prometheus/gauge.h>
@@ -14,24 +15,30 @@
 namespace mcpgw {
 
 void responder::append_head(std::string& out, unsigned status, header_list extra) const {
-  out += "HTTP/1.1 ";
-  out += std::to_string(status);
-  out += ' ';
-  out += beast::http::obsolete_reason(static_cast<beast::http::status>(status));
-  out += "\r\nServer: mcpgw\r\n";
+  using namespace std::string_view_literals;  // no strlen per piece: this runs per response
+  if (status == 200) {
+    out += "HTTP/1.1 200 OK\r\nServer: mcpgw\r\n"sv;
+  } else {
+    out += "HTTP/1.1 "sv;
+    char digits[12];
+    out.append(digits, std::to_chars(digits, digits + sizeof digits, status).ptr);
+    out += ' ';
+    out += beast::http::obsolete_reason(static_cast<beast::http::status>(status));
+    out += "\r\nServer: mcpgw\r\n"sv;
+  }
   if (!trace_.request_id.empty()) {
-    out += "X-Request-Id: ";
+    out += "X-Request-Id: "sv;
     out += trace_.request_id;
-    out += "\r\n";
+    out += "\r\n"sv;
   }
   if (!keep_alive_) {
-    out += "Connection: close\r\n";
+    out += "Connection: close\r\n"sv;
   }
   for (const auto& [name, value] : extra) {
     out += name;
-    out += ": ";
+    out += ": "sv;
     out += value;
-    out += "\r\n";
+    out += "\r\n"sv;
   }
 }
 
@@ -76,11 +83,12 @@ net::awaitable<bool> responder::send(unsigned status, std::string_view content_t
   std::string head;
   head.reserve(256);
   append_head(head, status, extra);
-  head += "Content-Type: ";
+  head += std::string_view("Content-Type: ");
   head += content_type;
-  head += "\r\nContent-Length: ";
-  head += std::to_string(body.size());
-  head += "\r\n\r\n";
+  head += std::string_view("\r\nContent-Length: ");
+  char digits[24];
+  head.append(digits, std::to_chars(digits, digits + sizeof digits, body.size()).ptr);
+  head += std::string_view("\r\n\r\n");
   if (failed_) {
     co_return false;
   }

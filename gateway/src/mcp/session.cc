@@ -188,7 +188,7 @@ void session::continue_trace(std::string_view body, const jsonrpc::envelope& env
   trace::context context = incoming ? *incoming : tracing_->ids.new_trace();
   auto span = tracing_->ids.new_span();
   auto header = trace::format(context, span);
-  entry.traceparent.assign(header.data(), header.size());
+  entry.traceparent.assign(std::string_view(header.data(), header.size()));
   if (!state.empty() && trace::valid_tracestate(state)) {
     entry.tracestate.assign(state);
   }
@@ -202,34 +202,48 @@ void session::continue_trace(std::string_view body, const jsonrpc::envelope& env
   }
   // A tracestate already in _meta stays as it is; one from the header is added beside ours.
   const bool add_state = !entry.tracestate.empty() && !env.tracestate.present();
-  std::string state_field;
-  if (add_state) {
-    state_field = "\"tracestate\":" + jsonrpc::quote(entry.tracestate);
-  }
+  // `"traceparent":"00-…"` and `,"tracestate":"…"` into `out`, which is built in place.
+  const auto append_fields = [&](std::string& out, bool with_parent) {
+    if (with_parent) {
+      out += "\"traceparent\":";
+      jsonrpc::append_quoted(out, entry.traceparent);
+    }
+    if (add_state) {
+      out += with_parent ? ",\"tracestate\":" : "\"tracestate\":";
+      jsonrpc::append_quoted(out, entry.tracestate);
+    }
+  };
   if (env.traceparent.present()) {
-    text[0] = jsonrpc::quote(entry.traceparent);
+    text[0].clear();
+    jsonrpc::append_quoted(text[0], entry.traceparent);
     edits.push_back({env.traceparent, text[0]});
     if (add_state) {
-      text[1] = state_field + ",";  // _meta holds traceparent, so it is not empty
+      text[1].clear();
+      append_fields(text[1], false);
+      text[1] += ',';  // _meta holds traceparent, so it is not empty
       edits.push_back({jsonrpc::token{env.meta_open, 0}, text[1]});
     }
     return;
   }
-  std::string fields = "\"traceparent\":" + jsonrpc::quote(entry.traceparent);
-  if (add_state) {
-    fields += "," + state_field;
-  }
+  std::string& out = text[1];
+  out.clear();
+  out.reserve(96 + entry.tracestate.size() * 6);
   if (env.meta_open != 0) {
-    text[1] = fields + (empty_object(body, env.meta_open) ? "" : ",");
-    edits.push_back({jsonrpc::token{env.meta_open, 0}, text[1]});
+    append_fields(out, true);
+    out += empty_object(body, env.meta_open) ? "" : ",";
+    edits.push_back({jsonrpc::token{env.meta_open, 0}, out});
   } else if (env.params_open != 0) {
-    text[1] = "\"_meta\":{" + fields + "}" + (empty_object(body, env.params_open) ? "" : ",");
-    edits.push_back({jsonrpc::token{env.params_open, 0}, text[1]});
+    out += "\"_meta\":{";
+    append_fields(out, true);
+    out += empty_object(body, env.params_open) ? "}" : "},";
+    edits.push_back({jsonrpc::token{env.params_open, 0}, out});
   } else if (!env.has_params) {
     std::size_t close = body.rfind('}');
     if (close != std::string_view::npos) {
-      text[1] = ",\"params\":{\"_meta\":{" + fields + "}}";
-      edits.push_back({jsonrpc::token{static_cast<std::uint32_t>(close), 0}, text[1]});
+      out += ",\"params\":{\"_meta\":{";
+      append_fields(out, true);
+      out += "}}";
+      edits.push_back({jsonrpc::token{static_cast<std::uint32_t>(close), 0}, out});
     }
   }
   // Positional (array) params have no place for _meta: the headers carry the context alone.
@@ -240,9 +254,15 @@ std::string session::trace_headers(std::int64_t upstream_id) const {
   if (it == in_flight_.end() || it->second.traceparent.empty()) {
     return {};
   }
-  std::string out = "traceparent: " + it->second.traceparent + "\r\n";
+  std::string out;
+  out.reserve(32 + trace::traceparent_size + it->second.tracestate.size());
+  out += "traceparent: ";
+  out += it->second.traceparent;
+  out += "\r\n";
   if (!it->second.tracestate.empty()) {
-    out += "tracestate: " + it->second.tracestate + "\r\n";
+    out += "tracestate: ";
+    out += it->second.tracestate;
+    out += "\r\n";
   }
   return out;
 }

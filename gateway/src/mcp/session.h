@@ -329,7 +329,7 @@ class session : public std::enable_shared_from_this<session> {
     std::string name;
     completion_guard done;
     // Sent to the backend: the gateway's traceparent (empty: none) and the caller's tracestate.
-    std::string traceparent;
+    inline_text<trace::traceparent_size> traceparent;
     std::string tracestate;
   };
   // The trace context of a request being mapped, and the edits that carry it in _meta.
