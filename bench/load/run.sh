@@ -13,6 +13,8 @@
 #   RUNS          rounds over all targets (default 1); the report shows per-column medians
 #   PROXY_CPU     core for the proxy under test (default 0)
 #   LOAD_CPU      core for the backend and wrk (default 1)
+#   AUDIT_FSYNC   the audit filter's fsync policy in mcpgw_full, e.g. "{ every: 50ms }"
+#                 (default: the gateway's own, every_records: 1)
 #   PIN=0         no pinning at all (to compare; see README.md)
 #   KEEP_TMP=1    keep the temporary directory (configs, logs) for inspection
 # Builds nothing: point it at binaries you built (see README.md).
@@ -26,7 +28,7 @@ while (($#)); do
   case $1 in
     --demo-backend) DEMO_BACKEND=$2; shift 2 ;;
     --mcpgw) MCPGW=$2; shift 2 ;;
-    -h | --help) sed -n '2,18p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,20p' "$0"; exit 0 ;;
     -*) echo "run.sh: unknown option $1" >&2; exit 2 ;;
     *) results_file=$1; shift ;;
   esac
@@ -42,6 +44,7 @@ WARMUP=${WARMUP:-2s}
 CONNECTIONS=${CONNECTIONS:-64}
 THREADS=${THREADS:-1}
 RUNS=${RUNS:-1}
+AUDIT_FSYNC=${AUDIT_FSYNC:-}
 PROXY_CPU=${PROXY_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
 
@@ -277,8 +280,8 @@ log "nginx: $nginx_url (pid $nginx_pid)"
 
 # --- mcpgw (optional): plain, and with the filters of a production set-up -------------------
 # mcpgw: no filters (metrics are on by default). mcpgw_full: an API key (auth), a rate limit on
-# tools/call that never refuses here, the audit log (its own file, default fsync policy) and
-# metrics: what the performance target is stated with.
+# tools/call that never refuses here, the audit log (its own file, default fsync policy unless
+# AUDIT_FSYNC says otherwise) and metrics: what the performance target is stated with.
 bench_key="bench-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 bench_digest="sha256:$(printf '%s' "$bench_key" | sha256sum | cut -d' ' -f1)"
 declare -A gw_pid gw_url row_auth
@@ -328,7 +331,7 @@ filters:
   - rate_limit:
       rules:
         - { match: { method: tools/call }, key: tenant, limit: 100000000, per: 1s }
-  - audit: { file: $tmp/audit.jsonl }"
+  - audit: { file: $tmp/audit.jsonl${AUDIT_FSYNC:+, fsync: $AUDIT_FSYNC} }"
 fi
 
 # --- the runs -----------------------------------------------------------------------------
@@ -390,6 +393,7 @@ report() {
   echo "- date: $(date -u +%Y-%m-%dT%H:%M:%SZ); host: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), Linux $(uname -r)"
   echo "- wrk: $("$WRK" -v 2>&1 | head -1 | cut -d' ' -f1-2), -t$THREADS -c$CONNECTIONS -d$DURATION after a $WARMUP warm-up; $("$NGINX" -v 2>&1 | cut -d' ' -f3)"
   echo "- pinning: $pinning"
+  echo "- mcpgw_full audit fsync: ${AUDIT_FSYNC:-the default (every_records: 1)}"
   if ((RUNS > 1)); then
     echo "- $RUNS rounds, targets interleaved; each cell is the median over the rounds (errors: sum; other CPU: worst round)"
     for name in direct nginx mcpgw mcpgw_full; do

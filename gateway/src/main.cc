@@ -13,6 +13,7 @@
 #include "mcpgw/log.h"
 #include "mcpgw/metrics.h"
 #include "mcpgw/version.h"
+#include "server/cpu_features.h"
 #include "server/server.h"
 
 #include <boost/asio/signal_set.hpp>
@@ -128,6 +129,12 @@ int main(int argc, char** argv) {
     return 1;
   }
   mcpgw::logger log(level);
+  if (const std::string missing =
+          mcpgw::cpu_features::first_missing(mcpgw::cpu_features::this_cpu_has);
+      !missing.empty()) {
+    log.error(mcpgw::cpu_features::refusal(missing));
+    return 1;
+  }
   log.info("starting", {{"version", mcpgw::version},
                         {"malloc", MCPGW_MALLOC_NAME},
                         {"json", mcpgw::jsonrpc::simd_kernel()}});
