@@ -90,14 +90,15 @@ TEST(ClientRequest, SetReplacesEveryFieldOfTheNameAndAddsItLast) {
   // Views taken before set() stay valid (the server holds the target and path across it).
   const std::string_view target = req.target();
   const std::string_view host = req["host"];
-  req.set("X-Request-Id", "0123456789abcdef");
+  EXPECT_EQ(req.set("X-Request-Id", "0123456789abcdef"), "0123456789abcdef");
   ASSERT_EQ(req.field_count(), 2u);
   EXPECT_EQ(req.field(0).name, "Host");
   EXPECT_EQ(req.field(1).name, "X-Request-Id");
   EXPECT_EQ(req["x-request-id"], "0123456789abcdef");
   const std::string_view id = req["x-request-id"];
   // A field that was absent is added; however long, nothing read before moves.
-  req.set("traceparent", std::string(4000, 't'));
+  EXPECT_EQ(req.set("traceparent", std::string(4000, 't')), std::string(4000, 't'))
+      << "the value as stored, past the head's room";
   EXPECT_EQ(req["Traceparent"], std::string(4000, 't'));
   EXPECT_EQ(target, "/path");
   EXPECT_EQ(host, "a");

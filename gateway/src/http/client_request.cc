@@ -98,7 +98,7 @@ std::string_view client_request::operator[](std::string_view name) const {
   return {};
 }
 
-void client_request::set(std::string_view name, std::string_view value) {
+std::string_view client_request::set(std::string_view name, std::string_view value) {
   std::erase_if(fields_, [&](const field_spans& f) {
     return f.name.size == name.size() && http_headers::iequals(at(f.name), name);
   });
@@ -107,7 +107,7 @@ void client_request::set(std::string_view name, std::string_view value) {
     const span n = append(name);
     const span v = append(value);
     fields_.push_back({n, v});
-    return;
+    return at(v);
   }
   std::string& text = added_.emplace_back(name);
   text.append(value);
@@ -115,6 +115,7 @@ void client_request::set(std::string_view name, std::string_view value) {
   fields_.push_back(
       {{0, static_cast<std::uint32_t>(name.size()), index},
        {static_cast<std::uint32_t>(name.size()), static_cast<std::uint32_t>(value.size()), index}});
+  return at(fields_.back().value);
 }
 
 }  // namespace mcpgw

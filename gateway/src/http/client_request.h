@@ -49,9 +49,10 @@ class client_request {
   // there is none.
   std::string_view operator[](std::string_view name) const;
   std::string_view operator[](http::field f) const { return (*this)[http::to_string(f)]; }
-  // Every field `name` removed, then `name: value` added last (as Beast's set()). Views of
-  // the request line, the body and other fields taken before stay valid.
-  void set(std::string_view name, std::string_view value);
+  // Every field `name` removed, then `name: value` added last (as Beast's set()); returns the
+  // value as stored. Views of the request line, the body and other fields taken before stay
+  // valid.
+  std::string_view set(std::string_view name, std::string_view value);
 
   std::size_t field_count() const { return fields_.size(); }
   field_view field(std::size_t i) const { return {at(fields_[i].name), at(fields_[i].value)}; }

@@ -1,5 +1,7 @@
 #include "http/simple_http.h"
 
+#include "mcpgw/http_headers.h"
+
 #include <algorithm>
 #include <array>
 #include <cstring>
@@ -247,12 +249,9 @@ simple_parse parse_simple_response(std::string_view data, std::uint64_t max_body
 }
 
 std::string_view simple_response::field(std::string_view name) const {
-  const auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; };
   for (std::size_t i = 0; i < field_count; ++i) {
     const auto& [n, v] = fields[i];
-    if (n.size() == name.size() &&
-        std::equal(n.begin(), n.end(), name.begin(),
-                   [&](char a, char b) { return lower(a) == lower(b); })) {
+    if (n.size() == name.size() && http_headers::iequals(n, name)) {
       return v;
     }
   }

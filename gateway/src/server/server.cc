@@ -165,12 +165,12 @@ void gateway_server::register_gauges() {
 }
 
 trace::carried gateway_server::tag_request(client_request& req) {
-  std::string_view given = req["x-request-id"];
-  if (!trace::valid_request_id(given)) {
+  std::string_view id = req["x-request-id"];
+  if (!trace::valid_request_id(id)) {
     auto minted = request_ids_.new_span();
-    req.set("x-request-id", std::string_view(minted.data(), minted.size()));
+    id = req.set("x-request-id", std::string_view(minted.data(), minted.size()));
   }
-  return {req["traceparent"], req["tracestate"], req["x-request-id"]};
+  return {req["traceparent"], req["tracestate"], id};
 }
 
 std::size_t gateway_server::stdio_processes() const {
