@@ -9,6 +9,7 @@
 #include <boost/beast/http/parser.hpp>
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -110,6 +111,19 @@ TEST(ClientRequest, SetReplacesEveryFieldOfTheNameAndAddsItLast) {
   EXPECT_EQ(copy["traceparent"], std::string(4000, 't'));
   EXPECT_EQ(copy["x-request-id"], "0123456789abcdef");
   EXPECT_EQ(req["traceparent"], "changed");
+}
+
+TEST(ClientRequest, AMintedRequestIdIsStoredInTheHeadsRoom) {
+  // The head is copied with room for the X-Request-Id the server mints: set() writes it there,
+  // next to the request line, without an allocation of its own.
+  client_request req = simple_read("POST /mcp HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n");
+  const std::string_view target = req.target();
+  const std::string_view id = req.set("X-Request-Id", "0123456789abcdef");
+  const auto at = reinterpret_cast<std::uintptr_t>(id.data());
+  const auto head = reinterpret_cast<std::uintptr_t>(target.data());
+  EXPECT_GT(at, head);
+  EXPECT_LT(at, head + 200) << "the value is in the head's buffer";
+  EXPECT_EQ(target, "/mcp");
 }
 
 TEST(ClientRequest, FieldsSetInAndPastTheHeadsRoomAllStayReadable) {

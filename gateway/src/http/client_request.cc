@@ -50,6 +50,7 @@ client_request client_request::from(http::request<http::string_body>&& message) 
 
 void client_request::assign(std::string_view head, std::string_view method, std::string_view target,
                             unsigned version, std::span<const field_view> fields) {
+  head_.reserve(head.size() + set_room);
   head_.assign(head);
   const auto within = [&head](std::string_view part) {
     return span{static_cast<std::uint32_t>(part.data() - head.data()),
