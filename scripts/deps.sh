@@ -9,7 +9,7 @@ build_pkgs=(cmake ninja-build g++ pkg-config ccache libboost1.81-dev libboost-ur
 # the micro-benches build and smoke-run in CI; redis-server and haproxy: the scale-out tests
 # start their own (on free loopback ports)
 test_pkgs=(libgtest-dev libgmock-dev libbenchmark-dev redis-server haproxy)
-bench_pkgs=(wrk nginx-light)
+bench_pkgs=(wrk nginx-light valgrind)
 
 wanted=("${build_pkgs[@]}")
 case "${1:-build}" in
