@@ -51,13 +51,16 @@ mcp_session() {
   echo "$sid"
 }
 
-# start_bench_gateway NAME YAML: mcpgw ($MCPGW) on core 0 in front of the demo backend on
-# $backend_port, with YAML added to its config (in $tmp); sets gateway_url and gateway_pid and
-# adds the PID to pids. Not to be run in $(...): the PID must reach the caller's pids, or its
-# cleanup would leave the gateway running.
+# start_bench_gateway NAME YAML [WRAPPER...]: mcpgw ($MCPGW) on core 0 in front of the demo
+# backend on $backend_port, with YAML added to its config (in $tmp), run under WRAPPER when
+# given (valgrind: it then gets 60 s to answer instead of 5); sets gateway_url and gateway_pid
+# and adds the PID to pids. Not to be run in $(...): the PID must reach the caller's pids, or
+# its cleanup would leave the gateway running.
 # shellcheck disable=SC2154,SC2034  # tmp, backend_port, MCPGW, pids in; gateway_url/_pid out
 start_bench_gateway() {
-  local name=$1 extra=$2 port
+  local name=$1 extra=$2 port tries=100
+  local wrapper=("${@:3}")
+  ((${#wrapper[@]} == 0)) || tries=1200
   port=$(pick_port)
   cat >"$tmp/$name.yaml" <<YAML
 listen: 127.0.0.1:$port
@@ -67,10 +70,11 @@ backends: [{ name: demo, http: { url: "http://127.0.0.1:$backend_port/mcp" } }]
 routes: [{ path: /mcp, backend: demo }]
 $extra
 YAML
-  taskset -c 0 "$MCPGW" --config "$tmp/$name.yaml" >"$tmp/$name.out" 2>"$tmp/$name.err" &
+  taskset -c 0 "${wrapper[@]}" "$MCPGW" --config "$tmp/$name.yaml" >"$tmp/$name.out" \
+    2>"$tmp/$name.err" &
   gateway_pid=$!
   pids+=("$gateway_pid")
-  for _ in $(seq 100); do
+  for _ in $(seq "$tries"); do
     curl -s -o /dev/null "http://127.0.0.1:$port/mcp" && break
     sleep 0.05
   done

@@ -61,7 +61,9 @@ start_bench_gateway memory "session_store: { type: memory }"
 memory_url=$gateway_url
 start_bench_gateway redis "session_store: { type: redis, url: \"redis://127.0.0.1:$redis_port/0\", cache_ttl: $CACHE_TTL }"
 redis_url=$gateway_url
+# shellcheck disable=SC2034  # both read through ${!sid_var} below
 memory_sid=$(mcp_session "$memory_url")
+# shellcheck disable=SC2034
 redis_sid=$(mcp_session "$redis_url")
 
 declare -A rps p50 p99 per_request total

@@ -50,7 +50,6 @@ trap cleanup EXIT
 backend_port=$(pick_port) || die "no free port for the backend"
 taskset -c 1 "$DEMO_BACKEND" --listen "127.0.0.1:$backend_port" >"$tmp/backend.out" 2>&1 &
 pids+=($!)
-port=$(pick_port) || die "no free port for the gateway"
 key="bench-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 auth=""
 extra=""
@@ -66,24 +65,10 @@ filters:
         - { match: { method: tools/call }, key: tenant, limit: 100000000, per: 1s }
   - audit: { file: $tmp/audit.jsonl }"
 fi
-cat >"$tmp/gateway.yaml" <<YAML
-listen: 127.0.0.1:$port
-admin_listen: 127.0.0.1:0
-log_level: warn
-backends: [{ name: demo, http: { url: "http://127.0.0.1:$backend_port/mcp" } }]
-routes: [{ path: /mcp, backend: demo }]
-$extra
-YAML
-taskset -c 0 valgrind --tool=callgrind --callgrind-out-file="$tmp/callgrind.out" --dump-instr=no \
-  "$MCPGW" --config "$tmp/gateway.yaml" >"$tmp/gateway.out" 2>"$tmp/gateway.err" &
-gateway_pid=$!
-pids+=("$gateway_pid")
-url="http://127.0.0.1:$port/mcp"
-for _ in $(seq 600); do # valgrind takes seconds to start
-  curl -s -o /dev/null "$url" && break
-  alive "$gateway_pid" || die "the gateway exited: $(tail -c 400 "$tmp/gateway.err")"
-  sleep 0.1
-done
+start_bench_gateway gateway "$extra" \
+  valgrind --tool=callgrind --callgrind-out-file="$tmp/callgrind.out" --dump-instr=no
+url=$gateway_url
+curl -s -o /dev/null "$url" || die "the gateway did not answer: $(tail -c 400 "$tmp/gateway.err")"
 sid=$(mcp_session "$url" "$auth")
 timeout $(($(seconds_of "$DURATION") + 30)) taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"$DURATION" \
   -s "$here/../load/tools_call.lua" "$url" -- "$sid" ${auth:+"$auth"} >"$tmp/wrk.txt" 2>&1 ||
