@@ -2,35 +2,12 @@
 
 #include "mcpgw/http_headers.h"
 
+#include <boost/beast/http/rfc7230.hpp>
+
 #include <algorithm>
 #include <iterator>
 
 namespace mcpgw {
-namespace {
-
-bool is_ows(char c) { return c == ' ' || c == '\t'; }
-
-// Whether the comma-separated token list `list` holds `token` (any case), as Beast's
-// token_list::exists.
-bool lists(std::string_view list, std::string_view token) {
-  while (!list.empty()) {
-    const std::size_t comma = list.find(',');
-    std::string_view item = list.substr(0, comma);
-    list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
-    while (!item.empty() && is_ows(item.front())) {
-      item.remove_prefix(1);
-    }
-    while (!item.empty() && is_ows(item.back())) {
-      item.remove_suffix(1);
-    }
-    if (item.size() == token.size() && http_headers::iequals(item, token)) {
-      return true;
-    }
-  }
-  return false;
-}
-
-}  // namespace
 
 client_request client_request::from(http::request<http::string_body>&& message) {
   client_request out;
@@ -84,10 +61,11 @@ std::string_view client_request::at(span s) const {
 
 bool client_request::keep_alive() const {
   const std::string_view connection = (*this)[http::field::connection];
+  // Beast's own token list, so the answer is Beast's.
   if (version_ < 11) {
-    return lists(connection, "keep-alive");
+    return http::token_list(connection).exists("keep-alive");
   }
-  return !lists(connection, "close");
+  return !http::token_list(connection).exists("close");
 }
 
 std::string_view client_request::operator[](std::string_view name) const {
