@@ -58,6 +58,14 @@ struct cursor {
     raw(key);
     p = jsonrpc::write_quoted(p, value);
   }
+  // A value that is hex by construction (trace and span ids, validated or minted; digests):
+  // nothing in it to escape, so no scan for it.
+  void hex_field(std::string_view key, std::string_view value) {
+    raw(key);
+    *p++ = '"';
+    raw(value);
+    *p++ = '"';
+  }
   template <typename T>
   void number(std::string_view key, T value) {
     raw(key);
@@ -102,15 +110,6 @@ std::string_view outcome_of(const request_record& r) {
       return "abandoned";
   }
   return "abandoned";
-}
-
-// Into `key` (whose capacity is reused): one allocation at most, and none once it has grown.
-std::string& key_of(std::string& key, std::string_view session, std::string_view id) {
-  key.clear();
-  key += session;
-  key += '\n';
-  key += id;
-  return key;
 }
 
 bool has_arguments(std::string_view method) {
@@ -200,12 +199,12 @@ void audit_filter::format_into(std::string& out, const request_record& r,
     c.field(",\"request_id\":", r.request_id);
   }
   if (!r.trace_id.empty()) {
-    c.field(",\"trace_id\":", r.trace_id);
+    c.hex_field(",\"trace_id\":", r.trace_id);
     if (!r.span_id.empty()) {
-      c.field(",\"span_id\":", r.span_id);
+      c.hex_field(",\"span_id\":", r.span_id);
     }
     if (!r.parent_id.empty()) {
-      c.field(",\"parent_span_id\":", r.parent_id);
+      c.hex_field(",\"parent_span_id\":", r.parent_id);
     }
   }
   c.milliseconds(",\"latency_ms\":",
@@ -213,7 +212,7 @@ void audit_filter::format_into(std::string& out, const request_record& r,
   c.number(",\"request_bytes\":", r.request_bytes);
   c.number(",\"response_bytes\":", r.response_bytes);
   if (!digest.empty()) {
-    c.field(",\"args_sha256\":", digest);
+    c.hex_field(",\"args_sha256\":", digest);
     c.raw(",\"args\":");
     c.raw(arguments);
   }
@@ -283,36 +282,39 @@ filter_status audit_filter::note(message_context& ctx) {
     log_->push(scratch_);
     return filter_status::next;
   }
-  audited_arguments args;
+  if (ctx.record == nullptr) {
+    return filter_status::next;  // a context built without its record: nothing to keep
+  }
+  // What the record needs is kept in the record itself, which travels with the request to its
+  // completion (no map keyed by session and id, nothing left behind if a request is lost).
+  request_record& record = *ctx.record;
   if (has_arguments(ctx.method)) {
     // The gateway's decoder found params.arguments; a context without them (built elsewhere)
     // has its body searched.
-    args = ctx.arguments.empty() ? audit_arguments(ctx.body, config_.redaction)
+    audited_arguments args = ctx.arguments.empty()
+                                 ? audit_arguments(ctx.body, config_.redaction)
                                  : audit_argument_value(ctx.arguments, config_.redaction);
+    record.arguments = std::move(args.redacted);
+    record.arguments_sha256 = args.digest;
   }
-  pending_.insert_or_assign(key_of(key_, ctx.session_id, ctx.id),
-                            std::pair(std::move(args.redacted), std::move(args.digest)));
+  record.arguments_kept = true;
   return filter_status::next;
 }
 
 void audit_filter::on_complete(const request_record& record) {
-  auto it = pending_.find(key_of(key_, record.session_id, record.client_id));
-  if (it == pending_.end()) {
+  scratch_.clear();
+  if (record.arguments_kept) {
+    format_into(scratch_, record, record.arguments, record.arguments_sha256);
+  } else {
     // Stopped by a filter before this one (or at the HTTP level): recorded all the same, with
     // its arguments from the body the refusal kept.
     audited_arguments args;
     if (has_arguments(record.method) && !record.request_body.empty()) {
       args = audit_arguments(record.request_body, config_.redaction);
     }
-    scratch_.clear();
     format_into(scratch_, record, args.redacted, args.digest);
-    log_->push(scratch_);
-    return;
   }
-  scratch_.clear();
-  format_into(scratch_, record, it->second.first, it->second.second);
   log_->push(scratch_);
-  pending_.erase(it);
 }
 
 }  // namespace mcpgw::plugins::audit

@@ -10,7 +10,6 @@
 #include "mcpgw/filter.h"
 #include "mcpgw/metrics.h"
 
-#include <map>
 #include <memory>
 #include <string>
 
@@ -50,11 +49,8 @@ class audit_filter final : public filter {
   audit_config config_;
   net::any_io_executor executor_;
   std::unique_ptr<audit_log> log_;
-  // Arguments of requests that passed this filter, until their completion.
-  std::map<std::string, std::pair<std::string, std::string>, std::less<>> pending_;
   counters stats_;
   std::string scratch_;  // the record being formatted, reused (the hooks run on one thread)
-  std::string key_;      // the pending_ key being looked up, reused likewise
 };
 
 }  // namespace mcpgw::plugins::audit

@@ -2,6 +2,7 @@
 
 #include "auth/api_keys.h"
 
+#include "mcpgw/hex.h"
 #include "mcpgw/http_headers.h"
 #include "mcpgw/jsonrpc.h"
 
@@ -130,6 +131,16 @@ bool secret_looking_value(std::string_view value) {
 
 namespace {
 
+// The SHA-256 of `text` in hex, kept in the object (no allocation per record).
+inline_text<64> digest_of(std::string_view text) {
+  const sha256_digest bytes = sha256_bytes(text);
+  char digits[64];
+  hex::write(digits, bytes.data(), bytes.size());
+  inline_text<64> out;
+  out.assign(std::string_view(digits, sizeof digits));
+  return out;
+}
+
 audited_arguments audit_element(simdjson::dom::element arguments, const redaction_rules& rules) {
   audited_arguments out;
   std::string text;
@@ -138,7 +149,7 @@ audited_arguments audit_element(simdjson::dom::element arguments, const redactio
   write(arguments, rules, at, text, verbatim);
   // The digest is of the minified arguments: when nothing was redacted or escaped, that is
   // the text just written, and the value is not serialized a second time.
-  out.digest = verbatim ? sha256_hex(text) : sha256_hex(simdjson::to_string(arguments));
+  out.digest = verbatim ? digest_of(text) : digest_of(simdjson::to_string(arguments));
   out.redacted = text.size() > rules.max_bytes
                      ? "{\"truncated\":" + std::to_string(text.size()) + "}"
                      : std::move(text);

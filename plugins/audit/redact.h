@@ -3,6 +3,8 @@
 // sent, so a record can be matched to a call without keeping its secrets.
 #pragma once
 
+#include "mcpgw/filter.h"
+
 #include <cstddef>
 #include <string>
 #include <string_view>
@@ -22,8 +24,8 @@ struct redaction_rules {
 std::string redact_arguments(std::string_view arguments, const redaction_rules& rules);
 
 struct audited_arguments {
-  std::string redacted;  // "" when the message has no params.arguments
-  std::string digest;    // SHA-256 (hex) of the arguments, minified, before redaction
+  std::string redacted;    // "" when the message has no params.arguments
+  inline_text<64> digest;  // SHA-256 (hex) of the arguments, minified, before redaction
 };
 // params.arguments of a JSON-RPC message, for its audit record.
 audited_arguments audit_arguments(std::string_view message, const redaction_rules& rules);

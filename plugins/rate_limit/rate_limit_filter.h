@@ -11,6 +11,8 @@
 
 #include "mcpgw/metrics.h"
 
+#include <boost/container/small_vector.hpp>
+
 #include <array>
 #include <functional>
 #include <map>
@@ -60,8 +62,9 @@ class rate_limit_filter final : public filter {
   bool matches(const rule_config& r, const facts& f) const;
   std::string key_of(const rule_config& r, const facts& f) const;
 
-  // The rate rules a call or HTTP request draws on: (rule, key), in rule order.
-  using draws = std::vector<std::pair<std::size_t, std::string>>;
+  // The rate rules a call or HTTP request draws on: (rule, key), in rule order. A few rules
+  // match a call: they are kept in the object, not allocated per call.
+  using draws = boost::container::small_vector<std::pair<std::size_t, std::string>, 4>;
   // Takes a token for each draw from the local buckets; the refused one's index and retry.
   bool take_local(const draws& d, std::size_t& refused, std::chrono::milliseconds& retry);
   // The same in Redis; on a store error, on_store_error decides (`unavailable` set when it

@@ -145,6 +145,8 @@ struct http_context {
   local_reply reply;  // filled by a filter that stops
 };
 
+struct request_record;
+
 // One message from the client: a request, a notification, or a response to a server request.
 struct message_context {
   const principal& who;
@@ -160,6 +162,10 @@ struct message_context {
   local_reply reply;           // filled by a filter that stops
   std::string_view replica;    // the backend replica's URL when the backend has several
   std::string_view arguments;  // params.arguments as sent (raw JSON), empty when absent
+  // Requests: their completion record while the chain runs, where a filter keeps what its
+  // on_complete needs (request_record::arguments) instead of in a map of its own keyed by
+  // session and id. Null for notifications and responses.
+  request_record* record = nullptr;
 };
 
 // One message to the client: a response, a notification, or a server request, in the client's
@@ -216,6 +222,13 @@ struct request_record {
   // The request as the client sent it, for requests a filter refused (the others' bodies are
   // not kept: a filter that wants them reads them in on_request).
   std::string request_body;
+  // params.arguments as a filter kept them for the record in on_request (through
+  // message_context::record): the audit filter's redacted copy, and the SHA-256 (hex) of the
+  // arguments as sent, empty when they were absent or not JSON. `arguments_kept` says a
+  // filter did.
+  std::string arguments;
+  inline_text<64> arguments_sha256;
+  bool arguments_kept = false;
 };
 
 // A link of the chain. One object per configured filter, shared by every request and

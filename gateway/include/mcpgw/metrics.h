@@ -3,7 +3,9 @@
 // the text exposition format on the admin listener's /metrics.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <prometheus/counter.h>
@@ -87,22 +89,46 @@ class metrics {
   static const prometheus::Histogram::BucketBoundaries& gateway_buckets();
 
  private:
+  // What record() counts per request is kept in plain integers on the event loop and folded
+  // into the Prometheus children at each scrape: prometheus-cpp takes a mutex and scans its
+  // bounds as doubles for every Observe, and spins on an atomic for every Increment.
+  struct local_counter {
+    prometheus::Counter* target;
+    std::uint64_t pending = 0;
+    void fold();
+  };
+  class local_histogram {
+   public:
+    local_histogram(prometheus::Histogram& target,
+                    const prometheus::Histogram::BucketBoundaries& bounds);
+    void observe(std::chrono::nanoseconds value);
+    void fold();
+
+   private:
+    prometheus::Histogram* target_;
+    std::vector<std::int64_t> bounds_;   // nanoseconds, ascending (a value counts where <=)
+    std::vector<std::uint64_t> counts_;  // one per bound, then the +Inf bucket
+    std::int64_t sum_ = 0;               // nanoseconds
+    std::uint64_t observed_ = 0;         // since the last fold
+  };
   // The children of one label set, found by a key built in a reused buffer: no allocation per
   // request once a label set has been seen.
   struct timing {
-    prometheus::Histogram* total;
-    prometheus::Histogram* backend;
-    prometheus::Histogram* gateway;
+    local_histogram total;
+    local_histogram backend;
+    local_histogram gateway;
   };
+  // Everything record() counted since the last scrape goes into the Prometheus children.
+  void fold();
   struct key_hash {
     using is_transparent = void;
     std::size_t operator()(std::string_view k) const { return std::hash<std::string_view>{}(k); }
   };
   template <class T>
   using by_key = std::unordered_map<std::string, T, key_hash, std::equal_to<>>;
-  by_key<prometheus::Counter*> request_children_;
+  by_key<local_counter> request_children_;
   by_key<timing> timing_children_;
-  by_key<prometheus::Counter*> tool_children_;
+  by_key<local_counter> tool_children_;
   by_key<std::unordered_set<std::string, key_hash, std::equal_to<>>> declared_;
   std::string key_;
 };

@@ -122,6 +122,7 @@ net::awaitable<filter_status> streamable_http_endpoint::filter_message(
   if (is_request) {
     done = completion_guard(chain_);
     request_record& record = done.fill();
+    ctx.record = &record;
     record.who = who;
     record.route = s.route().path;
     record.backend = s.backend_name();

@@ -5,8 +5,10 @@
 
 #include <simdjson.h>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
+#include <cmath>
 #include <prometheus/text_serializer.h>
 #include <sstream>
 
@@ -44,10 +46,6 @@ constexpr std::array<std::string_view, 24> known_methods{"initialize",
                                                          "subscriptions/listen",
                                                          "notifications/initialized",
                                                          "notifications/cancelled"};
-
-double seconds(std::chrono::steady_clock::duration d) {
-  return std::chrono::duration<double>(d).count();
-}
 
 void append_key(std::string& key, std::string_view part) {
   key += part;
@@ -185,12 +183,68 @@ metrics::metrics()
 
 metrics::~metrics() = default;
 
+void metrics::local_counter::fold() {
+  if (pending != 0) {
+    target->Increment(static_cast<double>(pending));
+    pending = 0;
+  }
+}
+
+metrics::local_histogram::local_histogram(prometheus::Histogram& target,
+                                          const prometheus::Histogram::BucketBoundaries& bounds)
+    : target_(&target), counts_(bounds.size() + 1) {
+  bounds_.reserve(bounds.size());
+  for (double b : bounds) {
+    bounds_.push_back(std::llround(b * 1e9));
+  }
+}
+
+void metrics::local_histogram::observe(std::chrono::nanoseconds value) {
+  const std::int64_t ns = value.count();
+  std::size_t bucket = 0;
+  while (bucket < bounds_.size() && ns > bounds_[bucket]) {
+    ++bucket;
+  }
+  ++counts_[bucket];
+  sum_ += ns;
+  ++observed_;
+}
+
+void metrics::local_histogram::fold() {
+  if (observed_ == 0) {
+    return;
+  }
+  std::vector<double> increments(counts_.size());
+  for (std::size_t i = 0; i < counts_.size(); ++i) {
+    increments[i] = static_cast<double>(counts_[i]);
+    counts_[i] = 0;
+  }
+  target_->ObserveMultiple(increments, static_cast<double>(sum_) / 1e9);
+  sum_ = 0;
+  observed_ = 0;
+}
+
+void metrics::fold() {
+  for (auto& [key, counter] : request_children_) {
+    counter.fold();
+  }
+  for (auto& [key, t] : timing_children_) {
+    t.total.fold();
+    t.backend.fold();
+    t.gateway.fold();
+  }
+  for (auto& [key, counter] : tool_children_) {
+    counter.fold();
+  }
+}
+
 void metrics::on_scrape(std::function<void()> hook) { hooks_.push_back(std::move(hook)); }
 
 std::string metrics::scrape() {
   for (const auto& hook : hooks_) {
     hook();
   }
+  fold();
   std::ostringstream out;
   prometheus::TextSerializer().Serialize(out, registry_->Collect());
   return std::move(out).str();
@@ -225,26 +279,28 @@ void metrics::record(const request_record& r) {
                                 {"backend", r.backend},
                                 {"method", std::string(method)},
                                 {"outcome", std::string(outcome)}});
-    counter = request_children_.emplace(key_, &child).first;
+    counter = request_children_.emplace(key_, local_counter{&child}).first;
   }
-  counter->second->Increment();
+  ++counter->second.pending;
 
   std::string_view tkey(key_.data(), timing_key);
   auto times = timing_children_.find(tkey);
   if (times == timing_children_.end()) {
     prometheus::Labels labels{
         {"route", r.route}, {"backend", r.backend}, {"method", std::string(method)}};
-    timing t{&request_duration.Add(labels, request_buckets()),
-             &backend_duration.Add(labels, request_buckets()),
-             &gateway_duration.Add(labels, gateway_buckets())};
-    times = timing_children_.emplace(std::string(tkey), t).first;
+    timing t{{request_duration.Add(labels, request_buckets()), request_buckets()},
+             {backend_duration.Add(labels, request_buckets()), request_buckets()},
+             {gateway_duration.Add(labels, gateway_buckets()), gateway_buckets()}};
+    times = timing_children_.emplace(std::string(tkey), std::move(t)).first;
   }
-  times->second.total->Observe(seconds(r.elapsed));
-  if (r.backend_elapsed.count() > 0) {
-    times->second.backend->Observe(seconds(r.backend_elapsed));
+  using std::chrono::nanoseconds;
+  const auto elapsed = std::chrono::duration_cast<nanoseconds>(r.elapsed);
+  const auto backend = std::chrono::duration_cast<nanoseconds>(r.backend_elapsed);
+  times->second.total.observe(elapsed);
+  if (backend.count() > 0) {
+    times->second.backend.observe(backend);
   }
-  auto own = r.elapsed - r.backend_elapsed;
-  times->second.gateway->Observe(own.count() > 0 ? seconds(own) : 0.0);
+  times->second.gateway.observe(std::max(elapsed - backend, nanoseconds(0)));
 
   if (!tool_call) {
     return;
@@ -262,9 +318,9 @@ void metrics::record(const request_record& r) {
                                   {"backend", r.backend},
                                   {"tool", std::string(tool)},
                                   {"outcome", std::string(outcome)}});
-    calls = tool_children_.emplace(key_, &child).first;
+    calls = tool_children_.emplace(key_, local_counter{&child}).first;
   }
-  calls->second->Increment();
+  ++calls->second.pending;
 }
 
 bool metrics::tool_declared(std::string_view backend, std::string_view tool) const {

@@ -6,6 +6,7 @@
 #include <array>
 #include <cstdint>
 #include <cstring>
+#include <random>
 
 namespace mcpgw::trace {
 
@@ -82,13 +83,23 @@ bool valid_tracestate(std::string_view text) {
          std::all_of(text.begin(), text.end(), [](char c) { return c >= 0x20 && c < 0x7f; });
 }
 
-id_source::id_source() : rng_(std::random_device{}()) {}
+id_source::id_source() {
+  std::random_device os;
+  state_ = (std::uint64_t{os()} << 32) ^ os();
+}
+
+std::uint64_t id_source::next() {
+  std::uint64_t z = (state_ += 0x9e3779b97f4a7c15ULL);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
 
 void id_source::fill(char* out, std::size_t digits) {
   // Sixteen digits from each 64-bit draw, two from each of its bytes.
   for (std::size_t at = 0; at < digits; at += 16) {
     std::array<unsigned char, 8> bits;
-    const std::uint64_t draw = rng_();
+    const std::uint64_t draw = next();
     std::memcpy(bits.data(), &draw, bits.size());
     const std::size_t bytes = std::min<std::size_t>(8, (digits - at + 1) / 2);
     char pair_digits[16];

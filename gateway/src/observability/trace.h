@@ -6,7 +6,6 @@
 #include <array>
 #include <cstdint>
 #include <optional>
-#include <random>
 #include <string>
 #include <string_view>
 
@@ -35,6 +34,9 @@ std::optional<context> parse_traceparent(std::string_view text);
 bool valid_tracestate(std::string_view text);
 
 // Random ids from a fast generator seeded once from the OS: trace ids only need to be unique.
+// SplitMix64: a 64-bit counter through a mixing function, every output distinct until the
+// counter wraps; a few instructions a draw where mt19937_64 regenerated 2.5 KiB of state every
+// 312 draws (each request draws four times).
 class id_source {
  public:
   id_source();
@@ -43,7 +45,8 @@ class id_source {
 
  private:
   void fill(char* out, std::size_t hex_digits);
-  std::mt19937_64 rng_;
+  std::uint64_t next();
+  std::uint64_t state_;
 };
 
 // What one HTTP request carried for correlation (views into it; empty when absent): its trace

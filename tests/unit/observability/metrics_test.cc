@@ -113,3 +113,40 @@ TEST(Metrics, ScrapeHooksRunBeforeEachScrape) {
   EXPECT_TRUE(has_line(m.scrape(), R"(mcpgw_sessions_active{route="/mcp"} 1)"));
   EXPECT_TRUE(has_line(m.scrape(), R"(mcpgw_sessions_active{route="/mcp"} 2)"));
 }
+
+TEST(Metrics, RequestsAreCountedLocallyAndFoldedOnceAtEachScrape) {
+  metrics m;
+  request_record r = call("echo", request_outcome::answered);
+  r.elapsed = std::chrono::milliseconds(1);  // exactly a bound: counted in le="0.001"
+  r.backend_elapsed = std::chrono::microseconds(400);
+  m.record(r);
+  const std::string labels = R"(backend="conf",method="tools/call",route="/mcp")";
+  std::string text = m.scrape();
+  EXPECT_TRUE(
+      has_line(text, "mcpgw_request_duration_seconds_bucket{" + labels + R"(,le="0.0005"} 0)"))
+      << text;
+  EXPECT_TRUE(
+      has_line(text, "mcpgw_request_duration_seconds_bucket{" + labels + R"(,le="0.001"} 1)"));
+  EXPECT_TRUE(has_line(text, "mcpgw_request_duration_seconds_sum{" + labels + "} 0.001"));
+  // A second scrape with nothing new shows the same numbers: what was folded is not folded again.
+  text = m.scrape();
+  EXPECT_TRUE(has_line(text, "mcpgw_request_duration_seconds_count{" + labels + "} 1")) << text;
+  EXPECT_TRUE(has_line(
+      text,
+      R"(mcpgw_requests_total{backend="conf",method="tools/call",outcome="answered",route="/mcp"} 1)"));
+  // Then more: added to what was there.
+  r.elapsed = std::chrono::seconds(100);  // past every bound: the +Inf bucket only
+  m.record(r);
+  m.record(r);
+  text = m.scrape();
+  EXPECT_TRUE(has_line(text, "mcpgw_request_duration_seconds_count{" + labels + "} 3")) << text;
+  EXPECT_TRUE(has_line(text, "mcpgw_request_duration_seconds_bucket{" + labels + R"(,le="60"} 1)"));
+  EXPECT_TRUE(
+      has_line(text, "mcpgw_request_duration_seconds_bucket{" + labels + R"(,le="+Inf"} 3)"));
+  EXPECT_TRUE(has_line(
+      text,
+      R"(mcpgw_requests_total{backend="conf",method="tools/call",outcome="answered",route="/mcp"} 3)"));
+  EXPECT_TRUE(has_line(
+      text,
+      R"(mcpgw_tool_calls_total{backend="conf",outcome="answered",tenant="acme",tool="other"} 3)"));
+}

@@ -293,38 +293,42 @@ filters:
   principal who;
   who.tenant = "acme";
   who.subject = "key:ab";
+  request_record base;
+  base.who = who;
+  base.session_id = "sid";
+  base.method = "tools/call";
+  base.name = "echo";
+  base.outcome = request_outcome::answered;
+  request_record passed = base;
+  passed.client_id = "7";
+  passed.tool_error = true;
+  request_record denied = base;  // stopped before the audit: it never saw the request
+  denied.client_id = "8";
+  denied.outcome = request_outcome::rejected;
+  denied.error_code = jsonrpc::forbidden;
+  denied.error_message = "no";
+  request_record nine = base;
+  nine.client_id = "9";
+  // The audit keeps what it needs in each request's own record (message_context::record).
   std::string body =
       R"({"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hi","password":"p"}}})";
-  message_context ctx{
-      who, nullptr, "/mcp", "demo", "sid", jsonrpc::message_kind::request, "tools/call", "echo",
-      "7", body,    {},     {},     {}};
+  message_context ctx{who,          nullptr, "/mcp", "demo", "sid", jsonrpc::message_kind::request,
+                      "tools/call", "echo",  "7",    body,   {},    {},
+                      {},           &passed};
   boost::asio::co_spawn(ioc, audit.on_request(ctx), [](std::exception_ptr, filter_status) {});
   ioc.run();
+  EXPECT_TRUE(passed.arguments_kept);
+  EXPECT_EQ(passed.arguments, R"({"text":"hi","password":"[redacted]"})");
+  EXPECT_EQ(passed.arguments_sha256.size(), 64u);
   // As the gateway passes it: params.arguments found by its decoder (id 9, recorded below).
   const std::string body9 =
       R"({"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"echo","arguments":{"text":"yo","token":"t"}}})";
   message_context ctx9{
       who,    nullptr, "/mcp", "demo", "sid", jsonrpc::message_kind::request, "tools/call",
-      "echo", "9",     body9,  {},     {},    R"({"text":"yo","token":"t"})"};
+      "echo", "9",     body9,  {},     {},    R"({"text":"yo","token":"t"})", &nine};
   ASSERT_EQ(audit.try_request(ctx9), filter_status::next);
-  request_record passed;
-  passed.who = who;
-  passed.session_id = "sid";
-  passed.client_id = "7";
-  passed.method = "tools/call";
-  passed.name = "echo";
-  passed.outcome = request_outcome::answered;
-  passed.tool_error = true;
   audit.on_complete(passed);
-  request_record denied = passed;
-  denied.client_id = "8";
-  denied.outcome = request_outcome::rejected;
-  denied.error_code = jsonrpc::forbidden;
-  denied.error_message = "no";
   audit.on_complete(denied);
-  request_record nine = passed;
-  nine.client_id = "9";
-  nine.tool_error = false;
   audit.on_complete(nine);
   audit.log().flush();
   auto lines = read_lines(file);
@@ -338,6 +342,7 @@ filters:
   EXPECT_EQ(lines[0].find("\"p\""), std::string::npos);
   EXPECT_NE(lines[1].find(R"("id":8,"outcome":"denied","code":-32043)"), std::string::npos)
       << lines[1];
+  EXPECT_EQ(lines[1].find("\"args"), std::string::npos) << "no body was kept, nothing noted";
   bool mid = false;
   EXPECT_TRUE(verify_files({file}, mid).ok);
 }
