@@ -166,26 +166,29 @@ TEST(Jsonrpc, QuoteEscapesWhatJsonRequiresAndAppendsInPlace) {
   // The clean prefix is copied at once; escaping starts at the first special character.
   EXPECT_EQ(quote("ab\"c\\d\te\x01\x1f\r\n"), R"("ab\"c\\d\te\u0001\u001f\r\n")");
   EXPECT_EQ(quote("caf\xc3\xa9"), "\"caf\xc3\xa9\"") << "UTF-8 passes through";
-  // Sixteen bytes are scanned at a time, then eight, then one: specials in every position of
-  // each block, and after them.
-  constexpr std::size_t length = 40;
-  for (std::size_t at = 0; at < length; ++at) {
-    for (char special : {'"', '\\', '\x1f', '\x00'}) {
-      std::string text(length, 'x');
-      text[at] = special;
-      const std::string escaped = special == '"'      ? "\\\""
-                                  : special == '\\'   ? "\\\\"
-                                  : special == '\x1f' ? "\\u001f"
-                                                      : "\\u0000";
-      EXPECT_EQ(quote(text),
-                "\"" + std::string(at, 'x') + escaped + std::string(length - 1 - at, 'x') + "\"")
-          << "at " << at;
-      // The pointer form writes the same, within its bound.
-      std::string buffer(quoted_bound(text.size()), '\0');
-      const char* end = write_quoted(buffer.data(), text);
-      EXPECT_EQ(std::string_view(buffer.data(), static_cast<std::size_t>(end - buffer.data())),
-                quote(text));
+  // Sixteen bytes are scanned at a time, the last sixteen overlapping the ones before, and a
+  // shorter string a byte at a time: a special at every position of every length to 40, so
+  // in every block and in every overlap.
+  for (std::size_t length = 1; length <= 40; ++length) {
+    for (std::size_t at = 0; at < length; ++at) {
+      for (char special : {'"', '\\', '\x1f', '\x00'}) {
+        std::string text(length, 'x');
+        text[at] = special;
+        const std::string escaped = special == '"'      ? "\\\""
+                                    : special == '\\'   ? "\\\\"
+                                    : special == '\x1f' ? "\\u001f"
+                                                        : "\\u0000";
+        EXPECT_EQ(quote(text),
+                  "\"" + std::string(at, 'x') + escaped + std::string(length - 1 - at, 'x') + "\"")
+            << "length " << length << " at " << at;
+        // The pointer form writes the same, within its bound.
+        std::string buffer(quoted_bound(text.size()), '\0');
+        const char* end = write_quoted(buffer.data(), text);
+        EXPECT_EQ(std::string_view(buffer.data(), static_cast<std::size_t>(end - buffer.data())),
+                  quote(text));
+      }
     }
+    EXPECT_EQ(quote(std::string(length, 'y')), "\"" + std::string(length, 'y') + "\"");
   }
   // quoted_bound is reached by a string of control characters, and not passed.
   const std::string controls(33, '\x01');

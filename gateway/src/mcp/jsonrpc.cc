@@ -3,6 +3,7 @@
 #include <simdjson.h>
 
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <cstring>
 #if defined(__SSE2__)
@@ -495,45 +496,50 @@ std::string splice(std::string_view text, std::span<edit> edits) {
 
 namespace {
 
+// Bytes JSON cannot take as they are inside a string: control characters, '"' and '\\'.
+constexpr std::array<bool, 256> needs_escape = [] {
+  std::array<bool, 256> table{};
+  for (int c = 0; c < 0x20; ++c) {
+    table[c] = true;
+  }
+  table['"'] = true;
+  table['\\'] = true;
+  return table;
+}();
+
 // How many leading bytes of `text` JSON takes as they are: up to the first control character,
-// '"' or '\\'. Sixteen bytes at a time with SSE2, then eight (SWAR), then one: most strings
-// (ids, names, URIs) need no escape at all.
+// '"' or '\\'. Sixteen bytes at a time with SSE2, the last sixteen overlapping the ones
+// before; a string shorter than that a byte at a time by table. Most strings (ids, names,
+// URIs) need no escape at all, and most are short: the audit record quotes a dozen a request.
 std::size_t clean_prefix(std::string_view text) {
+  const std::size_t n = text.size();
   std::size_t clean = 0;
 #if defined(__SSE2__)
-  const __m128i quote = _mm_set1_epi8('"');
-  const __m128i backslash = _mm_set1_epi8('\\');
-  const __m128i last_control = _mm_set1_epi8(0x1f);
-  while (clean + 16 <= text.size()) {
-    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(text.data() + clean));
-    const __m128i control = _mm_cmpeq_epi8(_mm_min_epu8(v, last_control), v);  // v <= 0x1f
-    const __m128i special =
-        _mm_or_si128(control, _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)));
-    const int mask = _mm_movemask_epi8(special);
-    if (mask != 0) {
-      return clean + static_cast<std::size_t>(__builtin_ctz(static_cast<unsigned>(mask)));
+  if (n >= 16) {
+    const __m128i quote = _mm_set1_epi8('"');
+    const __m128i backslash = _mm_set1_epi8('\\');
+    const __m128i last_control = _mm_set1_epi8(0x1f);
+    const auto specials = [&](std::size_t at) {
+      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(text.data() + at));
+      const __m128i control = _mm_cmpeq_epi8(_mm_min_epu8(v, last_control), v);  // v <= 0x1f
+      return static_cast<unsigned>(_mm_movemask_epi8(_mm_or_si128(
+          control, _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)))));
+    };
+    for (; clean + 16 <= n; clean += 16) {
+      if (const unsigned mask = specials(clean); mask != 0) {
+        return clean + static_cast<std::size_t>(__builtin_ctz(mask));
+      }
     }
-    clean += 16;
+    if (clean == n) {
+      return n;
+    }
+    // The last bytes, in the sixteen that end the text; those before `clean` were clean.
+    const std::size_t at = n - 16;
+    const unsigned mask = specials(at) >> (clean - at);
+    return mask == 0 ? n : clean + static_cast<std::size_t>(__builtin_ctz(mask));
   }
 #endif
-  constexpr std::uint64_t ones = 0x0101010101010101ULL;
-  constexpr std::uint64_t highs = 0x8080808080808080ULL;
-  const auto has_zero = [](std::uint64_t v) { return (v - ones) & ~v & highs; };
-  while (clean + 8 <= text.size()) {
-    std::uint64_t word;
-    std::memcpy(&word, text.data() + clean, 8);
-    const std::uint64_t special = ((word - ones * 0x20) & ~word & highs) |  // a byte < 0x20
-                                  has_zero(word ^ (ones * '"')) | has_zero(word ^ (ones * '\\'));
-    if (special != 0) {
-      break;
-    }
-    clean += 8;
-  }
-  while (clean < text.size()) {
-    const auto u = static_cast<unsigned char>(text[clean]);
-    if (u < 0x20 || u == '"' || u == '\\') {
-      break;
-    }
+  while (clean < n && !needs_escape[static_cast<unsigned char>(text[clean])]) {
     ++clean;
   }
   return clean;

@@ -340,8 +340,12 @@ net::awaitable<void> streamable_http_endpoint::handle_post(client_request& req, 
   beast_headers headers(req);
   local_reply reply;
   filter_status admitted = filter_status::next;
-  if (s->filters() != nullptr) {  // no coroutine frame without filters
-    admitted = co_await filter_message(*s, who, &headers, body, env, reply);
+  if (s->filters() != nullptr) {
+    admission hooks(*this, *s, who, &headers, body, env);
+    if (!hooks.decided()) {
+      co_await hooks.wait();
+    }
+    admitted = hooks.settle(reply);
   }
   if (admitted == filter_status::stop) {
     co_await send_local_reply(res, reply, env, body, s.get());
@@ -424,8 +428,12 @@ net::awaitable<void> streamable_http_endpoint::initialize(client_request& req, r
   beast_headers headers(req);
   local_reply reply;
   filter_status admitted = filter_status::next;
-  if (s->filters() != nullptr) {  // no coroutine frame without filters
-    admitted = co_await filter_message(*s, who, &headers, body, env, reply);
+  if (s->filters() != nullptr) {
+    admission hooks(*this, *s, who, &headers, body, env);
+    if (!hooks.decided()) {
+      co_await hooks.wait();
+    }
+    admitted = hooks.settle(reply);
   }
   if (admitted == filter_status::stop) {
     co_await send_local_reply(res, reply, env, body, nullptr);

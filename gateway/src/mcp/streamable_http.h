@@ -111,11 +111,33 @@ class streamable_http_endpoint {
   void forget_session(const std::shared_ptr<session>& s);
   net::awaitable<void> retire(std::shared_ptr<session> s, bool delete_upstream_session,
                               bool erase_record);
-  // Runs the request hooks on one client message of session `s`. A request that passes has
-  // its completion staged on the session; one that is stopped completes as rejected, and
-  // `reply` says how to answer it.
+  // One client message of session `s` through the request hooks. The hooks that decide at once
+  // run in the constructor, so a message none of them holds up costs no coroutine; when one
+  // must wait, co_await wait(). settle() then applies the outcome: a request that passed has
+  // its completion staged on the session; one that was stopped completes as rejected, and
+  // `reply` says how to answer it. Lives in the caller's frame, for one message.
   // `who`: the principal of the HTTP request that carried the message (the same identity as the
   // session's, with this request's token scopes).
+  class admission {
+   public:
+    admission(const streamable_http_endpoint& endpoint, session& s, const principal& who,
+              const request_headers* headers, std::string_view text, const jsonrpc::envelope& env);
+    admission(const admission&) = delete;
+    admission& operator=(const admission&) = delete;
+    bool decided() const { return status_.has_value(); }
+    net::awaitable<void> wait();
+    filter_status settle(local_reply& reply);
+
+   private:
+    session& s_;
+    std::string_view text_;
+    const jsonrpc::envelope& env_;
+    message_context ctx_;
+    completion_guard done_;
+    std::size_t waiting_ = 0;  // the first hook that must wait
+    std::optional<filter_status> status_;
+  };
+  // The same as a coroutine, for the paths where a frame is no matter (batches, 2024-11-05).
   net::awaitable<filter_status> filter_message(session& s, const principal& who,
                                                const request_headers* headers,
                                                std::string_view text, const jsonrpc::envelope& env,

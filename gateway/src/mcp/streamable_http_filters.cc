@@ -99,30 +99,33 @@ void streamable_http_endpoint::complete_refused(const client_request& req,
   }
 }
 
-net::awaitable<filter_status> streamable_http_endpoint::filter_message(
-    session& s, const principal& who, const request_headers* headers, std::string_view text,
-    const jsonrpc::envelope& env, local_reply& reply) {
+streamable_http_endpoint::admission::admission(const streamable_http_endpoint& endpoint, session& s,
+                                               const principal& who, const request_headers* headers,
+                                               std::string_view text, const jsonrpc::envelope& env)
+    : s_(s),
+      text_(text),
+      env_(env),
+      ctx_{who,      headers,          s.route().path,           s.backend_name(), s.id(),
+           env.kind, env.method.str(), jsonrpc::subject_of(env), env.id.in(text),  text,
+           {},       s.replica_url(),  env.arguments.in(text)} {
   const filter_chain* chain = s.filters();
   if (chain == nullptr) {
-    co_return filter_status::next;
+    status_ = filter_status::next;
+    return;
   }
-  message_context ctx{
-      who,      headers,          s.route().path,           s.backend_name(), s.id(),
-      env.kind, env.method.str(), jsonrpc::subject_of(env), env.id.in(text),  text,
-      {},       s.replica_url(),  env.arguments.in(text)};
   const bool is_request = env.kind == jsonrpc::message_kind::request;
   if (is_request && s.request_pending(env.id.in(text))) {
     // MCP forbids reusing an id within a session; two at once would swap their records.
-    reply.code = jsonrpc::invalid_request;
-    reply.message = "request id " + std::string(env.id.in(text).substr(0, 64)) +
-                    " is already in use by a request in flight in this session";
-    co_return filter_status::stop;
+    ctx_.reply.code = jsonrpc::invalid_request;
+    ctx_.reply.message = "request id " + std::string(env.id.in(text).substr(0, 64)) +
+                         " is already in use by a request in flight in this session";
+    status_ = filter_status::stop;  // no record: the request never began
+    return;
   }
-  completion_guard done;
   if (is_request) {
-    done = completion_guard(chain_);
-    request_record& record = done.fill();
-    ctx.record = &record;
+    done_ = completion_guard(endpoint.chain_);
+    request_record& record = done_.fill();
+    ctx_.record = &record;
     record.who = who;
     record.route = s.route().path;
     record.backend = s.backend_name();
@@ -144,25 +147,38 @@ net::awaitable<filter_status> streamable_http_endpoint::filter_message(
       record.request_id = headers->get("x-request-id");
     }
   }
-  std::size_t waiting = 0;
-  std::optional<filter_status> now = chain->try_request(ctx, waiting);
-  filter_status status = filter_status::next;
-  if (now) {
-    status = *now;
-  } else {
-    status = co_await chain->run_request(ctx, waiting);
+  status_ = chain->try_request(ctx_, waiting_);
+}
+
+net::awaitable<void> streamable_http_endpoint::admission::wait() {
+  if (!status_) {
+    status_ = co_await s_.filters()->run_request(ctx_, waiting_);
   }
-  if (status == filter_status::stop) {
-    reply = std::move(ctx.reply);
-    done.set_outcome(request_outcome::rejected, reply.code, reply.message);
-    done.set_answer(jsonrpc::make_error(env.id.in(text), reply.code, reply.message).size(), false);
-    done.keep_body(text);
-    co_return filter_status::stop;  // `done` fires: the request is over
+}
+
+filter_status streamable_http_endpoint::admission::settle(local_reply& reply) {
+  if (*status_ == filter_status::stop) {
+    reply = std::move(ctx_.reply);
+    done_.set_outcome(request_outcome::rejected, reply.code, reply.message);
+    done_.set_answer(jsonrpc::make_error(env_.id.in(text_), reply.code, reply.message).size(),
+                     false);
+    done_.keep_body(text_);
+    return filter_status::stop;  // `done_` fires with the admission: the request is over
   }
-  if (is_request) {
-    s.stage_completion(std::string(env.id.in(text)), std::move(done));
+  if (done_.active()) {
+    s_.stage_completion(std::string(env_.id.in(text_)), std::move(done_));
   }
-  co_return filter_status::next;
+  return filter_status::next;
+}
+
+net::awaitable<filter_status> streamable_http_endpoint::filter_message(
+    session& s, const principal& who, const request_headers* headers, std::string_view text,
+    const jsonrpc::envelope& env, local_reply& reply) {
+  admission admitted(*this, s, who, headers, text, env);
+  if (!admitted.decided()) {
+    co_await admitted.wait();
+  }
+  co_return admitted.settle(reply);
 }
 
 net::awaitable<void> streamable_http_endpoint::send_local_reply(responder& res,
