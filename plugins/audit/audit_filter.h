@@ -19,6 +19,8 @@ class audit_filter final : public filter {
  public:
   audit_filter(audit_config config, const filter_services& services);
 
+  // No HTTP hook: said at once, or the chain would start the default one's coroutine.
+  std::optional<filter_status> try_http(http_context&) override { return filter_status::next; }
   net::awaitable<filter_status> on_request(message_context& ctx) override;
   // At once unless the queue is full and on_full is wait.
   std::optional<filter_status> try_request(message_context& ctx) override;

@@ -20,6 +20,8 @@ class circuit_breaker_filter final : public filter {
  public:
   circuit_breaker_filter(breaker_config config, logger& log);
 
+  // No HTTP hook: said at once, or the chain would start the default one's coroutine.
+  std::optional<filter_status> try_http(http_context&) override { return filter_status::next; }
   net::awaitable<filter_status> on_request(message_context& ctx) override;
   std::optional<filter_status> try_request(message_context& ctx) override { return check(ctx); }
   void on_complete(const request_record& record) override;

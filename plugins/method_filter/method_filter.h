@@ -15,6 +15,8 @@ class method_filter final : public filter {
  public:
   explicit method_filter(method_filter_config config) : config_(std::move(config)) {}
 
+  // No HTTP hook: said at once, or the chain would start the default one's coroutine.
+  std::optional<filter_status> try_http(http_context&) override { return filter_status::next; }
   net::awaitable<filter_status> on_request(message_context& ctx) override;
   std::optional<filter_status> try_request(message_context& ctx) override;  // never waits
   void on_complete(const request_record& record) override;

@@ -247,7 +247,9 @@ class filter {
   // no coroutine for a filter that answers: a coroutine is a heap block and a resume through
   // the executor, per filter and per message. std::nullopt: this one needs the asynchronous
   // hook (a wait, a Redis round trip). The defaults defer to the asynchronous hooks, so a
-  // filter that overrides only those stays correct; one that never waits answers here.
+  // filter that overrides only those stays correct; one that never waits answers here, and one
+  // without an HTTP hook returns filter_status::next from try_http (else the chain starts the
+  // default on_http's coroutine for it on every request).
   virtual std::optional<filter_status> try_http(http_context&) { return std::nullopt; }
   virtual std::optional<filter_status> try_request(message_context&) { return std::nullopt; }
   // Every message to the client (responses, notifications, server requests, and errors the
