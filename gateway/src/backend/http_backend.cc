@@ -306,18 +306,17 @@ void http_backend::prepare_credentials() {
   }
 }
 
-std::string http_backend::build_request(const backend_request& request) const {
+void http_backend::build_head(const backend_request& request, std::string& out) const {
   using namespace std::string_view_literals;  // no strlen per piece
   auto tenant_lines = request.tenant.empty() ? tenant_credential_lines_.end()
                                              : tenant_credential_lines_.find(request.tenant);
   // The gateway's own credentials for this backend: what the client sent never goes on.
   const std::string_view credentials =
       tenant_lines == tenant_credential_lines_.end() ? credential_lines_ : tenant_lines->second;
-  std::string out;
-  out.reserve(post_head_.size() + request.target.size() + credentials.size() +
+  out.reserve(out.size() + post_head_.size() + request.target.size() + credentials.size() +
               request.extra_headers.size() + request.accept.size() + request.session_id.size() +
-              request.protocol_version.size() + request.last_event_id.size() + request.body.size() +
-              256);
+              request.protocol_version.size() + request.last_event_id.size() +
+              request.traceparent.size() + request.tracestate.size() + 256);
   if (request.method == http::verb::post && request.target.empty()) {
     out += post_head_;  // the request line, Host and User-Agent of nearly every request
   } else {
@@ -331,6 +330,16 @@ std::string http_backend::build_request(const backend_request& request) const {
   }
   out += credentials;
   out += request.extra_headers;
+  if (!request.traceparent.empty()) {
+    out += "traceparent: "sv;
+    out += request.traceparent;
+    out += "\r\n"sv;
+    if (!request.tracestate.empty()) {
+      out += "tracestate: "sv;
+      out += request.tracestate;
+      out += "\r\n"sv;
+    }
+  }
   if (!request.accept.empty()) {
     out += "Accept: "sv;
     out += request.accept;
@@ -359,12 +368,9 @@ std::string http_backend::build_request(const backend_request& request) const {
     out += "Content-Type: application/json\r\nContent-Length: "sv;
     char digits[24];
     out.append(digits, std::to_chars(digits, digits + sizeof digits, request.body.size()).ptr);
-    out += "\r\n\r\n"sv;
-    out += request.body;
-  } else {
     out += "\r\n"sv;
   }
-  return out;
+  out += "\r\n"sv;  // the blank line; a POST's body follows it
 }
 
 net::awaitable<std::pair<backend_failure, std::unique_ptr<pooled_connection>>>
@@ -489,7 +495,8 @@ http_backend::send_once(const backend_request& request) {
   auto deadline = request.stream
                       ? now + config_.http.timeout
                       : std::min(now + config_.http.timeout, now + limits_.max_call_duration);
-  std::string wire = build_request(request);
+  const std::string_view body =
+      request.method == http::verb::post ? request.body : std::string_view();
   // Idle connections the backend closed are skipped before use. After that, a request is
   // sent once more only when writing it failed on a reused connection (the backend cannot
   // have read it); once written, it is never repeated: a tools/call must not run twice.
@@ -512,16 +519,24 @@ http_backend::send_once(const backend_request& request) {
       }
       conn = std::move(fresh);
     }
-    // Most requests fit in the socket's buffer: written at once, without an asynchronous
-    // operation; the rest (or all of it through TLS) asynchronously, under the deadline.
+    // Most requests fit in the socket's buffer: written at once, head and body in one
+    // gather write, without an asynchronous operation; the rest (or all of it through TLS)
+    // asynchronously, under the deadline. The head is built here, after the last suspension
+    // before the write, in a buffer every send on this thread reuses; what of it is left for
+    // the asynchronous write is copied first. The body stays the caller's.
+    thread_local std::string shared_head;
+    shared_head.clear();
+    build_head(request, shared_head);
     boost::system::error_code wec;
-    std::array<net::const_buffer, 1> parts{net::buffer(wire)};
+    const std::array<net::const_buffer, 2> parts{net::buffer(shared_head), net::buffer(body)};
     const std::size_t now_written = conn->stream.write_now(parts, wec);
-    if (!wec && now_written < wire.size()) {
+    if (!wec && now_written < shared_head.size() + body.size()) {
+      const std::size_t head_written = std::min(now_written, shared_head.size());
+      const std::string head_rest = shared_head.substr(head_written);
+      const std::array<net::const_buffer, 2> rest{
+          net::buffer(head_rest), net::buffer(body.substr(now_written - head_written))};
       conn->stream.tcp().expires_at(deadline);
-      auto [aec, written] = co_await net::async_write(
-          conn->stream, net::buffer(wire.data() + now_written, wire.size() - now_written),
-          tuple_awaitable);
+      auto [aec, written] = co_await net::async_write(conn->stream, rest, tuple_awaitable);
       wec = aec;
     }
     if (wec) {

@@ -48,6 +48,8 @@ struct backend_request {
   std::string_view accept;            // Accept header; empty: what MCP asks for the method
   std::string_view mcp_method;        // the JSON-RPC method of a request: decides on retries
   std::string_view extra_headers;     // raw "Name: value\r\n" lines (replica forwarding)
+  std::string_view traceparent;       // W3C trace context sent on; empty: none
+  std::string_view tracestate;
 };
 
 struct pooled_connection {
@@ -160,7 +162,9 @@ class http_backend {
       std::chrono::steady_clock::time_point deadline);
   // An idle connection the backend has closed (or sent something on) is not reusable.
   static bool still_open(pooled_connection& conn);
-  std::string build_request(const backend_request& request) const;
+  // The request line and header fields of `request`, through the blank line, appended to
+  // `out`; the body is written after it from request.body (a gather write, no copy of it).
+  void build_head(const backend_request& request, std::string& out) const;
 
   net::any_io_executor ex_;
   backend_config config_;

@@ -9,6 +9,7 @@
 #include "mcpgw/sse.h"
 
 #include <array>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -143,6 +144,21 @@ class staged_completion {
   std::string client_id_;
   int code_ = 0;
   std::string message_;
+};
+
+// The trace context a backend request carries, copied out of the session's books before the
+// send waits (the request may leave them meanwhile): the traceparent in the object, a
+// tracestate (rare) on the heap. Empty for upstream id -1 (no request) or no context.
+struct sent_trace {
+  sent_trace(const session& s, std::int64_t upstream_id) {
+    if (upstream_id >= 0) {
+      const session::trace_values values = s.trace_of(upstream_id);
+      traceparent.assign(values.traceparent);
+      tracestate.assign(values.tracestate);
+    }
+  }
+  inline_text<trace::traceparent_size> traceparent;
+  std::string tracestate;
 };
 
 // Counts a request in flight on a session for as long as it lives.

@@ -141,18 +141,20 @@ std::string session::map_client_request(std::string_view body, const jsonrpc::en
     record.started_steady = std::chrono::steady_clock::now();
   }
   // The progress token becomes the upstream id too: unique in the upstream session.
-  std::vector<jsonrpc::edit> edits{{env.id, up}};
+  edit_list edits{{env.id, up}};
   if (env.progress_token.present()) {
     edits.push_back({env.progress_token, up});
   }
-  std::array<std::string, 2> inserted;
+  // What the trace edits insert, built in buffers that keep their capacity: the edits point
+  // into them until splice() below has copied them.
+  thread_local std::array<std::string, 2> inserted;
   if (tracing_ != nullptr) {
     continue_trace(body, env, carried, entry, edits, inserted);
   }
   entry.done.forwarded();
   upstream_by_client_id_[entry.client_id] = upstream_id;
   in_flight_.emplace(upstream_id, std::move(entry));
-  return jsonrpc::splice(body, edits);
+  return jsonrpc::splice(body, std::span<jsonrpc::edit>(edits.data(), edits.size()));
 }
 
 namespace {
@@ -170,8 +172,8 @@ bool empty_object(std::string_view body, std::uint32_t open) {
 }  // namespace
 
 void session::continue_trace(std::string_view body, const jsonrpc::envelope& env,
-                             const trace::carried* carried, in_flight& entry,
-                             std::vector<jsonrpc::edit>& edits, std::array<std::string, 2>& text) {
+                             const trace::carried* carried, in_flight& entry, edit_list& edits,
+                             std::array<std::string, 2>& text) {
   // The message's own context wins over its HTTP request's: a batch carries one per call.
   std::optional<trace::context> incoming =
       trace::incoming(env.traceparent.in(body), carried ? carried->traceparent : "");
@@ -249,19 +251,27 @@ void session::continue_trace(std::string_view body, const jsonrpc::envelope& env
   // Positional (array) params have no place for _meta: the headers carry the context alone.
 }
 
-std::string session::trace_headers(std::int64_t upstream_id) const {
+session::trace_values session::trace_of(std::int64_t upstream_id) const {
   auto it = in_flight_.find(upstream_id);
   if (it == in_flight_.end() || it->second.traceparent.empty()) {
     return {};
   }
+  return {it->second.traceparent, it->second.tracestate};
+}
+
+std::string session::trace_headers(std::int64_t upstream_id) const {
+  const trace_values trace = trace_of(upstream_id);
+  if (trace.traceparent.empty()) {
+    return {};
+  }
   std::string out;
-  out.reserve(32 + trace::traceparent_size + it->second.tracestate.size());
+  out.reserve(32 + trace.traceparent.size() + trace.tracestate.size());
   out += "traceparent: ";
-  out += it->second.traceparent;
+  out += trace.traceparent;
   out += "\r\n";
-  if (!it->second.tracestate.empty()) {
+  if (!trace.tracestate.empty()) {
     out += "tracestate: ";
-    out += it->second.tracestate;
+    out += trace.tracestate;
     out += "\r\n";
   }
   return out;

@@ -16,6 +16,7 @@
 #include "observability/trace.h"
 
 #include <boost/asio/steady_timer.hpp>
+#include <boost/container/small_vector.hpp>
 
 #include <array>
 #include <chrono>
@@ -221,8 +222,14 @@ class session : public std::enable_shared_from_this<session> {
   std::string map_client_request(std::string_view body, const jsonrpc::envelope& env,
                                  std::int64_t& upstream_id,
                                  const trace::carried* carried = nullptr);
-  // "traceparent: ...\r\n" (and tracestate) for the backend request of an in-flight request;
-  // empty when it has no trace context.
+  // The traceparent and tracestate the backend request of an in-flight request carries (views
+  // into the session's books: copy them before waiting); empty when it has none.
+  struct trace_values {
+    std::string_view traceparent;
+    std::string_view tracestate;
+  };
+  trace_values trace_of(std::int64_t upstream_id) const;
+  // The same as "traceparent: ...\r\n" (and tracestate) header lines; empty when none.
   std::string trace_headers(std::int64_t upstream_id) const;
   // For a client's response to a server->client request: the body with the backend's id, or
   // nullopt when no such request is pending.
@@ -332,10 +339,13 @@ class session : public std::enable_shared_from_this<session> {
     inline_text<trace::traceparent_size> traceparent;
     std::string tracestate;
   };
+  // The edits of a client request on its way to the backend: its id, its progress token and
+  // the trace context in _meta, four at most, kept in the object.
+  using edit_list = boost::container::small_vector<jsonrpc::edit, 4>;
   // The trace context of a request being mapped, and the edits that carry it in _meta.
   void continue_trace(std::string_view body, const jsonrpc::envelope& env,
-                      const trace::carried* carried, in_flight& entry,
-                      std::vector<jsonrpc::edit>& edits, std::array<std::string, 2>& text);
+                      const trace::carried* carried, in_flight& entry, edit_list& edits,
+                      std::array<std::string, 2>& text);
   mapped map_backend_notification(std::string_view body, const jsonrpc::envelope& env);
   void filter_response(std::string& body, jsonrpc::message_kind kind, std::string_view method,
                        std::string_view name);

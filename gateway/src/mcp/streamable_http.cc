@@ -446,11 +446,12 @@ net::awaitable<void> streamable_http_endpoint::initialize(client_request& req, r
   }
   std::int64_t upstream_id = 0;
   std::string upstream_body = s->map_client_request(body, env, upstream_id, &res.trace());
-  std::string trace_headers = s->trace_headers(upstream_id);
+  const sent_trace trace(*s, upstream_id);
   backend_request breq;
   breq.tenant = s->who().tenant;
   breq.body = upstream_body;
-  breq.extra_headers = trace_headers;
+  breq.traceparent = trace.traceparent;
+  breq.tracestate = trace.tracestate;
   breq.mcp_method = env.method.str();
   auto [failure, exchange] = co_await s->backend().send(breq);
   if (failure != backend_failure::none) {
@@ -492,11 +493,12 @@ net::awaitable<void> streamable_http_endpoint::forward_request(std::shared_ptr<s
   active_request guard(s);
   std::int64_t upstream_id = 0;
   std::string upstream_body = s->map_client_request(body, env, upstream_id, &res.trace());
-  std::string trace_headers = s->trace_headers(upstream_id);
+  const sent_trace trace(*s, upstream_id);
   backend_request breq;
   breq.tenant = s->who().tenant;
   breq.body = upstream_body;
-  breq.extra_headers = trace_headers;
+  breq.traceparent = trace.traceparent;
+  breq.tracestate = trace.tracestate;
   breq.mcp_method = env.method.str();
   breq.session_id = s->upstream_id();
   breq.protocol_version = s->protocol_version();
@@ -619,11 +621,12 @@ net::awaitable<void> streamable_http_endpoint::forward_batch(std::shared_ptr<ses
       }
       upstream_body = std::move(*mapped);
     }
-    std::string trace_headers = upstream_id >= 0 ? s->trace_headers(upstream_id) : std::string();
+    const sent_trace trace(*s, upstream_id);
     backend_request breq;
     breq.tenant = s->who().tenant;
     breq.body = upstream_body;
-    breq.extra_headers = trace_headers;
+    breq.traceparent = trace.traceparent;
+    breq.tracestate = trace.tracestate;
     breq.mcp_method = env.method.str();
     breq.session_id = s->upstream_id();
     breq.protocol_version = s->protocol_version();
