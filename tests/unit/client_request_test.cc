@@ -164,3 +164,39 @@ TEST(ClientRequest, ValuesSurviveCopiesAndMoves) {
   EXPECT_EQ(odd.method(), http::verb::unknown);
   EXPECT_EQ(odd.method_string(), "FROB");
 }
+
+TEST(ClientRequest, OneObjectServesAConnectionsRequestsInTurn) {
+  // The server parses each request of a connection into the same object: nothing of the
+  // previous request may show through, and its buffers are reused but not kept when large.
+  client_request req;
+  std::size_t used = 0;
+  const std::string first = "POST /mcp HTTP/1.1\r\nHost: a\r\nX-First: 1\r\nContent-Length: " +
+                            std::to_string(100 * 1024) + "\r\n\r\n" + std::string(100 * 1024, 'b');
+  ASSERT_EQ(parse_simple_request(first, {8192, 1 << 20}, req, used), simple_parse::parsed);
+  req.set("X-Long", std::string(200, 'l'));  // past the head's room: a node of its own
+  EXPECT_EQ(req["x-long"], std::string(200, 'l'));
+  EXPECT_GE(req.body().capacity(), 100u * 1024);
+  const std::string second = "GET /sse HTTP/1.1\r\nHost: b\r\n\r\n";
+  ASSERT_EQ(parse_simple_request(second, {8192, 1 << 20}, req, used), simple_parse::parsed);
+  EXPECT_EQ(req.method(), http::verb::get);
+  EXPECT_EQ(req.target(), "/sse");
+  EXPECT_EQ(req["host"], "b");
+  EXPECT_EQ(req["x-first"], "");
+  EXPECT_EQ(req["x-long"], "");
+  EXPECT_EQ(req.field_count(), 1u);
+  EXPECT_TRUE(req.body().empty());
+  EXPECT_LT(req.body().capacity(), 100u * 1024) << "a large body's buffer is not kept";
+  // And a small body's buffer is: the third request's body fits where the second left room.
+  const std::string third =
+      "POST /mcp HTTP/1.1\r\nHost: c\r\nContent-Length: 40\r\n\r\n" + std::string(40, 'c');
+  ASSERT_EQ(parse_simple_request(third, {8192, 1 << 20}, req, used), simple_parse::parsed);
+  req.set("X-Request-Id", "0123456789abcdef");
+  const std::string fourth =
+      "POST /mcp HTTP/1.1\r\nHost: d\r\nContent-Length: 30\r\n\r\n" + std::string(30, 'd');
+  const char* before = req.body().data();
+  ASSERT_EQ(parse_simple_request(fourth, {8192, 1 << 20}, req, used), simple_parse::parsed);
+  EXPECT_EQ(req.body().data(), before) << "the body buffer was reused";
+  EXPECT_EQ(req.body(), std::string(30, 'd'));
+  EXPECT_EQ(req["x-request-id"], "");
+  EXPECT_EQ(req["host"], "d");
+}

@@ -27,6 +27,12 @@ client_request client_request::from(http::request<http::string_body>&& message) 
 
 void client_request::assign(std::string_view head, std::string_view method, std::string_view target,
                             unsigned version, std::span<const field_view> fields) {
+  // The object may be reused for a connection's next request: what set() added goes, and a
+  // body buffer grown large by an earlier request is not kept for the connection's lifetime.
+  added_.clear();
+  if (body_.capacity() > max_kept_body) {
+    std::string().swap(body_);
+  }
   head_.reserve(head.size() + set_room);
   head_.assign(head);
   const auto within = [&head](std::string_view part) {
@@ -38,7 +44,7 @@ void client_request::assign(std::string_view head, std::string_view method, std:
   verb_ = http::string_to_verb(method);
   version_ = version;
   fields_.clear();
-  fields_.reserve(fields.size());
+  fields_.reserve(fields.size() + 1);  // and the X-Request-Id set() may add
   for (const field_view& f : fields) {
     fields_.push_back({within(f.name), within(f.value)});
   }

@@ -33,7 +33,9 @@ class client_request {
   static client_request from(http::request<http::string_body>&& message);
 
   // A request read from the wire: `head` is its request line and field lines, and `method`,
-  // `target` and each field's name and value are views into it. The head is copied once.
+  // `target` and each field's name and value are views into it. The head is copied once, into
+  // the buffer an earlier request left (a connection reuses one object for its requests).
+  // The body is the caller's to assign.
   void assign(std::string_view head, std::string_view method, std::string_view target,
               unsigned version, std::span<const field_view> fields);
 
@@ -74,6 +76,8 @@ class client_request {
   // Room left after the head for set() (a minted X-Request-Id is 16 digits): fields set
   // within it are appended to the head, which does not move; others get a node of their own.
   static constexpr std::size_t set_room = 64;
+  // A body buffer larger than this is freed when the object is assigned a new request.
+  static constexpr std::size_t max_kept_body = 64 * 1024;
 
   std::string_view at(span s) const;
   span append(std::string_view text);  // to the end of the head: while building, or in its room

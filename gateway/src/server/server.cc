@@ -404,19 +404,20 @@ net::awaitable<void> gateway_server::run_connection(net::ip::tcp::socket socket,
 net::awaitable<void> gateway_server::serve(any_stream& stream, listener_kind kind,
                                            connection_entry& entry) {
   beast::flat_buffer buffer;
+  // One request object for the connection's requests, each handled before the next is read:
+  // its head, field and body buffers are reused instead of allocated per request.
+  client_request req;
   bool first = true;
   while (!draining_ || first) {
     entry.state = connection_state::idle;
     const duration header_timeout =
         first ? config_.limits.header_timeout : config_.limits.idle_connection_timeout;
     first = false;
-    std::optional<client_request> next =
-        co_await next_request(stream, buffer, entry, header_timeout);
+    const bool read = co_await next_request(stream, buffer, entry, header_timeout, req);
     entry.awaiting_first = false;
-    if (!next) {
+    if (!read) {
       co_return;
     }
-    client_request& req = *next;
     bool keep_alive = req.keep_alive() && !draining_;
     responder response(stream, keep_alive, config_.limits.write_timeout, entry.state);
     if (req.method() == http::verb::head) {

@@ -75,11 +75,11 @@ class gateway_server {
   net::awaitable<void> serve(any_stream& stream, listener_kind kind, connection_entry& entry);
   // The connection's next request: on plain TCP the common one parsed at once from what one
   // read brought (http/simple_http.h), anything else (and everything on TLS) by Beast's
-  // parser. nullopt: the connection ends (closed, timed out, or answered here as unreadable).
-  net::awaitable<std::optional<client_request>> next_request(any_stream& stream,
-                                                             beast::flat_buffer& buffer,
-                                                             connection_entry& entry,
-                                                             duration header_timeout);
+  // parser, into `req` (the connection's, reused: its buffers keep their capacity). false:
+  // the connection ends (closed, timed out, or answered here as unreadable).
+  net::awaitable<bool> next_request(any_stream& stream, beast::flat_buffer& buffer,
+                                    connection_entry& entry, duration header_timeout,
+                                    client_request& req);
   // A request another replica forwarded (cluster listener): its secret and principal checked.
   net::awaitable<void> handle_forwarded(client_request& req, responder& res, std::string_view path);
   net::awaitable<void> handle_admin(client_request& req, responder& res);

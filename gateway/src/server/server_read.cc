@@ -27,9 +27,9 @@ constexpr auto no_deadline = std::chrono::steady_clock::time_point::max();
 
 }  // namespace
 
-net::awaitable<std::optional<client_request>> gateway_server::next_request(
-    any_stream& stream, beast::flat_buffer& buffer, connection_entry& entry,
-    duration header_timeout) {
+net::awaitable<bool> gateway_server::next_request(any_stream& stream, beast::flat_buffer& buffer,
+                                                  connection_entry& entry, duration header_timeout,
+                                                  client_request& req) {
   if (!stream.is_tls()) {
     watch_read(entry, header_timeout);
     if (buffer.size() == 0) {
@@ -47,11 +47,11 @@ net::awaitable<std::optional<client_request>> gateway_server::next_request(
         // Closed, timed out (the sweep cancelled the read) or failed before a byte: the
         // connection ends without an answer, as for these errors from read_header.
         entry.read_deadline = no_deadline;
-        co_return std::nullopt;
+        co_return false;
       }
     }
-    // Nearly every request came whole with that read (or after the previous one).
-    client_request req;
+    // Nearly every request came whole with that read (or after the previous one). It goes
+    // into the connection's request object, whose buffers the last request left.
     std::size_t used = 0;
     const std::string_view data(static_cast<const char*>(buffer.data().data()), buffer.size());
     if (parse_simple_request(data, {config_.limits.max_header, config_.limits.max_body}, req,
@@ -59,7 +59,7 @@ net::awaitable<std::optional<client_request>> gateway_server::next_request(
       buffer.consume(used);
       entry.read_deadline = no_deadline;
       entry.state = connection_state::handling;
-      co_return req;
+      co_return true;
     }
   }
   // Anything else from the start, by Beast's parser; what the first read brought stays in
@@ -85,7 +85,7 @@ net::awaitable<std::optional<client_request>> gateway_server::next_request(
          ec != http::error::end_of_stream && ec != http::error::partial_message)) {
       co_await reject_request(stream, entry, ec);
     }
-    co_return std::nullopt;
+    co_return false;
   }
   auto& header = parser.get();
   if (beast::iequals(http_lookup::value_of(header.base(), http::field::expect), "100-continue")) {
@@ -104,7 +104,7 @@ net::awaitable<std::optional<client_request>> gateway_server::next_request(
       if (pec == http::error::body_limit) {
         co_await reject_request(stream, entry, pec);
       }
-      co_return std::nullopt;
+      co_return false;
     }
   }
   if (!parser.is_done()) {
@@ -114,11 +114,12 @@ net::awaitable<std::optional<client_request>> gateway_server::next_request(
       if (bec == http::error::body_limit) {
         co_await reject_request(stream, entry, bec);
       }
-      co_return std::nullopt;
+      co_return false;
     }
   }
   stream.tcp().expires_never();
-  co_return client_request::from(parser.release());
+  req = client_request::from(parser.release());
+  co_return true;
 }
 
 net::awaitable<void> gateway_server::reject_request(any_stream& stream, connection_entry& entry,
