@@ -569,17 +569,17 @@ http_backend::send_once(const backend_request& request) {
     if (!rec) {
       // A JSON answer usually comes whole with that first read: taken at once. Anything else
       // (an SSE stream, a chunked body, a part still coming) is Beast's, from the start.
-      // Parsed in place: its fields are views into its own copy of the head, which a move
-      // would not have to keep where it is.
-      simple_response& simple = exchange->simple_.emplace();
+      // Parsed in place, into the connection's response object: its fields are views into
+      // its own copy of the head, whose buffer the connection's previous answer left.
+      simple_response& simple = c.response;
       std::size_t used = 0;
       const std::string_view data(static_cast<const char*>(c.buffer.data().data()),
                                   c.buffer.size());
       if (parse_simple_response(data, max_message(), simple, used) == simple_parse::parsed) {
         c.buffer.consume(used);
+        exchange->simple_ = &simple;
         co_return std::pair{backend_failure::none, std::move(exchange)};
       }
-      exchange->simple_.reset();
       rec = co_await read_header(c.stream, c.buffer, exchange->parser_);
     }
     if (rec) {

@@ -65,6 +65,9 @@ struct pooled_connection {
   beast::flat_buffer buffer;
   // Response bodies are read through this, allocated once per connection, not per request.
   std::array<char, 16 * 1024> chunk{};
+  // The answer parse_simple_response takes whole, for the exchange on this connection: its
+  // head buffer is reused by the connection's next answer.
+  simple_response response;
   std::chrono::steady_clock::time_point idle_since;
 };
 
@@ -114,9 +117,9 @@ class backend_exchange {
   std::weak_ptr<connection_pool> pool_;
   std::unique_ptr<pooled_connection> conn_;
   http::response_parser<http::buffer_body> parser_;
-  // Set when the whole answer came with the first read and parse_simple_response took it:
-  // parser_ is then unused, and the body is all here.
-  std::optional<simple_response> simple_;
+  // Set when the whole answer came with the first read and parse_simple_response took it
+  // (conn_->response): parser_ is then unused, and the body is all there.
+  simple_response* simple_ = nullptr;
   bool simple_fed_ = false;  // its body went to the SSE decoder
   std::chrono::steady_clock::time_point deadline_;
   // limits.max_call_duration after the request went out (never for long-lived GET streams):

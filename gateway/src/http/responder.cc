@@ -80,8 +80,14 @@ bool responder::write_now(std::span<net::const_buffer> buffers) {
 net::awaitable<bool> responder::send(unsigned status, std::string_view content_type,
                                      std::string_view body, header_list extra) {
   started_ = true;
-  std::string head;
-  head.reserve(256);
+  if (failed_) {
+    co_return false;
+  }
+  // The head is built in a buffer every response on this thread reuses (nothing waits between
+  // building and writing it); what of it is left for an asynchronous write is copied first.
+  thread_local std::string shared_head;
+  std::string& head = shared_head;
+  head.clear();
   append_head(head, status, extra);
   head += std::string_view("Content-Type: ");
   head += content_type;
@@ -89,13 +95,12 @@ net::awaitable<bool> responder::send(unsigned status, std::string_view content_t
   char digits[24];
   head.append(digits, std::to_chars(digits, digits + sizeof digits, body.size()).ptr);
   head += std::string_view("\r\n\r\n");
-  if (failed_) {
-    co_return false;
-  }
   // Head and body leave in one gathered write; the body is not copied.
   std::array<net::const_buffer, 2> buffers{net::buffer(head),
                                            net::buffer(body.data(), head_only_ ? 0 : body.size())};
   if (!write_now(buffers)) {
+    const std::string head_rest(static_cast<const char*>(buffers[0].data()), buffers[0].size());
+    buffers[0] = net::buffer(head_rest);
     stream_.tcp().expires_after(write_timeout_);
     auto [ec, n] = co_await net::async_write(stream_, buffers, net::as_tuple(net::use_awaitable));
     stream_.tcp().expires_never();
