@@ -341,7 +341,7 @@ net::awaitable<void> streamable_http_endpoint::handle_post(client_request& req, 
   local_reply reply;
   filter_status admitted = filter_status::next;
   if (s->filters() != nullptr) {
-    admission hooks(*this, *s, who, &headers, body, env);
+    admission hooks(*this, *s, who, &headers, body, env, &res.trace());
     if (!hooks.decided()) {
       co_await hooks.wait();
     }
@@ -429,7 +429,7 @@ net::awaitable<void> streamable_http_endpoint::initialize(client_request& req, r
   local_reply reply;
   filter_status admitted = filter_status::next;
   if (s->filters() != nullptr) {
-    admission hooks(*this, *s, who, &headers, body, env);
+    admission hooks(*this, *s, who, &headers, body, env, &res.trace());
     if (!hooks.decided()) {
       co_await hooks.wait();
     }

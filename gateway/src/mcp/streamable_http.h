@@ -120,8 +120,11 @@ class streamable_http_endpoint {
   // session's, with this request's token scopes).
   class admission {
    public:
+    // `carried`: what the HTTP request carried for correlation (its trace context headers and
+    // request id, looked up once by the server), null when the message came without one.
     admission(const streamable_http_endpoint& endpoint, session& s, const principal& who,
-              const request_headers* headers, std::string_view text, const jsonrpc::envelope& env);
+              const request_headers* headers, std::string_view text, const jsonrpc::envelope& env,
+              const trace::carried* carried);
     admission(const admission&) = delete;
     admission& operator=(const admission&) = delete;
     bool decided() const { return status_.has_value(); }

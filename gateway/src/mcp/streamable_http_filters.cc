@@ -101,7 +101,8 @@ void streamable_http_endpoint::complete_refused(const client_request& req,
 
 streamable_http_endpoint::admission::admission(const streamable_http_endpoint& endpoint, session& s,
                                                const principal& who, const request_headers* headers,
-                                               std::string_view text, const jsonrpc::envelope& env)
+                                               std::string_view text, const jsonrpc::envelope& env,
+                                               const trace::carried* carried)
     : s_(s),
       text_(text),
       env_(env),
@@ -138,13 +139,13 @@ streamable_http_endpoint::admission::admission(const streamable_http_endpoint& e
     record.started = std::chrono::system_clock::now();
     record.started_steady = std::chrono::steady_clock::now();
     // The request's trace as it came in; the gateway's span is added when it is forwarded.
-    std::string_view header = headers ? headers->get("traceparent") : std::string_view();
+    const std::string_view header = carried ? carried->traceparent : std::string_view();
     if (auto trace = trace::incoming(env.traceparent.in(text), header)) {
       record.trace_id.assign(trace->trace());
       record.parent_id.assign(trace->span());
     }
-    if (headers != nullptr) {
-      record.request_id = headers->get("x-request-id");
+    if (carried != nullptr) {
+      record.request_id = carried->request_id;
     }
   }
   status_ = chain->try_request(ctx_, waiting_);
@@ -174,7 +175,7 @@ filter_status streamable_http_endpoint::admission::settle(local_reply& reply) {
 net::awaitable<filter_status> streamable_http_endpoint::filter_message(
     session& s, const principal& who, const request_headers* headers, std::string_view text,
     const jsonrpc::envelope& env, local_reply& reply) {
-  admission admitted(*this, s, who, headers, text, env);
+  admission admitted(*this, s, who, headers, text, env, nullptr);
   if (!admitted.decided()) {
     co_await admitted.wait();
   }
