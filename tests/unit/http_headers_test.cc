@@ -58,6 +58,19 @@ TEST(HttpHeaders, HostAllowList) {
   EXPECT_TRUE(host_allowed("[::1]:9000", hosts));
   EXPECT_FALSE(host_allowed("evil.example.com", hosts));
   EXPECT_FALSE(host_allowed("", hosts));
+  // Compared in place: any case, with or without a port, never a malformed authority.
+  EXPECT_TRUE(host_allowed(" LocalHost:80 ", hosts));
+  EXPECT_TRUE(host_allowed("[::1]", hosts));
+  EXPECT_FALSE(host_allowed("localhost:", hosts));
+  EXPECT_FALSE(host_allowed("localhost:8o", hosts));
+  EXPECT_FALSE(host_allowed("[::1]x", hosts));
+  EXPECT_FALSE(host_allowed("[::1", hosts));
+  EXPECT_FALSE(host_allowed("user@localhost", hosts));
+  EXPECT_FALSE(host_allowed("localhost/x", hosts));
+  EXPECT_FALSE(host_allowed("localhostx", hosts));
+  EXPECT_FALSE(host_allowed("127.0.0.1", {"localhost"}));
+  EXPECT_TRUE(host_allowed("anything.example:1", {"*"}));
+  EXPECT_FALSE(host_allowed("a b", {"*"})) << "malformed even when every host is allowed";
 }
 
 TEST(HttpHeaders, OriginDefaultsToAllowedHostsAndOtherwiseToTheExactList) {

@@ -131,37 +131,49 @@ std::string_view negotiate_protocol_version(std::string_view requested) {
   return is_supported_protocol_version(requested) ? requested : versions.front();
 }
 
-std::string host_of_authority(std::string_view authority) {
+namespace {
+
+bool all_digits(std::string_view text) {
+  return std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+// The host part of an authority as it was written (not lower-cased), or empty when malformed:
+// what host_of_authority lower-cases and host_allowed compares without a copy.
+std::string_view host_part(std::string_view authority) {
   authority = trim(authority);
   if (authority.empty()) {
     return {};
   }
   if (authority.front() == '[') {
-    std::size_t close = authority.find(']');
+    const std::size_t close = authority.find(']');
     if (close == std::string_view::npos) {
       return {};
     }
-    std::string_view rest = authority.substr(close + 1);
-    if (!rest.empty() &&
-        (rest.front() != ':' || rest.size() == 1 ||
-         rest.substr(1).find_first_not_of("0123456789") != std::string_view::npos)) {
+    const std::string_view rest = authority.substr(close + 1);
+    if (!rest.empty() && (rest.front() != ':' || rest.size() == 1 || !all_digits(rest.substr(1)))) {
       return {};
     }
-    return lower(authority.substr(1, close - 1));
+    return authority.substr(1, close - 1);
   }
-  std::size_t colon = authority.find(':');
+  const std::size_t colon = authority.find(':');
   if (colon != std::string_view::npos) {
-    std::string_view port = authority.substr(colon + 1);
-    if (port.empty() || port.find_first_not_of("0123456789") != std::string_view::npos) {
+    const std::string_view port = authority.substr(colon + 1);
+    if (port.empty() || !all_digits(port)) {
       return {};
     }
     authority = authority.substr(0, colon);
   }
-  if (authority.find_first_of("/@?# ") != std::string_view::npos) {
-    return {};
+  for (char c : authority) {
+    if (c == '/' || c == '@' || c == '?' || c == '#' || c == ' ') {
+      return {};
+    }
   }
-  return lower(authority);
+  return authority;
 }
+
+}  // namespace
+
+std::string host_of_authority(std::string_view authority) { return lower(host_part(authority)); }
 
 std::string host_of_origin(std::string_view origin) {
   origin = trim(origin);
@@ -175,12 +187,14 @@ std::string host_of_origin(std::string_view origin) {
 }
 
 bool host_allowed(std::string_view host_header, const std::vector<std::string>& allowed_hosts) {
-  std::string host = host_of_authority(host_header);
+  // Every request is checked: compared in place, ignoring case, against the lower-case list.
+  const std::string_view host = host_part(host_header);
   if (host.empty()) {
     return false;
   }
-  return std::find(allowed_hosts.begin(), allowed_hosts.end(), host) != allowed_hosts.end() ||
-         std::find(allowed_hosts.begin(), allowed_hosts.end(), "*") != allowed_hosts.end();
+  return std::any_of(allowed_hosts.begin(), allowed_hosts.end(), [&](const std::string& allowed) {
+    return allowed == "*" || iequals(host, allowed);
+  });
 }
 
 bool origin_allowed(std::string_view origin, const std::vector<std::string>& allowed_origins,
