@@ -129,6 +129,18 @@ class metrics {
   by_key<local_counter> request_children_;
   by_key<timing> timing_children_;
   by_key<local_counter> tool_children_;
+  // The child each map gave for the last key asked: consecutive requests mostly share their
+  // labels, and a compare is cheaper than a hash and a probe. Nodes do not move.
+  template <class T>
+  struct last_found {
+    std::string key;
+    T* child = nullptr;
+  };
+  template <class T, class Make>
+  T& find_or_add(by_key<T>& map, last_found<T>& last, std::string_view key, Make&& make);
+  last_found<local_counter> last_request_;
+  last_found<timing> last_timing_;
+  last_found<local_counter> last_tool_;
   by_key<std::unordered_set<std::string, key_hash, std::equal_to<>>> declared_;
   std::string key_;
 };

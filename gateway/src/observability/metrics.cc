@@ -260,6 +260,20 @@ std::string_view metrics::method_label(std::string_view method) {
   return "other";
 }
 
+template <class T, class Make>
+T& metrics::find_or_add(by_key<T>& map, last_found<T>& last, std::string_view key, Make&& make) {
+  if (last.child != nullptr && last.key == key) {
+    return *last.child;
+  }
+  auto it = map.find(key);
+  if (it == map.end()) {
+    it = map.emplace(std::string(key), make()).first;
+  }
+  last.key.assign(key);
+  last.child = &it->second;
+  return it->second;
+}
+
 void metrics::record(const request_record& r) {
   const std::string_view method = method_label(r.method);
   std::string_view outcome = to_string(r.outcome);
@@ -274,34 +288,29 @@ void metrics::record(const request_record& r) {
   append_key(key_, method);
   const std::size_t timing_key = key_.size();
   key_ += outcome;
-  auto counter = request_children_.find(std::string_view(key_));
-  if (counter == request_children_.end()) {
-    auto& child = requests.Add({{"route", r.route},
-                                {"backend", r.backend},
-                                {"method", std::string(method)},
-                                {"outcome", std::string(outcome)}});
-    counter = request_children_.emplace(key_, local_counter{&child}).first;
-  }
-  ++counter->second.pending;
+  ++find_or_add<local_counter>(request_children_, last_request_, key_, [&] {
+      return local_counter{&requests.Add({{"route", r.route},
+                                          {"backend", r.backend},
+                                          {"method", std::string(method)},
+                                          {"outcome", std::string(outcome)}})};
+    }).pending;
 
-  std::string_view tkey(key_.data(), timing_key);
-  auto times = timing_children_.find(tkey);
-  if (times == timing_children_.end()) {
-    prometheus::Labels labels{
-        {"route", r.route}, {"backend", r.backend}, {"method", std::string(method)}};
-    timing t{{request_duration.Add(labels, request_buckets()), request_buckets()},
-             {backend_duration.Add(labels, request_buckets()), request_buckets()},
-             {gateway_duration.Add(labels, gateway_buckets()), gateway_buckets()}};
-    times = timing_children_.emplace(std::string(tkey), std::move(t)).first;
-  }
+  timing& times = find_or_add<timing>(
+      timing_children_, last_timing_, std::string_view(key_.data(), timing_key), [&] {
+        prometheus::Labels labels{
+            {"route", r.route}, {"backend", r.backend}, {"method", std::string(method)}};
+        return timing{{request_duration.Add(labels, request_buckets()), request_buckets()},
+                      {backend_duration.Add(labels, request_buckets()), request_buckets()},
+                      {gateway_duration.Add(labels, gateway_buckets()), gateway_buckets()}};
+      });
   using std::chrono::nanoseconds;
   const auto elapsed = std::chrono::duration_cast<nanoseconds>(r.elapsed);
   const auto backend = std::chrono::duration_cast<nanoseconds>(r.backend_elapsed);
-  times->second.total.observe(elapsed);
+  times.total.observe(elapsed);
   if (backend.count() > 0) {
-    times->second.backend.observe(backend);
+    times.backend.observe(backend);
   }
-  times->second.gateway.observe(std::max(elapsed - backend, nanoseconds(0)));
+  times.gateway.observe(std::max(elapsed - backend, nanoseconds(0)));
 
   if (!tool_call) {
     return;
@@ -313,15 +322,12 @@ void metrics::record(const request_record& r) {
   append_key(key_, r.backend);
   append_key(key_, tool);
   key_ += outcome;
-  auto calls = tool_children_.find(std::string_view(key_));
-  if (calls == tool_children_.end()) {
-    auto& child = tool_calls.Add({{"tenant", r.who.tenant},
-                                  {"backend", r.backend},
-                                  {"tool", std::string(tool)},
-                                  {"outcome", std::string(outcome)}});
-    calls = tool_children_.emplace(key_, local_counter{&child}).first;
-  }
-  ++calls->second.pending;
+  ++find_or_add<local_counter>(tool_children_, last_tool_, key_, [&] {
+      return local_counter{&tool_calls.Add({{"tenant", r.who.tenant},
+                                            {"backend", r.backend},
+                                            {"tool", std::string(tool)},
+                                            {"outcome", std::string(outcome)}})};
+    }).pending;
 }
 
 bool metrics::tool_declared(std::string_view backend, std::string_view tool) const {
