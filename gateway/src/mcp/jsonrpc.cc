@@ -203,8 +203,8 @@ class object_reader {
     });
   }
 
-  envelope read(ondemand::object obj) const {
-    envelope env;
+  // Into `env`, a default envelope (the caller's: no move of the result).
+  void read(ondemand::object obj, envelope& env) const {
     bool has_jsonrpc = false;
     bool has_id = false;
     bool null_id = false;
@@ -267,7 +267,7 @@ class object_reader {
       }
     });
     if (env.kind == message_kind::invalid && !env.problem.empty()) {
-      return env;  // a problem found while reading params
+      return;  // a problem found while reading params
     }
     if (problem.empty()) {
       if (!has_jsonrpc) {
@@ -292,14 +292,14 @@ class object_reader {
       env.kind = message_kind::invalid;
       env.problem = std::move(problem);
       env.problem_code = invalid_request;
-      return env;
+      return;
     }
     if (has_method) {
       env.kind = has_id ? message_kind::request : message_kind::notification;
     } else {
       env.kind = has_result ? message_kind::result : message_kind::error;
     }
-    return env;
+    return;
   }
 
  private:
@@ -381,7 +381,7 @@ decoded_body decoder::decode_body(std::string_view text) {
       if (doc.get_object().get(obj)) {
         return fail(parse_error, "malformed JSON");
       }
-      out.single = reader.read(obj);
+      reader.read(obj, out.single);
     } else if (type == ondemand::json_type::array) {
       out.batch = true;
       ondemand::array arr;
