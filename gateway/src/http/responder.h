@@ -8,6 +8,7 @@
 
 #include <boost/asio/awaitable.hpp>
 
+#include <cstdint>
 #include <span>
 #include <string>
 #include <string_view>
@@ -26,8 +27,10 @@ using header_list = std::span<const std::pair<std::string_view, std::string_view
 enum class connection_state { idle, handling, streaming };
 
 // Where a response counts its bytes and whether it is an open SSE stream (null: not counted).
+// Bytes are added to a plain integer, which the server folds into mcpgw_sent_bytes_total at
+// each scrape (an atomic counter's compare-and-swap per write is not needed on one thread).
 struct response_traffic {
-  prometheus::Counter* sent = nullptr;
+  std::uint64_t* sent = nullptr;
   prometheus::Gauge* streams = nullptr;
 };
 

@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <utility>
 
 namespace mcpgw {
 
@@ -118,14 +119,22 @@ gateway_server::gateway_server(net::io_context& ioc, const gateway_config& confi
       a->set_metrics(stats_);
     }
     for (const auto& r : config_.routes) {
-      traffic_.push_back(route_traffic{r.path, nullptr, {}});
+      traffic_.emplace_back().path = r.path;
     }
-    traffic_.push_back(route_traffic{"other", nullptr, {}});
+    traffic_.emplace_back().path = "other";
+    // Complete: responders keep pointers into its elements from here on.
     for (auto& t : traffic_) {
-      t.received = &stats_->received_bytes.Add({{"route", t.path}});
-      t.response.sent = &stats_->sent_bytes.Add({{"route", t.path}});
+      t.received_total = &stats_->received_bytes.Add({{"route", t.path}});
+      t.sent_total = &stats_->sent_bytes.Add({{"route", t.path}});
+      t.response.sent = &t.sent;
       t.response.streams = &stats_->sse_streams.Add({{"route", t.path}});
     }
+    stats_->on_scrape([this] {
+      for (auto& t : traffic_) {
+        t.received_total->Increment(static_cast<double>(std::exchange(t.received, 0)));
+        t.sent_total->Increment(static_cast<double>(std::exchange(t.sent, 0)));
+      }
+    });
     register_gauges();
   }
 }
@@ -430,7 +439,7 @@ net::awaitable<void> gateway_server::serve(any_stream& stream, listener_kind kin
     } else if (kind == listener_kind::cluster) {
       response.set_request(tag_request(req));
       if (auto* t = traffic_of(path)) {
-        t->received->Increment(double(req.body().size()));
+        t->received += req.body().size();
         response.count_into(t->response);
       }
       co_await handle_forwarded(req, response, path);
@@ -460,7 +469,7 @@ net::awaitable<void> gateway_server::serve(any_stream& stream, listener_kind kin
       if (auto* t = traffic_of(route          ? std::string_view(route->path)
                                : legacy_route ? std::string_view(legacy_route->path)
                                               : std::string_view("other"))) {
-        t->received->Increment(double(req.body().size()));
+        t->received += req.body().size();
         response.count_into(t->response);
       }
       if (document != nullptr) {

@@ -22,6 +22,7 @@
 #include <boost/beast/core/flat_buffer.hpp>
 
 #include <chrono>
+#include <cstdint>
 #include <list>
 #include <memory>
 #include <optional>
@@ -90,9 +91,13 @@ class gateway_server {
   // Scrape hooks for what is read rather than counted (sessions, processes, replicas).
   void register_gauges();
   // Traffic counters of one route (or of requests that matched none: "other").
+  // Bytes are counted in plain integers and folded into the counters at each scrape.
   struct route_traffic {
     std::string path;
-    prometheus::Counter* received = nullptr;
+    prometheus::Counter* received_total = nullptr;
+    prometheus::Counter* sent_total = nullptr;
+    std::uint64_t received = 0;  // since the last scrape
+    std::uint64_t sent = 0;
     response_traffic response;
   };
   route_traffic* traffic_of(std::string_view path);
