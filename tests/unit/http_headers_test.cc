@@ -53,21 +53,17 @@ TEST(HttpHeaders, HostOfAuthority) {
 }
 
 TEST(HttpHeaders, HostAllowList) {
-  std::vector<std::string> hosts = {"127.0.0.1", "localhost", "::1"};
-  EXPECT_TRUE(host_allowed("127.0.0.1:9000", hosts));
-  EXPECT_TRUE(host_allowed("[::1]:9000", hosts));
-  EXPECT_FALSE(host_allowed("evil.example.com", hosts));
-  EXPECT_FALSE(host_allowed("", hosts));
+  const std::vector<std::string> hosts = {"127.0.0.1", "localhost", "::1"};
   // Compared in place: any case, with or without a port, never a malformed authority.
-  EXPECT_TRUE(host_allowed(" LocalHost:80 ", hosts));
-  EXPECT_TRUE(host_allowed("[::1]", hosts));
-  EXPECT_FALSE(host_allowed("localhost:", hosts));
-  EXPECT_FALSE(host_allowed("localhost:8o", hosts));
-  EXPECT_FALSE(host_allowed("[::1]x", hosts));
-  EXPECT_FALSE(host_allowed("[::1", hosts));
-  EXPECT_FALSE(host_allowed("user@localhost", hosts));
-  EXPECT_FALSE(host_allowed("localhost/x", hosts));
-  EXPECT_FALSE(host_allowed("localhostx", hosts));
+  const std::pair<std::string_view, bool> cases[] = {
+      {"127.0.0.1:9000", true}, {"[::1]:9000", true},        {" LocalHost:80 ", true},
+      {"[::1]", true},          {"evil.example.com", false}, {"", false},
+      {"localhost:", false},    {"localhost:8o", false},     {"[::1]x", false},
+      {"[::1", false},          {"user@localhost", false},   {"localhost/x", false},
+      {"localhostx", false}};
+  for (const auto& [header, allowed] : cases) {
+    EXPECT_EQ(host_allowed(header, hosts), allowed) << "Host: '" << header << "'";
+  }
   EXPECT_FALSE(host_allowed("127.0.0.1", {"localhost"}));
   EXPECT_TRUE(host_allowed("anything.example:1", {"*"}));
   EXPECT_FALSE(host_allowed("a b", {"*"})) << "malformed even when every host is allowed";

@@ -330,40 +330,28 @@ void http_backend::build_head(const backend_request& request, std::string& out) 
   }
   out += credentials;
   out += request.extra_headers;
-  if (!request.traceparent.empty()) {
-    out += "traceparent: "sv;
-    out += request.traceparent;
-    out += "\r\n"sv;
-    if (!request.tracestate.empty()) {
-      out += "tracestate: "sv;
-      out += request.tracestate;
+  // "<name>: <value>\r\n" when there is a value.
+  const auto field = [&out](std::string_view name_colon, std::string_view value) {
+    if (!value.empty()) {
+      out += name_colon;
+      out += value;
       out += "\r\n"sv;
     }
+  };
+  if (!request.traceparent.empty()) {
+    field("traceparent: "sv, request.traceparent);
+    field("tracestate: "sv, request.tracestate);
   }
   if (!request.accept.empty()) {
-    out += "Accept: "sv;
-    out += request.accept;
-    out += "\r\n"sv;
+    field("Accept: "sv, request.accept);
   } else if (request.method == http::verb::get) {
     out += "Accept: text/event-stream\r\n"sv;
   } else {
     out += "Accept: application/json, text/event-stream\r\n"sv;
   }
-  if (!request.session_id.empty()) {
-    out += "Mcp-Session-Id: "sv;
-    out += request.session_id;
-    out += "\r\n"sv;
-  }
-  if (!request.protocol_version.empty()) {
-    out += "MCP-Protocol-Version: "sv;
-    out += request.protocol_version;
-    out += "\r\n"sv;
-  }
-  if (!request.last_event_id.empty()) {
-    out += "Last-Event-ID: "sv;
-    out += request.last_event_id;
-    out += "\r\n"sv;
-  }
+  field("Mcp-Session-Id: "sv, request.session_id);
+  field("MCP-Protocol-Version: "sv, request.protocol_version);
+  field("Last-Event-ID: "sv, request.last_event_id);
   if (request.method == http::verb::post) {
     out += "Content-Type: application/json\r\nContent-Length: "sv;
     char digits[24];
