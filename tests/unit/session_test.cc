@@ -257,7 +257,15 @@ struct traced {
     jsonrpc::envelope env = f.decoder.decode(body);
     std::int64_t up = -1;
     std::string sent = f.s->map_client_request(body, env, up, &carried);
-    headers = f.s->trace_headers(up);
+    // The header lines http_backend::build_head writes from these values.
+    const session::trace_values trace = f.s->trace_of(up);
+    headers.clear();
+    if (!trace.traceparent.empty()) {
+      headers = "traceparent: " + std::string(trace.traceparent) + "\r\n";
+      if (!trace.tracestate.empty()) {
+        headers += "tracestate: " + std::string(trace.tracestate) + "\r\n";
+      }
+    }
     return sent;
   }
   std::string headers;

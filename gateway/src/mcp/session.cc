@@ -259,24 +259,6 @@ session::trace_values session::trace_of(std::int64_t upstream_id) const {
   return {it->second.traceparent, it->second.tracestate};
 }
 
-std::string session::trace_headers(std::int64_t upstream_id) const {
-  const trace_values trace = trace_of(upstream_id);
-  if (trace.traceparent.empty()) {
-    return {};
-  }
-  std::string out;
-  out.reserve(32 + trace.traceparent.size() + trace.tracestate.size());
-  out += "traceparent: ";
-  out += trace.traceparent;
-  out += "\r\n";
-  if (!trace.tracestate.empty()) {
-    out += "tracestate: ";
-    out += trace.tracestate;
-    out += "\r\n";
-  }
-  return out;
-}
-
 std::optional<std::string> session::map_client_response(std::string_view body,
                                                         const jsonrpc::envelope& env) {
   std::int64_t ours = 0;

@@ -218,7 +218,7 @@ class session : public std::enable_shared_from_this<session> {
   // Maps a client request onto a fresh upstream id; returns the body to send to the backend.
   // The request also gets its trace context: the one in its params._meta, else the one its
   // HTTP request carried (`carried`), else a new trace; the gateway's span continues it, in
-  // params._meta of the body returned and in trace_headers(upstream_id).
+  // params._meta of the body returned and in trace_of(upstream_id).
   std::string map_client_request(std::string_view body, const jsonrpc::envelope& env,
                                  std::int64_t& upstream_id,
                                  const trace::carried* carried = nullptr);
@@ -229,8 +229,6 @@ class session : public std::enable_shared_from_this<session> {
     std::string_view tracestate;
   };
   trace_values trace_of(std::int64_t upstream_id) const;
-  // The same as "traceparent: ...\r\n" (and tracestate) header lines; empty when none.
-  std::string trace_headers(std::int64_t upstream_id) const;
   // For a client's response to a server->client request: the body with the backend's id, or
   // nullopt when no such request is pending.
   std::optional<std::string> map_client_response(std::string_view body,
