@@ -2,6 +2,8 @@
 
 #include "auth/api_keys.h"
 
+#include "mcpgw/hex.h"
+
 #include <charconv>
 #include <fstream>
 
@@ -63,17 +65,24 @@ std::optional<parsed_line> parse(std::string_view line, std::string& why) {
 }  // namespace
 
 void seal_into(std::string& out, chain_state& state, std::string_view fields) {
+  // Runs on the writer thread for every record: the number and the digest are formatted on
+  // the stack, and `prev` keeps its buffer.
   const std::size_t begin = out.size();
+  char seq[24];
+  char* seq_end = std::to_chars(seq, seq + sizeof seq, state.next_seq).ptr;
   out += seq_key;
-  out += std::to_string(state.next_seq);
+  out.append(seq, static_cast<std::size_t>(seq_end - seq));
   out += ',';
   out += fields;
   out += prev_key;
   out += state.prev;
   out += '"';
-  state.prev = sha256_hex(std::string_view(out).substr(begin));
+  const sha256_digest digest = sha256_bytes(std::string_view(out).substr(begin));
+  char digits[64];
+  hex::write(digits, digest.data(), digest.size());
+  state.prev.assign(digits, sizeof digits);
   out += hash_key;
-  out += state.prev;
+  out.append(digits, sizeof digits);
   out += "\"}";
   ++state.next_seq;
 }

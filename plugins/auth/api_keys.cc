@@ -2,48 +2,24 @@
 
 #include "mcpgw/hex.h"
 
+// SHA256_Init/Update/Final are deprecated in OpenSSL 3 in favour of EVP, and used here on
+// purpose: OpenSSL 3.0's EVP_DigestInit_ex2 frees and allocates the provider's context on
+// every digest (about three heap blocks; so does the one-shot SHA256(), through
+// EVP_Q_digest), and the audit log and API keys hash on every request. These hash on the
+// stack, with the same assembly (SHA-NI where the CPU has it), and are in every OpenSSL 3.
+#define OPENSSL_SUPPRESS_DEPRECATED
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
-
-#include <stdexcept>
+#include <openssl/sha.h>
 
 namespace mcpgw::plugins {
 
-namespace {
-
-// OpenSSL 3 looks the algorithm up (under a lock) and allocates a context on every
-// EVP_Digest(..., EVP_sha256(), ...). The audit chain and API keys hash on every request, so
-// the algorithm is fetched once and each thread keeps its context.
-const EVP_MD* sha256_md() {
-  static const EVP_MD* md = [] {
-    EVP_MD* fetched = EVP_MD_fetch(nullptr, "SHA256", nullptr);
-    if (fetched == nullptr) {
-      throw std::runtime_error("SHA-256 is not available in OpenSSL");
-    }
-    return fetched;  // kept for the life of the process
-  }();
-  return md;
-}
-
-struct md_ctx {
-  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-  ~md_ctx() { EVP_MD_CTX_free(ctx); }
-  md_ctx() = default;
-  md_ctx(const md_ctx&) = delete;
-  md_ctx& operator=(const md_ctx&) = delete;
-};
-
-}  // namespace
-
 sha256_digest sha256_bytes(std::string_view data) {
-  thread_local md_ctx local;
+  static_assert(std::tuple_size_v<sha256_digest> == SHA256_DIGEST_LENGTH);
   sha256_digest out{};
-  unsigned int length = 0;
-  if (local.ctx == nullptr || EVP_DigestInit_ex2(local.ctx, sha256_md(), nullptr) != 1 ||
-      EVP_DigestUpdate(local.ctx, data.data(), data.size()) != 1 ||
-      EVP_DigestFinal_ex(local.ctx, out.data(), &length) != 1 || length != out.size()) {
-    throw std::runtime_error("SHA-256 failed in OpenSSL");
-  }
+  SHA256_CTX ctx;
+  SHA256_Init(&ctx);
+  SHA256_Update(&ctx, data.data(), data.size());
+  SHA256_Final(out.data(), &ctx);
   return out;
 }
 
