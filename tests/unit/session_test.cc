@@ -67,6 +67,54 @@ TEST(SessionIds, BackendResponseAndProgressGetTheClientsIdsBack) {
   EXPECT_TRUE(late.body.empty()) << "a response for a finished request is dropped";
 }
 
+TEST(SessionIds, FinishedRequestsLeaveNothingBehindForTheRequestsThatReuseTheirEntries) {
+  // A finished request's map entries are kept for the next requests: more requests than are
+  // kept, finished, then new ones (some with the old client ids) must map as on a fresh session.
+  fixture f;
+  std::vector<std::int64_t> first;
+  for (int i = 0; i < 7; ++i) {
+    std::int64_t up = -1;
+    f.to_backend(R"({"jsonrpc":"2.0","id":"a)" + std::to_string(i) +
+                     R"(","method":"tools/call","params":{"_meta":{"progressToken":"p)" +
+                     std::to_string(i) + R"("}}})",
+                 up);
+    first.push_back(up);
+  }
+  for (std::int64_t up : first) {
+    f.s->forget_request(up);
+  }
+  for (int i = 0; i < 7; ++i) {
+    EXPECT_FALSE(f.s->request_pending("\"a" + std::to_string(i) + "\"")) << i;
+  }
+  std::int64_t reused = -1;
+  std::int64_t fresh = -1;
+  f.to_backend(R"({"jsonrpc":"2.0","id":"a3","method":"ping"})", reused);
+  f.to_backend(R"({"jsonrpc":"2.0","id":7,"method":"tools/call","params":{}})", fresh);
+  EXPECT_TRUE(f.s->request_pending("\"a3\""));
+  EXPECT_TRUE(f.s->request_pending("7"));
+  EXPECT_FALSE(f.s->request_pending("\"a4\""));
+  const std::string up_reused = std::to_string(reused);
+  const std::string up_fresh = std::to_string(fresh);
+  EXPECT_EQ(f.s->map_backend_message(R"({"jsonrpc":"2.0","id":)" + up_fresh + R"(,"result":{}})",
+                                     f.decoder)
+                .body,
+            R"({"jsonrpc":"2.0","id":7,"result":{}})");
+  EXPECT_EQ(f.s->map_backend_message(R"({"jsonrpc":"2.0","id":)" + up_reused + R"(,"result":{}})",
+                                     f.decoder)
+                .body,
+            R"({"jsonrpc":"2.0","id":"a3","result":{}})");
+  // The old requests' progress tokens went with them.
+  auto progress = f.s->map_backend_message(
+      R"({"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":)" +
+          std::to_string(first[2]) + R"(,"progress":1}})",
+      f.decoder);
+  EXPECT_TRUE(progress.body.empty()) << progress.body;
+  // And their late answers are dropped.
+  auto late = f.s->map_backend_message(
+      R"({"jsonrpc":"2.0","id":)" + std::to_string(first[5]) + R"(,"result":{}})", f.decoder);
+  EXPECT_TRUE(late.body.empty()) << late.body;
+}
+
 TEST(SessionIds, ServerRequestsGetGatewayIdsAndClientResponsesGoBackWithTheBackendsId) {
   fixture f;
   auto req = f.s->map_backend_message(

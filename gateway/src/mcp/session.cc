@@ -152,8 +152,26 @@ std::string session::map_client_request(std::string_view body, const jsonrpc::en
     continue_trace(body, env, carried, entry, edits, inserted);
   }
   entry.done.forwarded();
-  upstream_by_client_id_[entry.client_id] = upstream_id;
-  in_flight_.emplace(upstream_id, std::move(entry));
+  if (spare_client_ids_.empty()) {
+    upstream_by_client_id_[entry.client_id] = upstream_id;
+  } else {
+    auto node = std::move(spare_client_ids_.back());
+    spare_client_ids_.pop_back();
+    node.key() = entry.client_id;
+    node.mapped() = upstream_id;
+    if (auto placed = upstream_by_client_id_.insert(std::move(node)); !placed.inserted) {
+      placed.position->second = upstream_id;
+    }
+  }
+  if (spare_in_flight_.empty()) {
+    in_flight_.emplace(upstream_id, std::move(entry));
+  } else {
+    auto node = std::move(spare_in_flight_.back());
+    spare_in_flight_.pop_back();
+    node.key() = upstream_id;
+    node.mapped() = std::move(entry);
+    in_flight_.insert(std::move(node));  // upstream ids are never reused: always inserted
+  }
   return jsonrpc::splice(body, std::span<jsonrpc::edit>(edits.data(), edits.size()));
 }
 
@@ -315,9 +333,22 @@ bool session::request_cancelled(std::int64_t upstream_id) const {
 
 void session::forget_request(std::int64_t upstream_id) {
   auto it = in_flight_.find(upstream_id);
-  if (it != in_flight_.end()) {
-    upstream_by_client_id_.erase(it->second.client_id);
-    in_flight_.erase(it);
+  if (it == in_flight_.end()) {
+    return;
+  }
+  if (auto id = upstream_by_client_id_.find(it->second.client_id);
+      id != upstream_by_client_id_.end()) {
+    auto node = upstream_by_client_id_.extract(id);
+    if (spare_client_ids_.size() < spare_nodes) {
+      spare_client_ids_.push_back(std::move(node));
+    }
+  }
+  auto node = in_flight_.extract(it);
+  // The request ends here as it did when the entry was erased: its completion fires, its
+  // stream and timer references go.
+  node.mapped() = in_flight{};
+  if (spare_in_flight_.size() < spare_nodes) {
+    spare_in_flight_.push_back(std::move(node));
   }
 }
 

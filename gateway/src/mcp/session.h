@@ -374,6 +374,13 @@ class session : public std::enable_shared_from_this<session> {
     std::size_t operator()(std::string_view id) const { return std::hash<std::string_view>{}(id); }
   };
   std::unordered_map<std::string, std::int64_t, id_hash, std::equal_to<>> upstream_by_client_id_;
+  // The map nodes of requests that finished, emptied and kept for the next ones: a request
+  // then allocates no node in either map. A few per session: a client's next request
+  // usually arrives after its last one finished.
+  static constexpr std::size_t spare_nodes = 4;
+  boost::container::small_vector<decltype(in_flight_)::node_type, spare_nodes> spare_in_flight_;
+  boost::container::small_vector<decltype(upstream_by_client_id_)::node_type, spare_nodes>
+      spare_client_ids_;
 
   std::int64_t next_client_facing_id_ = 0;
   std::unordered_map<std::int64_t, std::string> server_requests_;  // our id -> backend raw id
