@@ -154,7 +154,9 @@ bool audit_log::write_out(std::string_view bytes) {
 
 void audit_log::sync() {
   if (fd_ >= 0 && unsynced_ > 0) {
-    ::fsync(fd_);
+    // fdatasync: the records and what reading them back needs (the file's new size) reach
+    // the disk, as with fsync; only timestamps are left to the file system's own pace.
+    ::fdatasync(fd_);
     ++stats_.fsyncs;
   }
   unsynced_ = 0;
