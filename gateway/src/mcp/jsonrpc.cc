@@ -1,5 +1,7 @@
 #include "mcpgw/jsonrpc.h"
 
+#include "mcpgw/buffer_pool.h"
+
 #include <simdjson.h>
 
 #include <algorithm>
@@ -445,7 +447,7 @@ decoded_body decoder::decode_body(std::string_view text) {
 }
 
 std::string splice(std::string_view text, token at, std::string_view replacement) {
-  std::string out;
+  std::string out = buffer_pool::take();  // a finished request's buffer, when kept
   out.reserve(text.size() - at.length + replacement.size());
   out.append(text.substr(0, at.offset));
   out.append(replacement);
@@ -465,7 +467,7 @@ std::string splice(std::string_view text, token a, std::string_view ra, token b,
     std::swap(a, b);
     std::swap(ra, rb);
   }
-  std::string out;
+  std::string out = buffer_pool::take();  // a finished request's buffer, when kept
   out.reserve(text.size() - a.length - b.length + ra.size() + rb.size());
   out.append(text.substr(0, a.offset));
   out.append(ra);
@@ -482,7 +484,7 @@ std::string splice(std::string_view text, std::span<edit> edits) {
   for (const auto& e : edits) {
     size += e.replacement.size() - e.at.length;
   }
-  std::string out;
+  std::string out = buffer_pool::take();  // a finished request's buffer, when kept
   out.reserve(size);
   std::size_t from = 0;
   for (const auto& e : edits) {

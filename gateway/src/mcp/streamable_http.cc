@@ -2,6 +2,8 @@
 
 #include "mcp/endpoint_detail.h"
 
+#include "mcpgw/buffer_pool.h"
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -445,11 +447,12 @@ net::awaitable<void> streamable_http_endpoint::initialize(client_request& req, r
     co_return;
   }
   std::int64_t upstream_id = 0;
-  std::string upstream_body = s->map_client_request(body, env, upstream_id, &res.trace());
+  const buffer_pool::pooled upstream_body{
+      s->map_client_request(body, env, upstream_id, &res.trace())};
   const sent_trace trace(*s, upstream_id);
   backend_request breq;
   breq.tenant = s->who().tenant;
-  breq.body = upstream_body;
+  breq.body = *upstream_body;
   breq.traceparent = trace.traceparent;
   breq.tracestate = trace.tracestate;
   breq.mcp_method = env.method.str();
@@ -492,11 +495,12 @@ net::awaitable<void> streamable_http_endpoint::forward_request(std::shared_ptr<s
                                                                responder& res) {
   active_request guard(s);
   std::int64_t upstream_id = 0;
-  std::string upstream_body = s->map_client_request(body, env, upstream_id, &res.trace());
+  const buffer_pool::pooled upstream_body{
+      s->map_client_request(body, env, upstream_id, &res.trace())};
   const sent_trace trace(*s, upstream_id);
   backend_request breq;
   breq.tenant = s->who().tenant;
-  breq.body = upstream_body;
+  breq.body = *upstream_body;
   breq.traceparent = trace.traceparent;
   breq.tracestate = trace.tracestate;
   breq.mcp_method = env.method.str();

@@ -3,6 +3,8 @@
 #include "mcp/endpoint_detail.h"
 #include "mcp/streamable_http.h"
 
+#include "mcpgw/buffer_pool.h"
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -165,7 +167,10 @@ net::awaitable<streamable_http_endpoint::relay_outcome> streamable_http_endpoint
     co_return outcome;
   }
 
-  std::string text;
+  // The answer's buffer goes back to the pool when the relay ends, and the one swapped in
+  // for it stays with the connection for its next answer.
+  buffer_pool::pooled answer_body;
+  std::string& text = *answer_body;
   backend_failure failure = co_await exchange->read_body(text);
   if (failure != backend_failure::none) {
     std::string answer =
@@ -185,6 +190,7 @@ net::awaitable<streamable_http_endpoint::relay_outcome> streamable_http_endpoint
       }
       s->forget_request(upstream_id);
       co_await res.send(status / 100 == 2 ? 200 : status, json_type, m.body, sid);
+      buffer_pool::give(std::move(m.body));
       co_return m.is_error ? relay_outcome::error_response : relay_outcome::completed;
     }
   }
