@@ -291,11 +291,15 @@ filter_status audit_filter::note(message_context& ctx) {
   if (has_arguments(ctx.method)) {
     // The gateway's decoder found params.arguments; a context without them (built elsewhere)
     // has its body searched.
-    audited_arguments args = ctx.arguments.empty()
-                                 ? audit_arguments(ctx.body, config_.redaction)
-                                 : audit_argument_value(ctx.arguments, config_.redaction);
-    record.arguments = std::move(args.redacted);
-    record.arguments_sha256 = args.digest;
+    if (ctx.arguments.empty()) {
+      audited_arguments args = audit_arguments(ctx.body, config_.redaction);
+      record.arguments = std::move(args.redacted);
+      record.arguments_sha256 = args.digest;
+    } else {
+      // Into the record's own buffer, which records reused per thread keep.
+      record.arguments_sha256 =
+          audit_argument_value(ctx.arguments, config_.redaction, record.arguments);
+    }
   }
   record.arguments_kept = true;
   return filter_status::next;

@@ -141,18 +141,26 @@ inline_text<64> digest_of(std::string_view text) {
   return out;
 }
 
-audited_arguments audit_element(simdjson::dom::element arguments, const redaction_rules& rules) {
-  audited_arguments out;
-  std::string text;
+// Writes the redacted arguments into `text` (emptied first) and returns their digest.
+inline_text<64> audit_element(simdjson::dom::element arguments, const redaction_rules& rules,
+                              std::string& text) {
+  text.clear();
   std::vector<std::string> at;
   bool verbatim = true;
   write(arguments, rules, at, text, verbatim);
   // The digest is of the minified arguments: when nothing was redacted or escaped, that is
   // the text just written, and the value is not serialized a second time.
-  out.digest = verbatim ? digest_of(text) : digest_of(simdjson::to_string(arguments));
-  out.redacted = text.size() > rules.max_bytes
-                     ? "{\"truncated\":" + std::to_string(text.size()) + "}"
-                     : std::move(text);
+  inline_text<64> digest = verbatim ? digest_of(text) : digest_of(simdjson::to_string(arguments));
+  if (text.size() > rules.max_bytes) {
+    const std::size_t size = text.size();
+    text = "{\"truncated\":" + std::to_string(size) + "}";
+  }
+  return digest;
+}
+
+audited_arguments audit_element(simdjson::dom::element arguments, const redaction_rules& rules) {
+  audited_arguments out;
+  out.digest = audit_element(arguments, rules, out.redacted);
   return out;
 }
 
@@ -171,13 +179,21 @@ audited_arguments audit_arguments(std::string_view message, const redaction_rule
 }
 
 audited_arguments audit_argument_value(std::string_view arguments, const redaction_rules& rules) {
+  audited_arguments out;
+  out.digest = audit_argument_value(arguments, rules, out.redacted);
+  return out;
+}
+
+inline_text<64> audit_argument_value(std::string_view arguments, const redaction_rules& rules,
+                                     std::string& redacted) {
   thread_local simdjson::dom::parser parser;
   simdjson::dom::element value;
   if (arguments.empty() ||
       parser.parse(arguments.data(), arguments.size()).get(value) != simdjson::SUCCESS) {
+    redacted.clear();
     return {};
   }
-  return audit_element(value, rules);
+  return audit_element(value, rules, redacted);
 }
 
 std::string redact_arguments(std::string_view arguments, const redaction_rules& rules) {

@@ -32,6 +32,10 @@ audited_arguments audit_arguments(std::string_view message, const redaction_rule
 // The same from the arguments alone (a JSON value, as message_context::arguments has it):
 // only they are parsed.
 audited_arguments audit_argument_value(std::string_view arguments, const redaction_rules& rules);
+// The same into `redacted` (emptied first; "" when they are not JSON), whose buffer is reused:
+// the digest is returned.
+inline_text<64> audit_argument_value(std::string_view arguments, const redaction_rules& rules,
+                                     std::string& redacted);
 
 // Key names whose values are always redacted, whatever the paths say: password, secret,
 // token, api_key, apikey, authorization, credential, private_key, cookie, session (any case,

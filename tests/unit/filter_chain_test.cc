@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <thread>
 #include <vector>
 
 using namespace mcpgw;
@@ -385,4 +386,82 @@ TEST(InlineText, HoldsUpToNBytesAndReadsAsAStringView) {
   EXPECT_EQ(id.view(), "x");
   id.assign(std::string_view());  // no data() at all: nothing is copied from it
   EXPECT_TRUE(id.empty());
+}
+
+namespace {
+
+// Every field of a record set to something other than a new record's value.
+request_record filled_record() {
+  request_record r;
+  r.who.via = principal::method::jwt;
+  r.who.tenant = "tenant-with-a-long-name-" + std::string(40, 't');
+  r.who.subject = "key:" + std::string(64, 'a');
+  r.who.issuer = "https://issuer.example/" + std::string(20, 'i');
+  r.who.scopes = {"tools:call", std::string(30, 's')};
+  r.route = "/mcp-route-" + std::string(20, 'r');
+  r.backend = "backend-" + std::string(20, 'b');
+  r.replica = "http://127.0.0.1:9/mcp" + std::string(20, 'p');
+  r.session_id = std::string(36, 'x');
+  r.method = "tools/call-with-a-long-name";
+  r.name = "a-tool-with-a-long-name-" + std::string(10, 'n');
+  r.client_id = "\"client-id-" + std::string(10, 'c') + "\"";
+  r.started = std::chrono::system_clock::now();
+  r.started_steady = std::chrono::steady_clock::now();
+  r.elapsed = std::chrono::milliseconds(5);
+  r.backend_elapsed = std::chrono::milliseconds(3);
+  r.request_id = "request-id";
+  r.trace_id = std::string(32, 'f');
+  r.parent_id = std::string(16, 'e');
+  r.span_id = std::string(16, 'd');
+  r.outcome = request_outcome::error;
+  r.error_code = -32000;
+  r.error_message = "an error message that is longer than fifteen bytes";
+  r.tool_error = true;
+  r.request_bytes = 10;
+  r.response_bytes = 20;
+  r.request_body = std::string(100, 'q');
+  r.arguments = R"({"text":")" + std::string(40, 'a') + "\"}";
+  r.arguments_sha256 = std::string(64, '0');
+  r.arguments_kept = true;
+  return r;
+}
+
+}  // namespace
+
+TEST(RequestRecord, ResetGivesANewRecordAndKeepsTheBuffers) {
+  // Tripwire: a field added to request_record must be set in filled_record() above (and
+  // reset() keeps its buffer if it is a string). Then update this size.
+  static_assert(sizeof(request_record) == 816, "request_record changed: see this test");
+  request_record r = filled_record();
+  for (const std::string* s : {&r.who.tenant, &r.who.subject, &r.who.issuer, &r.route, &r.backend,
+                               &r.replica, &r.session_id, &r.method, &r.name, &r.client_id,
+                               &r.error_message, &r.request_body, &r.arguments}) {
+    EXPECT_GT(s->size(), 15u) << "a string filled_record() leaves in the object";
+  }
+  const char* session_buffer = r.session_id.data();
+  const char* subject_buffer = r.who.subject.data();
+  const char* arguments_buffer = r.arguments.data();
+  r.reset();
+  EXPECT_TRUE(r == request_record{});
+  EXPECT_EQ(r.session_id.data(), session_buffer);
+  EXPECT_EQ(r.who.subject.data(), subject_buffer);
+  EXPECT_EQ(r.arguments.data(), arguments_buffer);
+  EXPECT_FALSE(filled_record() == request_record{}) << "filled_record() fills nothing";
+}
+
+TEST(RequestRecord, AGuardsRecordComesBackResetForTheNextGuard) {
+  std::thread([] {
+    auto chain = std::make_shared<const filter_chain>(std::vector<std::unique_ptr<filter>>{});
+    const request_record* first = nullptr;
+    {
+      completion_guard guard(chain, filled_record());
+      first = guard.record();
+      EXPECT_EQ(guard.record()->session_id, std::string(36, 'x'));
+    }  // fires, and the record goes back
+    EXPECT_EQ(record_pool::kept_now(), 1u);
+    completion_guard next(chain);
+    EXPECT_EQ(next.record(), first);
+    EXPECT_TRUE(*next.record() == request_record{});
+    EXPECT_EQ(record_pool::kept_now(), 0u);
+  }).join();
 }

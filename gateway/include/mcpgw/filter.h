@@ -53,9 +53,13 @@ class inline_text {
   std::string_view view() const { return {data_, size_}; }
   operator std::string_view() const { return view(); }  // NOLINT: reads as the text it holds
   bool empty() const { return size_ == 0; }
+  void clear() { size_ = 0; }
   std::size_t size() const { return size_; }
   const char* data() const { return data_; }
   friend bool operator==(const inline_text& a, std::string_view b) { return a.view() == b; }
+  friend bool operator==(const inline_text& a, const inline_text& b) {
+    return a.view() == b.view();
+  }
 
  private:
   char data_[N]{};
@@ -73,6 +77,7 @@ struct principal {
   std::vector<std::string> scopes;  // tokens only
 
   bool authenticated() const { return via != method::none; }
+  bool operator==(const principal&) const = default;
   // A session is bound to its creator: the same id presented by anyone else is "not found".
   bool same_as(const principal& other) const {
     return via == other.via && tenant == other.tenant && subject == other.subject &&
@@ -229,6 +234,12 @@ struct request_record {
   std::string arguments;
   inline_text<64> arguments_sha256;
   bool arguments_kept = false;
+
+  // Every field back to a new record's value; the strings keep their buffers. Records are
+  // reused per thread (filter/filter_chain.h), so the next request's copies of its session
+  // id, principal and arguments fill buffers a finished request left.
+  void reset();
+  bool operator==(const request_record&) const = default;
 };
 
 // A link of the chain. One object per configured filter, shared by every request and

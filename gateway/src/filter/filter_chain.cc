@@ -23,6 +23,73 @@ std::string_view to_string(request_outcome outcome) {
   return "abandoned";
 }
 
+void request_record::reset() {
+  // Field by field: assigning a new record costs a dozen string moves and the copy of the
+  // inline ids. The unit test (RequestRecord) fills every field and compares the result with
+  // a new record, and trips when a field is added.
+  who.via = principal::method::none;
+  for (std::string* text :
+       {&who.tenant, &who.subject, &who.issuer, &route, &backend, &replica, &session_id, &method,
+        &name, &client_id, &error_message, &request_body, &arguments}) {
+    text->clear();
+  }
+  who.scopes.clear();
+  started = {};
+  started_steady = {};
+  elapsed = {};
+  backend_elapsed = {};
+  request_id.clear();
+  trace_id.clear();
+  parent_id.clear();
+  span_id.clear();
+  outcome = request_outcome::abandoned;
+  error_code = 0;
+  tool_error = false;
+  request_bytes = 0;
+  response_bytes = 0;
+  arguments_sha256.clear();
+  arguments_kept = false;
+}
+
+namespace record_pool {
+namespace {
+
+// Records kept per thread, and the largest body or arguments buffer a kept one may hold.
+constexpr std::size_t max_kept = 256;
+constexpr std::size_t max_buffer = std::size_t{64} << 10;
+
+std::vector<std::unique_ptr<request_record>>& kept() {
+  thread_local std::vector<std::unique_ptr<request_record>> records;
+  return records;
+}
+
+}  // namespace
+
+std::unique_ptr<request_record, give_back> take() {
+  auto& records = kept();
+  if (records.empty()) {
+    return std::unique_ptr<request_record, give_back>(new request_record);
+  }
+  request_record* r = records.back().release();
+  records.pop_back();
+  return std::unique_ptr<request_record, give_back>(r);
+}
+
+void give_back::operator()(request_record* record) const {
+  std::unique_ptr<request_record> owned(record);
+  auto& records = kept();
+  if (records.size() >= max_kept || record->request_body.capacity() > max_buffer ||
+      record->arguments.capacity() > max_buffer) {
+    return;  // deleted
+  }
+  record->reset();
+  records.push_back(std::move(owned));
+}
+
+std::size_t kept_now() { return kept().size(); }
+
+}  // namespace record_pool
+
 net::awaitable<filter_status> filter::on_http(http_context&) { co_return filter_status::next; }
 net::awaitable<filter_status> filter::on_request(message_context&) {
   co_return filter_status::next;
