@@ -81,6 +81,12 @@ class gateway_server {
   net::awaitable<bool> next_request(any_stream& stream, beast::flat_buffer& buffer,
                                     connection_entry& entry, duration header_timeout,
                                     client_request& req);
+  // next_request's way for everything but a whole plain-TCP request: Beast's parser, TLS,
+  // Expect: 100-continue, bodies that need more reads. A coroutine of its own, so that
+  // next_request's frame stays small enough for Asio to recycle (its parser is large).
+  net::awaitable<bool> parse_request(any_stream& stream, beast::flat_buffer& buffer,
+                                     connection_entry& entry, duration header_timeout,
+                                     client_request& req);
   // A request another replica forwarded (cluster listener): its secret and principal checked.
   net::awaitable<void> handle_forwarded(client_request& req, responder& res, std::string_view path);
   net::awaitable<void> handle_admin(client_request& req, responder& res);

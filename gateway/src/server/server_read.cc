@@ -62,6 +62,12 @@ net::awaitable<bool> gateway_server::next_request(any_stream& stream, beast::fla
       co_return true;
     }
   }
+  co_return co_await parse_request(stream, buffer, entry, header_timeout, req);
+}
+
+net::awaitable<bool> gateway_server::parse_request(any_stream& stream, beast::flat_buffer& buffer,
+                                                   connection_entry& entry, duration header_timeout,
+                                                   client_request& req) {
   // Anything else from the start, by Beast's parser; what the first read brought stays in
   // `buffer` and the header deadline keeps running.
   http::request_parser<http::string_body> parser;
