@@ -1,7 +1,6 @@
 #include "mcp/streamable_http.h"
 
 #include "mcp/endpoint_detail.h"
-
 #include "mcpgw/buffer_pool.h"
 
 #include <boost/asio/as_tuple.hpp>
@@ -282,19 +281,29 @@ std::optional<std::string> streamable_http_endpoint::json_type_refusal(
   return "Content-Type must be application/json, got '" + std::string(content_type) + "'";
 }
 
-net::awaitable<void> streamable_http_endpoint::handle_post(client_request& req, responder& res,
-                                                           const route_binding& route,
-                                                           const principal& who) {
+std::optional<streamable_http_endpoint::post_refusal> streamable_http_endpoint::post_refused(
+    const client_request& req) const {
   if (auto refused = json_type_refusal(req)) {
-    co_await send_error(res, 415, transport_error, *refused);
-    co_return;
+    return post_refusal{415, transport_error, std::move(*refused)};
   }
   std::string_view accept = header_of(req, http::field::accept);
   auto accepted = http_headers::parse_accept(accept);
   if (!accepted.json || !accepted.event_stream) {
-    co_await send_error(res, 406, transport_error,
+    return post_refusal{406, transport_error,
                         "Accept must list both application/json and text/event-stream, got '" +
-                            std::string(accept) + "'");
+                            std::string(accept) + "'"};
+  }
+  return std::nullopt;
+}
+
+// Every coroutine call below is one the common case (a request on a session, answered as
+// JSON) either needs or skips: the rare branches run in coroutines of their own, so that
+// this frame stays small enough for Asio to recycle it instead of allocating it per request.
+net::awaitable<void> streamable_http_endpoint::handle_post(client_request& req, responder& res,
+                                                           const route_binding& route,
+                                                           const principal& who) {
+  if (auto refused = post_refused(req)) {
+    co_await send_error(res, refused->status, refused->code, refused->message);
     co_return;
   }
   const std::string& body = req.body();
@@ -307,14 +316,7 @@ net::awaitable<void> streamable_http_endpoint::handle_post(client_request& req, 
   const jsonrpc::envelope& env = decoded.single;
   if (!decoded.batch && env.kind == jsonrpc::message_kind::request &&
       env.method.str() == "initialize") {
-    if (!header_of(req, "mcp-session-id").empty()) {
-      co_await send_error(res, 400, jsonrpc::invalid_request,
-                          "initialize must not carry an Mcp-Session-Id: this session is already "
-                          "initialized; omit the header to start a new session",
-                          env.id.in(body));
-      co_return;
-    }
-    co_await initialize(req, res, route, env, who);
+    co_await initialize_post(req, res, route, env, who);
     co_return;
   }
   std::shared_ptr<session> s = session_at_hand(req, route, who);
@@ -325,18 +327,7 @@ net::awaitable<void> streamable_http_endpoint::handle_post(client_request& req, 
     }
   }
   if (decoded.batch) {
-    if (s->protocol_version() != "2025-03-26") {
-      co_await send_error(res, 400, jsonrpc::invalid_request,
-                          "JSON-RPC batches are only allowed with protocol 2025-03-26; this "
-                          "session negotiated " +
-                              s->protocol_version());
-      co_return;
-    }
-    if (s->is_stdio()) {
-      co_await forward_batch_stdio(s, who, body, decoded, res);
-    } else {
-      co_await forward_batch(s, who, body, decoded, res);
-    }
+    co_await handle_batch(std::move(s), who, body, decoded, res);
     co_return;
   }
   beast_headers headers(req);
@@ -353,17 +344,57 @@ net::awaitable<void> streamable_http_endpoint::handle_post(client_request& req, 
     co_await send_local_reply(res, reply, env, body, s.get());
     co_return;
   }
+  if (env.kind != jsonrpc::message_kind::request) {
+    co_await forward_client_message(std::move(s), body, env, res);
+    co_return;
+  }
+  // Normally taken over when the request is mapped; fired here if it never was.
+  staged_completion staged(*s, env.id.in(body));
+  if (s->is_stdio()) {
+    co_await send_stdio_request(s, body, env, s->protocol_version(), res, false);
+  } else {
+    co_await forward_request(s, body, env, res);
+  }
+}
+
+net::awaitable<void> streamable_http_endpoint::initialize_post(client_request& req, responder& res,
+                                                               const route_binding& route,
+                                                               const jsonrpc::envelope& env,
+                                                               const principal& who) {
+  if (!header_of(req, "mcp-session-id").empty()) {
+    co_await send_error(res, 400, jsonrpc::invalid_request,
+                        "initialize must not carry an Mcp-Session-Id: this session is already "
+                        "initialized; omit the header to start a new session",
+                        env.id.in(req.body()));
+    co_return;
+  }
+  co_await initialize(req, res, route, env, who);
+}
+
+net::awaitable<void> streamable_http_endpoint::handle_batch(std::shared_ptr<session> s,
+                                                            const principal& who,
+                                                            std::string_view body,
+                                                            const jsonrpc::decoded_body& decoded,
+                                                            responder& res) {
+  if (s->protocol_version() != "2025-03-26") {
+    co_await send_error(res, 400, jsonrpc::invalid_request,
+                        "JSON-RPC batches are only allowed with protocol 2025-03-26; this "
+                        "session negotiated " +
+                            s->protocol_version());
+    co_return;
+  }
+  if (s->is_stdio()) {
+    co_await forward_batch_stdio(s, who, body, decoded, res);
+  } else {
+    co_await forward_batch(s, who, body, decoded, res);
+  }
+}
+
+net::awaitable<void> streamable_http_endpoint::forward_client_message(std::shared_ptr<session> s,
+                                                                      std::string_view body,
+                                                                      const jsonrpc::envelope& env,
+                                                                      responder& res) {
   switch (env.kind) {
-    case jsonrpc::message_kind::request: {
-      // Normally taken over when the request is mapped; fired here if it never was.
-      staged_completion staged(*s, env.id.in(body));
-      if (s->is_stdio()) {
-        co_await send_stdio_request(s, body, env, s->protocol_version(), res, false);
-      } else {
-        co_await forward_request(s, body, env, res);
-      }
-      break;
-    }
     case jsonrpc::message_kind::notification: {
       std::int64_t cancels = -1;
       auto mapped = s->map_client_notification(body, env, cancels);
@@ -394,8 +425,9 @@ net::awaitable<void> streamable_http_endpoint::handle_post(client_request& req, 
       }
       break;
     }
+    case jsonrpc::message_kind::request:
     case jsonrpc::message_kind::invalid:
-      break;  // rejected above
+      break;  // requests are forwarded by handle_post; invalid ones were rejected
   }
 }
 

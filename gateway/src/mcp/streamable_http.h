@@ -75,6 +75,23 @@ class streamable_http_endpoint {
 
   net::awaitable<void> handle_post(client_request& req, responder& res, const route_binding& route,
                                    const principal& who);
+  // handle_post's rare branches, each a coroutine of its own (see handle_post).
+  struct post_refusal {
+    unsigned status;
+    int code;
+    std::string message;
+  };
+  // 415 or 406 for a POST whose Content-Type or Accept does not fit.
+  std::optional<post_refusal> post_refused(const client_request& req) const;
+  net::awaitable<void> initialize_post(client_request& req, responder& res,
+                                       const route_binding& route, const jsonrpc::envelope& env,
+                                       const principal& who);
+  net::awaitable<void> handle_batch(std::shared_ptr<session> s, const principal& who,
+                                    std::string_view body, const jsonrpc::decoded_body& decoded,
+                                    responder& res);
+  // A notification or a response to a server request, on its way to the backend.
+  net::awaitable<void> forward_client_message(std::shared_ptr<session> s, std::string_view body,
+                                              const jsonrpc::envelope& env, responder& res);
   net::awaitable<void> handle_get(client_request& req, responder& res, const route_binding& route,
                                   const principal& who);
   net::awaitable<void> handle_delete(client_request& req, responder& res,
@@ -168,6 +185,12 @@ class streamable_http_endpoint {
                                                std::int64_t upstream_id,
                                                std::string_view client_version, responder& res,
                                                bool is_initialize);
+  // relay_response for a backend that answers with an SSE stream.
+  net::awaitable<relay_outcome> relay_stream(std::shared_ptr<session> s,
+                                             std::unique_ptr<backend_exchange> exchange,
+                                             std::int64_t upstream_id,
+                                             std::string_view client_version, responder& res,
+                                             bool is_initialize);
   // Writes a stream's events after `cursor` to the client, with keep-alive comments, until the
   // stream finishes, a write fails, or (GET streams) the client closes or the gateway stops.
   net::awaitable<void> pump(std::shared_ptr<event_stream> stream, responder& res,

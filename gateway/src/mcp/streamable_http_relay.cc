@@ -2,7 +2,6 @@
 // to the client, writing streams to clients, and the backend's GET stream.
 #include "mcp/endpoint_detail.h"
 #include "mcp/streamable_http.h"
-
 #include "mcpgw/buffer_pool.h"
 
 #include <boost/asio/as_tuple.hpp>
@@ -65,106 +64,8 @@ net::awaitable<streamable_http_endpoint::relay_outcome> streamable_http_endpoint
   }
 
   if (status / 100 == 2 && exchange->is_sse()) {
-    // This coroutine reads the backend and fills the stream; pump_post_stream writes it to the
-    // client. A client that goes away does not stop the backend request (disconnection is not
-    // cancellation): its events stay in the stream for a GET with Last-Event-ID.
-    auto stream = s->open_post_stream();
-    std::uint64_t owner = stream->attach();
-    bool pump_done = true;
-    net::steady_timer pump_signal(ex_, net::steady_timer::time_point::max());
-    co_await start_post_stream(stream, res, sid, client_version, owner, pump_done, pump_signal);
-    if (pump_done) {
-      stream->detach(owner);
-    }
-    s->attach_exchange(upstream_id, exchange.get());
-    // Whatever ends this coroutine (even its frame being destroyed at shutdown), the session
-    // must not keep a pointer to the exchange.
-    exchange_guard guard(*s, upstream_id);
-    relay_outcome outcome = relay_outcome::failed;
-    std::string backend_last_id;
-    unsigned backend_retry_ms = 1000;
-    int resumptions = 0;
-    sse::event ev;
-    while (true) {
-      event_status st = co_await exchange->next_event(ev);
-      if (st == event_status::event) {
-        if (ev.has_id) {
-          backend_last_id = ev.id;
-        }
-        if (ev.retry_ms) {
-          backend_retry_ms = *ev.retry_ms;
-        }
-        if (ev.data.empty() || (!ev.type.empty() && ev.type != "message")) {
-          continue;
-        }
-        session::mapped m = s->map_backend_message(ev.data, decoder_);
-        if (m.body.empty()) {
-          continue;
-        }
-        bool completes = m.completes == upstream_id;
-        if (completes && is_initialize) {
-          accept_negotiated(*s, m, upstream_id);  // may turn the result into an error
-          if (!m.is_error) {
-            co_await publish(*s);
-          }
-        }
-        if (!co_await stream->wait_for_room() && s->closed()) {
-          break;
-        }
-        stream->push(std::move(m.body));
-        if (completes) {
-          outcome = m.is_error ? relay_outcome::error_response : relay_outcome::completed;
-          break;
-        }
-        continue;
-      }
-      if (s->request_cancelled(upstream_id) || s->closed()) {
-        break;
-      }
-      // The backend closed its stream before the response: resume it (SEP-1699 polling) when
-      // it gave us an event id to resume from.
-      backend_failure failure = exchange->failure();
-      if (!backend_last_id.empty() && resumptions < max_backend_resumptions &&
-          failure != backend_failure::timeout) {
-        ++resumptions;
-        net::steady_timer wait(ex_);
-        wait.expires_after(std::chrono::milliseconds(std::min(backend_retry_ms, 5000U)));
-        co_await wait.async_wait(net::as_tuple(net::use_awaitable));
-        backend_request resume;
-        resume.tenant = s->who().tenant;
-        resume.method = http::verb::get;
-        resume.session_id = s->upstream_id();
-        resume.protocol_version = s->protocol_version();
-        resume.last_event_id = backend_last_id;
-        auto [f, next] = co_await backend.send(resume);
-        if (f == backend_failure::none && next->status() == 200 && next->is_sse()) {
-          exchange = std::move(next);
-          s->attach_exchange(upstream_id, exchange.get());
-          continue;
-        }
-        failure = f == backend_failure::none ? backend_failure::protocol : f;
-      }
-      std::string message = failure_message(
-          backend, failure == backend_failure::none ? backend_failure::protocol : failure);
-      if (failure != backend_failure::timeout) {
-        message += " (its response stream ended before the result)";
-      }
-      stream->push(s->failure_response(
-          upstream_id,
-          failure_code(failure == backend_failure::none ? backend_failure::protocol : failure),
-          message));
-      break;
-    }
-    s->forget_request(upstream_id);
-    stream->finish();
-    while (!pump_done) {
-      co_await pump_signal.async_wait(net::as_tuple(net::use_awaitable));
-    }
-    stream->detach(owner);
-    if (!res.failed()) {
-      co_await res.end_stream();
-    }
-    co_return outcome;
+    co_return co_await relay_stream(std::move(s), std::move(exchange), upstream_id, client_version,
+                                    res, is_initialize);
   }
 
   // The answer's buffer goes back to the pool when the relay ends, and the one swapped in
@@ -205,6 +106,116 @@ net::awaitable<streamable_http_endpoint::relay_outcome> streamable_http_endpoint
   s->forget_request(upstream_id);
   co_await res.send(200, json_type, answer, sid);
   co_return relay_outcome::failed;
+}
+
+// The SSE half of relay_response, a coroutine of its own: its state (the stream, the pump's
+// signal, the resumption request) would otherwise make every JSON relay's frame too large for
+// Asio to recycle.
+net::awaitable<streamable_http_endpoint::relay_outcome> streamable_http_endpoint::relay_stream(
+    std::shared_ptr<session> s, std::unique_ptr<backend_exchange> exchange,
+    std::int64_t upstream_id, std::string_view client_version, responder& res, bool is_initialize) {
+  session_header sid{{{"Mcp-Session-Id", s->id()}}};
+  http_backend& backend = s->backend();
+  // This coroutine reads the backend and fills the stream; pump_post_stream writes it to the
+  // client. A client that goes away does not stop the backend request (disconnection is not
+  // cancellation): its events stay in the stream for a GET with Last-Event-ID.
+  auto stream = s->open_post_stream();
+  std::uint64_t owner = stream->attach();
+  bool pump_done = true;
+  net::steady_timer pump_signal(ex_, net::steady_timer::time_point::max());
+  co_await start_post_stream(stream, res, sid, client_version, owner, pump_done, pump_signal);
+  if (pump_done) {
+    stream->detach(owner);
+  }
+  s->attach_exchange(upstream_id, exchange.get());
+  // Whatever ends this coroutine (even its frame being destroyed at shutdown), the session
+  // must not keep a pointer to the exchange.
+  exchange_guard guard(*s, upstream_id);
+  relay_outcome outcome = relay_outcome::failed;
+  std::string backend_last_id;
+  unsigned backend_retry_ms = 1000;
+  int resumptions = 0;
+  sse::event ev;
+  while (true) {
+    event_status st = co_await exchange->next_event(ev);
+    if (st == event_status::event) {
+      if (ev.has_id) {
+        backend_last_id = ev.id;
+      }
+      if (ev.retry_ms) {
+        backend_retry_ms = *ev.retry_ms;
+      }
+      if (ev.data.empty() || (!ev.type.empty() && ev.type != "message")) {
+        continue;
+      }
+      session::mapped m = s->map_backend_message(ev.data, decoder_);
+      if (m.body.empty()) {
+        continue;
+      }
+      bool completes = m.completes == upstream_id;
+      if (completes && is_initialize) {
+        accept_negotiated(*s, m, upstream_id);  // may turn the result into an error
+        if (!m.is_error) {
+          co_await publish(*s);
+        }
+      }
+      if (!co_await stream->wait_for_room() && s->closed()) {
+        break;
+      }
+      stream->push(std::move(m.body));
+      if (completes) {
+        outcome = m.is_error ? relay_outcome::error_response : relay_outcome::completed;
+        break;
+      }
+      continue;
+    }
+    if (s->request_cancelled(upstream_id) || s->closed()) {
+      break;
+    }
+    // The backend closed its stream before the response: resume it (SEP-1699 polling) when
+    // it gave us an event id to resume from.
+    backend_failure failure = exchange->failure();
+    if (!backend_last_id.empty() && resumptions < max_backend_resumptions &&
+        failure != backend_failure::timeout) {
+      ++resumptions;
+      net::steady_timer wait(ex_);
+      wait.expires_after(std::chrono::milliseconds(std::min(backend_retry_ms, 5000U)));
+      co_await wait.async_wait(net::as_tuple(net::use_awaitable));
+      backend_request resume;
+      resume.tenant = s->who().tenant;
+      resume.method = http::verb::get;
+      resume.session_id = s->upstream_id();
+      resume.protocol_version = s->protocol_version();
+      resume.last_event_id = backend_last_id;
+      auto [f, next] = co_await backend.send(resume);
+      if (f == backend_failure::none && next->status() == 200 && next->is_sse()) {
+        exchange = std::move(next);
+        s->attach_exchange(upstream_id, exchange.get());
+        continue;
+      }
+      failure = f == backend_failure::none ? backend_failure::protocol : f;
+    }
+    std::string message = failure_message(
+        backend, failure == backend_failure::none ? backend_failure::protocol : failure);
+    if (failure != backend_failure::timeout) {
+      message += " (its response stream ended before the result)";
+    }
+    stream->push(s->failure_response(
+        upstream_id,
+        failure_code(failure == backend_failure::none ? backend_failure::protocol : failure),
+        message));
+    break;
+  }
+  s->forget_request(upstream_id);
+  stream->finish();
+  while (!pump_done) {
+    co_await pump_signal.async_wait(net::as_tuple(net::use_awaitable));
+  }
+  stream->detach(owner);
+  if (!res.failed()) {
+    co_await res.end_stream();
+  }
+  co_return outcome;
 }
 
 // ---------------------------------------------------------------------------------------------
