@@ -16,7 +16,10 @@ seconds_of() {
 
 # True while process $1 exists and is not a zombie.
 alive() {
-  [[ -r /proc/$1/stat ]] && [[ $(sed 's/^.*) //' "/proc/$1/stat" | cut -d' ' -f1) != Z ]]
+  # The process may be reaped between the test and the read: that is "not alive", silently.
+  local state
+  state=$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1) || return 1
+  [[ -n $state && $state != Z ]]
 }
 
 # A loopback port nothing listens on right now; the caller retries if it is taken before the bind.

@@ -7,6 +7,9 @@
 #   DEMO_BACKEND  mcpgw-demo-backend binary (required; or --demo-backend)
 #   MCPGW         mcpgw binary (optional; or --mcpgw); without it the mcpgw row is skipped
 #   MCPGW_CONFIG_FLAG  how mcpgw is told its config file (default --config)
+#   MCPGW_BASE    a second mcpgw binary to compare with (optional), e.g. a build of the last
+#                 release: adds the rows base and base_full (the same two set-ups), measured in
+#                 the same rounds, and the ratios of mcpgw and mcpgw_full to them
 #   NGINX, WRK    binaries (default: nginx from PATH or /usr/sbin/nginx, wrk from PATH)
 #   DURATION      measured wrk run per target (default 10s); WARMUP before it (default 2s)
 #   CONNECTIONS   wrk connections (default 64); THREADS wrk threads (default 1)
@@ -28,7 +31,7 @@ while (($#)); do
   case $1 in
     --demo-backend) DEMO_BACKEND=$2; shift 2 ;;
     --mcpgw) MCPGW=$2; shift 2 ;;
-    -h | --help) sed -n '2,20p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,23p' "$0"; exit 0 ;;
     -*) echo "run.sh: unknown option $1" >&2; exit 2 ;;
     *) results_file=$1; shift ;;
   esac
@@ -36,6 +39,7 @@ done
 
 DEMO_BACKEND=${DEMO_BACKEND:-}
 MCPGW=${MCPGW:-}
+MCPGW_BASE=${MCPGW_BASE:-}
 MCPGW_CONFIG_FLAG=${MCPGW_CONFIG_FLAG:---config}
 NGINX=${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
 WRK=${WRK:-wrk}
@@ -286,8 +290,13 @@ bench_key="bench-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 bench_digest="sha256:$(printf '%s' "$bench_key" | sha256sum | cut -d' ' -f1)"
 declare -A gw_pid gw_url row_auth
 row_auth[mcpgw_full]="Bearer $bench_key"
-start_mcpgw() { # start_mcpgw NAME EXTRA_YAML
-  local name=$1 extra=$2 pid line listen
+row_auth[base_full]="Bearer $bench_key"
+# The gateway rows: the build under test, then (with MCPGW_BASE) the one it is compared with.
+gw_rows=(mcpgw mcpgw_full)
+[[ -z $MCPGW_BASE ]] || gw_rows+=(base base_full)
+rows=(direct nginx "${gw_rows[@]}")
+start_mcpgw() { # start_mcpgw NAME BINARY EXTRA_YAML
+  local name=$1 binary=$2 extra=$3 pid line listen
   cat >"$tmp/$name.yaml" <<EOF
 listen: 127.0.0.1:0
 admin_listen: 127.0.0.1:0
@@ -301,7 +310,7 @@ routes:
     backend: demo
 $extra
 EOF
-  "${pin_proxy[@]}" "$MCPGW" "$MCPGW_CONFIG_FLAG" "$tmp/$name.yaml" \
+  "${pin_proxy[@]}" "$binary" "$MCPGW_CONFIG_FLAG" "$tmp/$name.yaml" \
     >"$tmp/$name.out" 2>"$tmp/$name.err" &
   pid=$!
   pids+=("$pid")
@@ -315,53 +324,73 @@ EOF
     note[$name]="skipped: mcpgw did not report listening: $(tail -c 300 "$tmp/$name.err" | tr '\n' ' ')"
   fi
 }
-if [[ -z $MCPGW ]]; then
-  note[mcpgw]="skipped: MCPGW not set"
-  note[mcpgw_full]=${note[mcpgw]}
-elif [[ ! -x $MCPGW ]]; then
-  note[mcpgw]="skipped: $MCPGW is not executable"
-  note[mcpgw_full]=${note[mcpgw]}
-else
-  start_mcpgw mcpgw ""
-  start_mcpgw mcpgw_full "tenants:
+full_filters="tenants:
   - name: bench
     api_keys: [\"$bench_digest\"]
 filters:
   - auth: {}
   - rate_limit:
       rules:
-        - { match: { method: tools/call }, key: tenant, limit: 100000000, per: 1s }
-  - audit: { file: $tmp/audit.jsonl${AUDIT_FSYNC:+, fsync: $AUDIT_FSYNC} }"
-fi
+        - { match: { method: tools/call }, key: tenant, limit: 100000000, per: 1s }"
+start_pair() { # start_pair PLAIN_ROW FULL_ROW BINARY VARIABLE
+  local plain=$1 full=$2 binary=$3 variable=$4
+  if [[ -z $binary ]]; then
+    note[$plain]="skipped: $variable not set"
+    note[$full]=${note[$plain]}
+  elif [[ ! -x $binary ]]; then
+    note[$plain]="skipped: $binary is not executable"
+    note[$full]=${note[$plain]}
+  else
+    start_mcpgw "$plain" "$binary" ""
+    # Each full row has its own audit file: two builds never share a chain.
+    start_mcpgw "$full" "$binary" "$full_filters
+  - audit: { file: $tmp/$full.audit.jsonl${AUDIT_FSYNC:+, fsync: $AUDIT_FSYNC} }"
+  fi
+}
+start_pair mcpgw mcpgw_full "$MCPGW" MCPGW
+[[ -z $MCPGW_BASE ]] || start_pair base base_full "$MCPGW_BASE" MCPGW_BASE
 
 # --- the runs -----------------------------------------------------------------------------
 direct_sid=$(open_session "$backend_url") || die "cannot open a session on the demo backend"
 nginx_sid=$(open_session "$nginx_url") || die "cannot open a session through nginx"
 declare -A gw_sid
-for name in mcpgw mcpgw_full; do
+for name in "${gw_rows[@]}"; do
   [[ -n ${gw_pid[$name]:-} ]] || continue
   gw_sid[$name]=$(open_session "${gw_url[$name]}" "${row_auth[$name]:-}") ||
     note[$name]="skipped: session set-up through $name failed (see stderr)"
 done
 
-# Rounds interleave the targets, so that a slow drift of the machine hits every row alike.
+measure_row() { # measure_row NAME
+  case $1 in
+    direct) measure direct "$backend_url" "$direct_sid" ;;
+    nginx)
+      # shellcheck disable=SC2046  # the worker PIDs are meant to be split
+      measure nginx "$nginx_url" "$nginx_sid" "$nginx_pid" $(pgrep -P "$nginx_pid")
+      ;;
+    *) [[ -z ${gw_sid[$1]:-} ]] || measure "$1" "${gw_url[$1]}" "${gw_sid[$1]}" "${gw_pid[$1]}" ;;
+  esac
+}
+# Rounds interleave the targets, so that a slow drift of the machine hits every row alike, and
+# every other round runs them in reverse order, so that no row always follows the same one
+# (the writeback of the audit log's round, say).
 for ((round = 1; round <= RUNS; round++)); do
   ((RUNS == 1)) || log "round $round of $RUNS"
-  measure direct "$backend_url" "$direct_sid"
-  # shellcheck disable=SC2046  # the worker PIDs are meant to be split
-  measure nginx "$nginx_url" "$nginx_sid" "$nginx_pid" $(pgrep -P "$nginx_pid")
-  for name in mcpgw mcpgw_full; do
-    if [[ -n ${gw_sid[$name]:-} ]]; then
-      measure "$name" "${gw_url[$name]}" "${gw_sid[$name]}" "${gw_pid[$name]}"
-    fi
+  order=("${rows[@]}")
+  if ((round % 2 == 0)); then
+    order=()
+    for ((i = ${#rows[@]} - 1; i >= 0; i--)); do order+=("${rows[i]}"); done
+  fi
+  for name in "${order[@]}"; do
+    measure_row "$name"
   done
 done
 
 # Medians over the rounds; errors stay summed, "other CPU" keeps its worst round.
-declare -A runs_rps
-for name in direct nginx mcpgw mcpgw_full; do
+declare -A runs_rps runs_cpu
+for name in "${rows[@]}"; do
   [[ -n ${rps[$name]:-} ]] || continue
   runs_rps[$name]=${rps[$name]}
+  runs_cpu[$name]=${proxy_us[$name]:-}
   rps[$name]=$(median "${rps[$name]}")
   p50[$name]=$(median "${p50[$name]}")
   p99[$name]=$(median "${p99[$name]}")
@@ -396,14 +425,15 @@ report() {
   echo "- mcpgw_full audit fsync: ${AUDIT_FSYNC:-the default (every_records: 1)}"
   if ((RUNS > 1)); then
     echo "- $RUNS rounds, targets interleaved; each cell is the median over the rounds (errors: sum; other CPU: worst round)"
-    for name in direct nginx mcpgw mcpgw_full; do
+    for name in "${rows[@]}"; do
       [[ -z ${runs_rps[$name]:-} ]] || echo "  - $name req/s per round:${runs_rps[$name]}"
+      [[ -z ${runs_cpu[$name]:-} ]] || echo "    proxy CPU µs/req per round:${runs_cpu[$name]}"
     done
   fi
   echo
   echo "| target | req/s | p50 (µs) | p99 (µs) | proxy CPU (µs/req) | proxy core busy | backend CPU (µs/req) | other CPU | errors |"
   echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
-  for name in direct nginx mcpgw mcpgw_full; do
+  for name in "${rows[@]}"; do
     if [[ -n ${rps[$name]:-} ]]; then
       echo "| $name | $(thousands "${rps[$name]}") | ${p50[$name]} | ${p99[$name]} | ${proxy_us[$name]:-—} | ${proxy_util[$name]:-—} | ${backend_us[$name]} | ${other[$name]}% | ${errors[$name]} |"
     else
@@ -414,12 +444,20 @@ report() {
   echo "| ratio | req/s | p50 | p99 | proxy CPU/req |"
   echo "|---|---:|---:|---:|---:|"
   local g
-  for g in mcpgw mcpgw_full; do
+  for g in "${gw_rows[@]}"; do
     echo "| $g / nginx | $(ratio "${rps[$g]:-}" "${rps[nginx]:-}") | $(ratio "${p50[$g]:-}" "${p50[nginx]:-}") | $(ratio "${p99[$g]:-}" "${p99[nginx]:-}") | $(ratio "${proxy_us[$g]:-}" "${proxy_us[nginx]:-}") |"
   done
   echo "| mcpgw / direct | $(ratio "${rps[mcpgw]:-}" "${rps[direct]:-}") | $(ratio "${p50[mcpgw]:-}" "${p50[direct]:-}") | $(ratio "${p99[mcpgw]:-}" "${p99[direct]:-}") | — |"
   echo "| nginx / direct | $(ratio "${rps[nginx]:-}" "${rps[direct]:-}") | $(ratio "${p50[nginx]:-}" "${p50[direct]:-}") | $(ratio "${p99[nginx]:-}" "${p99[direct]:-}") | — |"
-  for name in direct nginx mcpgw mcpgw_full; do
+  if [[ -n $MCPGW_BASE ]]; then
+    local pair
+    for pair in mcpgw:base mcpgw_full:base_full; do
+      g=${pair%%:*}
+      local b=${pair#*:}
+      echo "| $g / $b | $(ratio "${rps[$g]:-}" "${rps[$b]:-}") | $(ratio "${p50[$g]:-}" "${p50[$b]:-}") | $(ratio "${p99[$g]:-}" "${p99[$b]:-}") | $(ratio "${proxy_us[$g]:-}" "${proxy_us[$b]:-}") |"
+    done
+  fi
+  for name in "${rows[@]}"; do
     if [[ -n ${rps[$name]:-} && ${errors[$name]} != 0 ]]; then
       echo
       echo "Warning: $name had ${errors[$name]} errors, non-2xx responses or JSON-RPC error answers; its numbers are suspect."
