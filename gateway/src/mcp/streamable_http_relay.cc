@@ -18,6 +18,18 @@ using namespace endpoint_detail;
 
 namespace {
 
+// Keeps a backend SSE event's id and retry hint for a resumption; true when it is a message
+// with data to relay (other event types and empty events are skipped).
+bool note_event(const sse::event& ev, std::string& last_id, unsigned& retry_ms) {
+  if (ev.has_id) {
+    last_id = ev.id;
+  }
+  if (ev.retry_ms) {
+    retry_ms = *ev.retry_ms;
+  }
+  return !ev.data.empty() && (ev.type.empty() || ev.type == "message");
+}
+
 // Clears the session's pointer to a request's backend exchange when the relay ends.
 class exchange_guard {
  public:
@@ -139,13 +151,7 @@ net::awaitable<streamable_http_endpoint::relay_outcome> streamable_http_endpoint
   while (true) {
     event_status st = co_await exchange->next_event(ev);
     if (st == event_status::event) {
-      if (ev.has_id) {
-        backend_last_id = ev.id;
-      }
-      if (ev.retry_ms) {
-        backend_retry_ms = *ev.retry_ms;
-      }
-      if (ev.data.empty() || (!ev.type.empty() && ev.type != "message")) {
+      if (!note_event(ev, backend_last_id, backend_retry_ms)) {
         continue;
       }
       session::mapped m = s->map_backend_message(ev.data, decoder_);
@@ -258,13 +264,7 @@ net::awaitable<void> streamable_http_endpoint::run_backend_stream(
     // exchange is null after a failed reconnect: go straight to the next attempt.
     if (exchange && co_await exchange->next_event(ev) == event_status::event) {
       failures = 0;
-      if (ev.has_id) {
-        last_id = ev.id;
-      }
-      if (ev.retry_ms) {
-        retry_ms = *ev.retry_ms;
-      }
-      if (ev.data.empty() || (!ev.type.empty() && ev.type != "message")) {
+      if (!note_event(ev, last_id, retry_ms)) {
         continue;
       }
       session::mapped m = s->map_backend_message(ev.data, decoder_);
