@@ -154,6 +154,7 @@ inline_text<64> audit_element(simdjson::dom::element arguments, const redaction_
   if (text.size() > rules.max_bytes) {
     const std::size_t size = text.size();
     text = "{\"truncated\":" + std::to_string(size) + "}";
+    text.shrink_to_fit();  // the record does not hold the long text's buffer until it ends
   }
   return digest;
 }

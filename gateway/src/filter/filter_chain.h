@@ -40,9 +40,6 @@ class filter_chain {
   std::vector<std::unique_ptr<filter>> filters_;
 };
 
-// Calls the chain's completion hooks exactly once for one request: when it is destroyed (the
-// request left the session's books, or the session ended). Inactive without a chain, so a
-// gateway without filters pays nothing.
 // Completion records reused per thread: a guard takes one, and it comes back (reset, its
 // strings' buffers kept) when the guard lets it go. A few hundred are kept per thread.
 namespace record_pool {
@@ -53,6 +50,9 @@ std::unique_ptr<request_record, give_back> take();
 std::size_t kept_now();  // tests
 }  // namespace record_pool
 
+// Calls the chain's completion hooks exactly once for one request: when it is destroyed (the
+// request left the session's books, or the session ended). Inactive without a chain, so a
+// gateway without filters pays nothing.
 class completion_guard {
  public:
   completion_guard() = default;
