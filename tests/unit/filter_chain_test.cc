@@ -465,3 +465,21 @@ TEST(RequestRecord, AGuardsRecordComesBackResetForTheNextGuard) {
     EXPECT_EQ(record_pool::kept_now(), 0u);
   }).join();
 }
+
+TEST(RequestRecord, ThePoolKeepsABoundedNumberOfRecordsAndNoneHoldingLargeBuffers) {
+  std::thread([] {
+    auto chain = std::make_shared<const filter_chain>(std::vector<std::unique_ptr<filter>>{});
+    {
+      completion_guard big(chain);
+      big.keep_body(std::string((std::size_t{64} << 10) + 1, 'b'));  // over 64 KiB
+    }
+    EXPECT_EQ(record_pool::kept_now(), 0u) << "a record with a body over 64 KiB is freed";
+    {
+      std::vector<completion_guard> guards;
+      for (int i = 0; i < 300; ++i) {
+        guards.emplace_back(chain);
+      }
+    }
+    EXPECT_EQ(record_pool::kept_now(), 256u) << "the pool keeps at most 256 records a thread";
+  }).join();
+}
