@@ -15,20 +15,25 @@
 #include "mcpgw/version.h"
 #include "server/cpu_features.h"
 #include "server/server.h"
+#include "server/workers.h"
 
 #include <boost/asio/signal_set.hpp>
 
+#include <algorithm>
+#include <atomic>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <iostream>
+#include <sched.h>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace {
 
 constexpr const char* usage =
-    "usage: mcpgw [--config FILE] [--log-level debug|info|warn|error]\n"
+    "usage: mcpgw [--config FILE] [--log-level debug|info|warn|error] [--workers N|auto]\n"
     "       mcpgw --check-config FILE\n"
     "       mcpgw audit verify FILE...   (a rotated sequence: oldest first)\n"
     "       mcpgw --version\n"
@@ -63,6 +68,16 @@ int audit_verify(int argc, char** argv) {
   return 0;
 }
 
+// The CPUs this process may run on (its affinity mask, as taskset sets it): `workers: auto`.
+std::size_t cpus_allowed() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) != 0) {
+    return 1;
+  }
+  return std::clamp<std::size_t>(static_cast<std::size_t>(CPU_COUNT(&set)), 1, mcpgw::max_workers);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -72,6 +87,7 @@ int main(int argc, char** argv) {
   std::string config_path;
   std::string check_path;
   std::string level_override;
+  std::string workers_override;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     auto value = [&](const char* flag) -> std::string {
@@ -93,6 +109,8 @@ int main(int argc, char** argv) {
       check_path = value("--check-config");
     } else if (arg == "--log-level") {
       level_override = value("--log-level");
+    } else if (arg == "--workers") {
+      workers_override = value("--workers");
     } else {
       std::fprintf(stderr, "mcpgw: unknown argument '%s'\n%s", arg.c_str(), usage);
       return 2;
@@ -122,6 +140,19 @@ int main(int argc, char** argv) {
   if (!level_override.empty()) {
     config.log_level = level_override;
   }
+  if (!workers_override.empty()) {
+    const auto workers = mcpgw::parse_workers(workers_override);
+    if (!workers) {
+      std::fprintf(stderr, "mcpgw: --workers: expected auto or a number from 1 to %zu, got '%s'\n",
+                   mcpgw::max_workers, workers_override.c_str());
+      return 1;
+    }
+    if (const char* why = mcpgw::workers_refusal(config); *workers > 1 && why != nullptr) {
+      std::fprintf(stderr, "mcpgw: --workers: %s; got '%s'\n", why, workers_override.c_str());
+      return 1;
+    }
+    config.workers = *workers;
+  }
   mcpgw::log_level level{};
   if (!mcpgw::parse_log_level(config.log_level, level)) {
     std::fprintf(stderr, "mcpgw: --log-level: expected debug, info, warn or error, got '%s'\n",
@@ -143,27 +174,62 @@ int main(int argc, char** argv) {
   // would kill the gateway. (Sockets already write with MSG_NOSIGNAL.)
   std::signal(SIGPIPE, SIG_IGN);
 
+  // auto: one per CPU, or one where more are not supported yet (tls, cluster).
+  const char* one_worker = mcpgw::workers_refusal(config);
+  const std::size_t worker_count = config.workers != 0     ? config.workers
+                                   : one_worker != nullptr ? 1
+                                                           : cpus_allowed();
+  if (config.workers == 0 && one_worker != nullptr) {
+    log.info("workers: auto runs one worker", {{"reason", one_worker}});
+  }
   try {
-    // One thread runs the io_context, so its reactor needs no locks. The scheduler keeps
-    // them: the resolver completes host name look-ups from a helper thread.
-    boost::asio::io_context ioc(BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO);
-    std::shared_ptr<mcpgw::redis_client> redis;
-    if (config.session_store.type == "redis") {
-      redis = std::make_shared<mcpgw::redis_client>(
-          ioc.get_executor(), mcpgw::redis_options_from(config.session_store), log);
+    // Each worker's thread runs its own io_context, so its reactor needs no locks. The
+    // scheduler keeps them: the resolver completes look-ups from a helper thread, and workers
+    // post to each other (connections handed over, scrapes).
+    struct worker {
+      boost::asio::io_context ioc{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
+      std::shared_ptr<mcpgw::redis_client> redis;
+      std::unique_ptr<mcpgw::metrics> stats;
+      std::shared_ptr<const mcpgw::filter_chain> chain;
+      std::unique_ptr<mcpgw::gateway_server> server;
+    };
+    std::vector<std::unique_ptr<worker>> workers;
+    mcpgw::filter_shared_state shared_filters;
+    mcpgw::workers::shared shared;
+    shared.count = worker_count;
+    for (std::size_t i = 0; i < worker_count; ++i) {
+      auto& w = *workers.emplace_back(std::make_unique<worker>());
+      if (config.session_store.type == "redis") {
+        w.redis = std::make_shared<mcpgw::redis_client>(
+            w.ioc.get_executor(), mcpgw::redis_options_from(config.session_store), log);
+      }
+      if (config.observability.metrics) {
+        w.stats = i == 0 ? std::make_unique<mcpgw::metrics>()
+                         : std::make_unique<mcpgw::metrics>(*workers.front()->stats);
+      }
+      // A worker's sessions are its own (their ids hash to it): so is its memory store.
+      auto store = mcpgw::make_session_store(config.session_store, w.redis);
+      if (w.stats) {
+        store = std::make_shared<mcpgw::observed_session_store>(std::move(store), *w.stats);
+      }
+      w.chain =
+          mcpgw::filter_chain::build({w.ioc.get_executor(), log, config, w.redis, w.stats.get(),
+                                      worker_count > 1 ? &shared_filters : nullptr});
+      w.server = std::make_unique<mcpgw::gateway_server>(w.ioc, config, log, w.chain, store,
+                                                         w.redis, w.stats.get());
     }
-    std::unique_ptr<mcpgw::metrics> stats;
-    if (config.observability.metrics) {
-      stats = std::make_unique<mcpgw::metrics>();
+    if (worker_count > 1) {
+      std::vector<mcpgw::gateway_server*> all;
+      for (const auto& w : workers) {
+        all.push_back(w->server.get());
+      }
+      for (std::size_t i = 0; i < worker_count; ++i) {
+        workers[i]->server->join_workers(i, all, shared);
+      }
     }
-    auto store = mcpgw::make_session_store(config.session_store, redis);
-    if (stats) {
-      store = std::make_shared<mcpgw::observed_session_store>(std::move(store), *stats);
-    }
-    auto chain = mcpgw::filter_chain::build({ioc.get_executor(), log, config, redis, stats.get()});
-    mcpgw::gateway_server server(ioc, config, log, chain, store, redis, stats.get());
+    boost::asio::io_context& first = workers.front()->ioc;
     // Signals are caught before the listeners open, so a signal right after start drains too.
-    boost::asio::signal_set signals(ioc, SIGINT, SIGTERM);
+    boost::asio::signal_set signals(first, SIGINT, SIGTERM);
     int received = 0;
     std::function<void(const boost::system::error_code&, int)> on_signal =
         [&](const boost::system::error_code& ec, int signo) {
@@ -172,15 +238,44 @@ int main(int argc, char** argv) {
           }
           log.info("signal received", {{"signal", signo == SIGINT ? "SIGINT" : "SIGTERM"}});
           if (++received == 1) {
-            server.stop();
+            for (const auto& w : workers) {
+              boost::asio::post(w->ioc, [server = w->server.get()] { server->stop(); });
+            }
             signals.async_wait(on_signal);
           } else {
-            ioc.stop();  // a second signal skips the rest of the drain
+            for (const auto& w : workers) {
+              w->ioc.stop();  // a second signal skips the rest of the drain
+            }
           }
         };
     signals.async_wait(on_signal);
-    server.start();
-    ioc.run();
+    for (const auto& w : workers) {
+      w->server->start();  // the first binds the listeners the others share
+    }
+    // A worker that fails stops the others: the process exits 1 after their threads end.
+    std::atomic<bool> failed{false};
+    const auto run = [&](worker& w) {
+      try {
+        w.ioc.run();
+      } catch (const std::exception& e) {
+        log.error("fatal", {{"error", e.what()}});
+        failed = true;
+        for (const auto& other : workers) {
+          other->ioc.stop();
+        }
+      }
+    };
+    std::vector<std::thread> threads;
+    for (std::size_t i = 1; i < worker_count; ++i) {
+      threads.emplace_back(run, std::ref(*workers[i]));
+    }
+    run(*workers.front());
+    for (auto& t : threads) {
+      t.join();
+    }
+    if (failed) {
+      return 1;
+    }
   } catch (const std::exception& e) {
     log.error("fatal", {{"error", e.what()}});
     return 1;

@@ -118,12 +118,17 @@ bool has_arguments(std::string_view method) {
 
 }  // namespace
 
-audit_filter::audit_filter(audit_config config, const filter_services& services)
-    : config_(std::move(config)),
-      executor_(services.executor),
-      log_(std::make_unique<audit_log>(config_.log, services.log)) {
-  if (services.stats != nullptr) {
-    count_into(*services.stats);
+audit_filter::audit_filter(audit_config config, const filter_services& services,
+                           const void* shared_key)
+    : config_(std::move(config)), executor_(services.executor) {
+  // Every worker's filter writes into one log: one file, one chain, one writer thread.
+  bool made = true;
+  const auto make = [&] { return new audit_log(config_.log, services.log); };
+  log_ = services.shared != nullptr
+             ? services.shared->get_or_make<audit_log>(shared_key, make, &made)
+             : std::shared_ptr<audit_log>(make());
+  if (services.stats != nullptr && made) {
+    count_into(*services.stats);  // once: the counts are the log's, not a worker's
   }
 }
 

@@ -17,7 +17,10 @@ namespace mcpgw::plugins::audit {
 
 class audit_filter final : public filter {
  public:
-  audit_filter(audit_config config, const filter_services& services);
+  // `shared_key`: what the workers' filters of one configured audit filter find their shared
+  // log under (services.shared).
+  audit_filter(audit_config config, const filter_services& services,
+               const void* shared_key = nullptr);
 
   // No HTTP hook: said at once, or the chain would start the default one's coroutine.
   std::optional<filter_status> try_http(http_context&) override { return filter_status::next; }
@@ -50,7 +53,7 @@ class audit_filter final : public filter {
 
   audit_config config_;
   net::any_io_executor executor_;
-  std::unique_ptr<audit_log> log_;
+  std::shared_ptr<audit_log> log_;  // shared by the workers' filters
   counters stats_;
   std::string scratch_;  // the record being formatted, reused (the hooks run on one thread)
 };

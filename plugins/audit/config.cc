@@ -18,7 +18,7 @@ class factory final : public filter_factory {
  public:
   explicit factory(audit_config config) : config_(std::move(config)) {}
   std::unique_ptr<filter> create(const filter_services& services) const override {
-    return std::make_unique<audit_filter>(config_, services);
+    return std::make_unique<audit_filter>(config_, services, this);
   }
 
  private:

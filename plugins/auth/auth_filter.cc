@@ -139,13 +139,14 @@ void auth_filter::count_into(metrics& m) {
   auto* hits = &m.auth_cache_lookups.Add({{"result", "hit"}});
   auto* misses = &m.auth_cache_lookups.Add({{"result", "miss"}});
   auto* entries = &m.auth_cache_entries.Add({});
-  m.on_scrape([this, hits, misses, entries, seen = auth::credential_cache::counters{}]() mutable {
-    const auto& now = cache_.stats();
-    hits->Increment(static_cast<double>(now.hits - seen.hits));
-    misses->Increment(static_cast<double>(now.misses - seen.misses));
-    entries->Set(static_cast<double>(cache_.size()));
-    seen = now;
-  });
+  m.on_scrape(
+      [this, &m, hits, misses, entries, seen = auth::credential_cache::counters{}]() mutable {
+        const auto& now = cache_.stats();
+        hits->Increment(static_cast<double>(now.hits - seen.hits));
+        misses->Increment(static_cast<double>(now.misses - seen.misses));
+        m.set_gauge(*entries, static_cast<double>(cache_.size()));  // each worker has a cache
+        seen = now;
+      });
 }
 
 const tenant_policy* auth_filter::policy_of(const principal& who) const {

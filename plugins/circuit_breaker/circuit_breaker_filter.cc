@@ -49,10 +49,12 @@ void circuit_breaker_filter::count_into(metrics& m) {
       const std::string backend = key.substr(0, space);
       const std::string replica = space == std::string::npos ? "" : key.substr(space + 1);
       const breaker_state state = b.state(now);
-      m.circuit_state.Add({{"backend", backend}, {"replica", replica}})
-          .Set(state == breaker_state::closed      ? 0
-               : state == breaker_state::half_open ? 1
-                                                   : 2);
+      // Each worker's breakers count that worker's failures: the worst state is shown.
+      m.set_gauge(m.circuit_state.Add({{"backend", backend}, {"replica", replica}}),
+                  state == breaker_state::closed      ? 0
+                  : state == breaker_state::half_open ? 1
+                                                      : 2,
+                  metrics::gauge_merge::max);
     }
   });
 }

@@ -30,10 +30,16 @@ class factory final : public filter_factory {
     }
   }
   std::unique_ptr<filter> create(const filter_services& services) const override {
+    // Local rates and in-flight limits hold for the process: the workers' filters share counts.
+    std::shared_ptr<rate_limit_filter::counts> shared;
+    if (services.shared != nullptr) {
+      shared = services.shared->get_or_make<rate_limit_filter::counts>(
+          this, [&] { return new rate_limit_filter::counts(config_); });
+    }
     auto f = std::make_unique<rate_limit_filter>(
         config_, services.log,
         config_.store == store_kind::redis ? services.redis : std::shared_ptr<redis_client>(),
-        services.config.session_store.key_prefix);
+        services.config.session_store.key_prefix, std::move(shared));
     if (services.stats != nullptr) {
       f->count_into(*services.stats);
     }

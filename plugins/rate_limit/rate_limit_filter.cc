@@ -30,12 +30,20 @@ std::string held_key(std::string_view session, std::string_view id) {
 
 }  // namespace
 
-rate_limit_filter::rate_limit_filter(rate_limit_config config, logger& log,
-                                     std::shared_ptr<redis_client> redis, std::string key_prefix)
-    : config_(std::move(config)), log_(log), in_flight_(config_.rules.size()) {
-  for (const auto& r : config_.rules) {
-    buckets_.emplace_back(r.rate.value_or(bucket_rule{}));
+rate_limit_filter::counts::counts(const rate_limit_config& config)
+    : in_flight(config.rules.size()) {
+  for (const auto& r : config.rules) {
+    buckets.emplace_back(r.rate.value_or(bucket_rule{}));
   }
+}
+
+rate_limit_filter::rate_limit_filter(rate_limit_config config, logger& log,
+                                     std::shared_ptr<redis_client> redis, std::string key_prefix,
+                                     std::shared_ptr<counts> shared)
+    : config_(std::move(config)),
+      log_(log),
+      counts_(shared ? shared : std::make_shared<counts>(config_)),
+      locked_(shared != nullptr) {
   now_ = [] { return std::chrono::steady_clock::now(); };
   if (redis) {
     global_ = std::make_unique<global_buckets>(std::move(redis), std::move(key_prefix));
@@ -73,8 +81,10 @@ std::string rate_limit_filter::key_of(const rule_config& r, const facts& f) cons
 }
 
 std::size_t rate_limit_filter::in_flight(std::size_t rule, std::string_view key) const {
-  auto it = in_flight_.at(rule).find(std::string(key));
-  return it == in_flight_[rule].end() ? 0 : it->second;
+  const auto lock = lock_counts();
+  const auto& in_flight = counts_->in_flight.at(rule);
+  auto it = in_flight.find(std::string(key));
+  return it == in_flight.end() ? 0 : it->second;
 }
 
 rate_limit_filter::draws rate_limit_filter::http_draws(const facts& f) const {
@@ -91,8 +101,9 @@ rate_limit_filter::draws rate_limit_filter::http_draws(const facts& f) const {
 bool rate_limit_filter::take_local(const draws& d, std::size_t& refused,
                                    std::chrono::milliseconds& retry) {
   const time_point now = now_();
+  const auto lock = lock_counts();
   for (std::size_t i = 0; i < d.size(); ++i) {
-    decision taken = buckets_[d[i].first].take(d[i].second, now);
+    decision taken = counts_->buckets[d[i].first].take(d[i].second, now);
     if (!taken.allowed) {
       refused = i;
       retry = taken.retry_after;
@@ -190,10 +201,16 @@ filter_status rate_limit_filter::check_http(http_context& ctx) {
 }
 
 void rate_limit_filter::release(std::vector<std::pair<std::size_t, std::string>>& slots) {
+  const auto lock = lock_counts();
+  release_locked(slots);
+}
+
+void rate_limit_filter::release_locked(std::vector<std::pair<std::size_t, std::string>>& slots) {
   for (const auto& [rule, key] : slots) {
-    auto slot = in_flight_[rule].find(key);
-    if (slot != in_flight_[rule].end() && --slot->second == 0) {
-      in_flight_[rule].erase(slot);
+    auto& in_flight = counts_->in_flight[rule];
+    auto slot = in_flight.find(key);
+    if (slot != in_flight.end() && --slot->second == 0) {
+      in_flight.erase(slot);
     }
   }
   slots.clear();
@@ -209,12 +226,14 @@ filter_status rate_limit_filter::begin_call(message_context& ctx, const facts& f
     }
     std::string key = key_of(r, f);
     if (r.concurrency > 0) {
-      std::size_t& n = in_flight_[i][key];
+      const auto lock = lock_counts();
+      auto& in_flight = counts_->in_flight[i];
+      std::size_t& n = in_flight[key];
       if (n >= r.concurrency) {
         if (n == 0) {
-          in_flight_[i].erase(key);
+          in_flight.erase(key);
         }
-        release(slots);
+        release_locked(slots);
         ++stats_.concurrency;
         if (!rejections_.empty()) {
           rejections_[i][1]->Increment();
@@ -366,12 +385,7 @@ void rate_limit_filter::on_complete(const request_record& record) {
   if (it == held_.end()) {
     return;
   }
-  for (const auto& [rule, key] : it->second) {
-    auto slot = in_flight_[rule].find(key);
-    if (slot != in_flight_[rule].end() && --slot->second == 0) {
-      in_flight_[rule].erase(slot);
-    }
-  }
+  release(it->second);
   held_.erase(it);
 }
 

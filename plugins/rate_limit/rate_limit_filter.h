@@ -16,6 +16,8 @@
 #include <array>
 #include <functional>
 #include <map>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -26,8 +28,21 @@ class rate_limit_filter final : public filter {
  public:
   // `redis`: the connection global rates are counted on (store: redis), else null;
   // `key_prefix`: the session store's, which the buckets' keys start with.
+  // The local rates' buckets and the in-flight counts. With several workers (`workers:`) their
+  // filters share one set, under its lock, so that a limit holds for the process.
+  struct counts {
+    explicit counts(const rate_limit_config& config);
+    std::mutex mutex;
+    std::vector<bucket_set> buckets;  // one per rule (rules without a rate: unused)
+    std::vector<std::unordered_map<std::string, std::size_t>> in_flight;  // per rule
+  };
+
+  // `redis`: the connection global rates are counted on (store: redis), else null;
+  // `key_prefix`: the session store's, which the buckets' keys start with; `shared`: the
+  // counts of the other workers' filters (null: counts of its own, unlocked).
   rate_limit_filter(rate_limit_config config, logger& log,
-                    std::shared_ptr<redis_client> redis = nullptr, std::string key_prefix = {});
+                    std::shared_ptr<redis_client> redis = nullptr, std::string key_prefix = {},
+                    std::shared_ptr<counts> shared = nullptr);
 
   net::awaitable<filter_status> on_http(http_context& ctx) override;
   net::awaitable<filter_status> on_request(message_context& ctx) override;
@@ -76,6 +91,11 @@ class rate_limit_filter final : public filter {
   filter_status begin_call(message_context& ctx, const facts& f,
                            std::vector<std::pair<std::size_t, std::string>>& slots, draws& rates);
   void release(std::vector<std::pair<std::size_t, std::string>>& slots);
+  void release_locked(std::vector<std::pair<std::size_t, std::string>>& slots);
+  // The counts' lock when they are shared; an empty lock when they are this filter's own.
+  std::unique_lock<std::mutex> lock_counts() const {
+    return locked_ ? std::unique_lock(counts_->mutex) : std::unique_lock<std::mutex>();
+  }
   static facts call_facts(const message_context& ctx);
   // Keeps a call's in-flight slots until its completion.
   void hold(const message_context& ctx, std::vector<std::pair<std::size_t, std::string>>& slots);
@@ -86,8 +106,8 @@ class rate_limit_filter final : public filter {
 
   rate_limit_config config_;
   logger& log_;
-  std::vector<bucket_set> buckets_;  // one per rule (rules without a rate: unused)
-  std::vector<std::unordered_map<std::string, std::size_t>> in_flight_;  // per rule
+  std::shared_ptr<counts> counts_;
+  bool locked_ = false;
   // The in-flight slots a call holds, released at its completion: session\nid -> (rule, key).
   std::map<std::string, std::vector<std::pair<std::size_t, std::string>>, std::less<>> held_;
   std::function<time_point()> now_;

@@ -11,7 +11,7 @@ import { after, before, describe, test } from 'node:test';
 
 import {
   BACKEND_SCRIPT, NODE_BIN, callTool, closedPort, initialize, makeTempDir, mcpPost, openGetStream,
-  request, requireBackend, runGateway, startConformanceBackend, startGateway, waitUntil,
+  parseMetrics, request, requireBackend, runGateway, series, startConformanceBackend, startGateway, waitUntil,
 } from './lib.mjs';
 
 const KEY = `acme-${randomBytes(12).toString('hex')}`;
@@ -21,22 +21,6 @@ const TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
 const PARENT = '00f067aa0ba902b7';
 const TRACEPARENT = `00-${TRACE}-${PARENT}-01`;
 const TRACEPARENT_RE = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
-
-// Prometheus text format → Map of 'name{a="x",b="y"}' (labels sorted) → number.
-function parseMetrics(text) {
-  const out = new Map();
-  for (const line of text.split('\n')) {
-    if (!line || line.startsWith('#')) continue;
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
-    assert.ok(m, `not a sample line: ${line}`);
-    const labels = [...(m[2] ?? '').matchAll(/([a-zA-Z_]\w*)="((?:[^"\\]|\\.)*)"/g)]
-      .map(([, k, v]) => `${k}="${v}"`).sort().join(',');
-    out.set(labels ? `${m[1]}{${labels}}` : m[1], Number(m[3]));
-  }
-  return out;
-}
-const series = (name, labels) =>
-  `${name}{${Object.entries(labels).map(([k, v]) => `${k}="${v}"`).sort().join(',')}}`;
 
 async function scrape(gw) {
   const r = await request(`${gw.adminUrl}/metrics`, { method: 'GET' });

@@ -1117,6 +1117,33 @@ routes:
   EXPECT_EQ(config.log_level, minimal.log_level);
 }
 
+TEST(Config, WorkersIsACountOrAuto) {
+  EXPECT_EQ(config_of(parse_with_tail("workers: 4\n")).workers, 4u);
+  EXPECT_EQ(config_of(parse_with_tail("workers: auto\n")).workers, 0u);
+  EXPECT_EQ(config_of(parse_with_tail("")).workers, 1u) << "one by default";
+  EXPECT_EQ(parse_workers("256"), 256u);
+  for (const char* bad : {"0", "257", "-1", "1.5", "two", "", " 2", "2 ", "99999999999999999999"}) {
+    EXPECT_FALSE(parse_workers(bad).has_value()) << bad;
+  }
+  EXPECT_TRUE(has_error(parse_with_tail("workers: 0\n"), 1, "workers",
+                        "expected auto or a number from 1 to 256, got \"0\""));
+  EXPECT_TRUE(has_error(parse_with_tail("workers: [2]\n"), 1, "workers",
+                        "expected a number of threads or auto, got a list"));
+}
+
+TEST(Config, WorkersAreOneWithTlsForNow) {
+  const std::string tls = "tls: { cert: /nonexistent.pem, key: /nonexistent.key }\n";
+  EXPECT_TRUE(has_error(parse_with_tail(tls + "workers: 2\n"), 2, "workers",
+                        "tls runs one worker for now (connections move between workers on plain "
+                        "TCP only); set workers: 1, got \"2\""));
+  for (const char* fine : {"workers: 1\n", "workers: auto\n"}) {
+    const auto one = parse_with_tail(tls + fine);
+    EXPECT_FALSE(std::any_of(one.errors.begin(), one.errors.end(),
+                             [](const auto& e) { return e.key == "workers"; }))
+        << fine << all_errors(one);
+  }
+}
+
 TEST(Config, ExampleAndReadmeMentionEveryKey) {
   const std::string dir = std::string(MCPGW_SOURCE_DIR) + "/conf/";
   const std::string example = read_file(dir + "gateway.example.yaml");
@@ -1150,7 +1177,8 @@ TEST(Config, ExampleAndReadmeMentionEveryKey) {
                                  "limits.stream_buffer_events",
                                  "limits.max_connections",
                                  "shutdown_grace",
-                                 "log_level"}) {
+                                 "log_level",
+                                 "workers"}) {
     const std::string leaf = path.substr(path.rfind('.') + 1);  // npos + 1 == 0
     EXPECT_NE(example.find(leaf + ":"), std::string::npos) << path;
     EXPECT_NE(readme.find("`" + path + "`"), std::string::npos) << path;

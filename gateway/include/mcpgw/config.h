@@ -249,6 +249,9 @@ struct gateway_config {
   std::vector<tenant_config> tenants;
   std::vector<filter_entry> filters;
   duration shutdown_grace = std::chrono::seconds(10);
+  // Event-loop threads, each with its own io_context, connections, backend pools and stdio
+  // processes; 0 ("auto"): one per CPU the process may run on (its affinity mask).
+  std::size_t workers = 1;
   std::string log_level = "info";  // debug, info, warn, error
   observability_config observability;
 };
@@ -283,6 +286,12 @@ std::optional<host_port> parse_host_port(std::string_view text);
 // "example.com", "127.0.0.1", "::1" or "[::1]" (no port); lower-cased, IPv6 without brackets;
 // nullopt when malformed. The form allowed_hosts holds.
 std::optional<std::string> parse_host(std::string_view text);
+// `workers:` and --workers: "auto" (0) or 1 to max_workers; nullopt otherwise.
+inline constexpr std::size_t max_workers = 256;
+std::optional<std::size_t> parse_workers(std::string_view text);
+// Why `config` cannot run more than one worker (yet), or null when it can. `workers: auto`
+// then runs one; a number over 1 is an error.
+const char* workers_refusal(const gateway_config& config);
 
 // The kinds of scalar value gateway.yaml holds, so that every caller that reports a bad value
 // (the parser, --check-config, an admin endpoint) words it the same way.

@@ -16,6 +16,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -286,6 +287,29 @@ class filter {
   virtual void stop() {}
 };
 
+// What the filters of several workers (`workers:`) share: one object per key, made by the
+// first worker's filter that asks and kept by every filter that holds it. Filters are built
+// one worker after the other, before the workers run; the lock is for whatever asks later.
+class filter_shared_state {
+ public:
+  template <class T, class Make>
+  std::shared_ptr<T> get_or_make(const void* key, Make&& make, bool* made = nullptr) {
+    std::lock_guard lock(mutex_);
+    std::shared_ptr<void>& slot = objects_[key];
+    if (made != nullptr) {
+      *made = !slot;
+    }
+    if (!slot) {
+      slot = std::shared_ptr<T>(make());
+    }
+    return std::static_pointer_cast<T>(slot);
+  }
+
+ private:
+  std::mutex mutex_;
+  std::map<const void*, std::shared_ptr<void>> objects_;
+};
+
 // What a filter may use when it is built. Everything outlives the filter.
 struct filter_services {
   net::any_io_executor executor;
@@ -297,6 +321,10 @@ struct filter_services {
   // Where filters count what they do (rate-limit rejections, breaker states, audit records);
   // null in unit tests that do not look.
   metrics* stats = nullptr;
+  // Set when the process runs several workers, each with its own filter chain: what must hold
+  // for the whole process (the audit log's file and chain, rate limits) lives here, keyed by
+  // the filter's factory. Null: one worker, nothing to share.
+  filter_shared_state* shared = nullptr;
 };
 
 // A filter's parsed configuration: made once by the plugin's config parser, immutable, and

@@ -13,6 +13,7 @@
 #include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -30,15 +31,29 @@ class metrics {
   static constexpr std::size_t max_declared_tools = 1000;
 
   metrics();
+  // Another worker's metrics (`workers:`): the families of `first` (one registry, one
+  // exposition), with this worker's own per-request counts and scrape hooks. Made before the
+  // workers run.
+  explicit metrics(metrics& first);
   ~metrics();
   metrics(const metrics&) = delete;
   metrics& operator=(const metrics&) = delete;
 
-  // The text exposition format (version 0.0.4). The scrape hooks run first.
+  // The text exposition format (version 0.0.4). The scrape hooks run first. One worker only.
   std::string scrape();
   // Gauges that are read rather than kept (sessions, processes, breaker states): `hook` sets
-  // them just before each scrape. Hooks run on the thread that scrapes (the event loop).
+  // them (set_gauge) just before each scrape. Hooks run on their worker's event loop.
   void on_scrape(std::function<void()> hook);
+
+  // How the workers' values of one gauge make the value exposed.
+  enum class gauge_merge { sum, max, min };
+  // In a scrape hook: the gauge's value as this worker sees it. With one worker it is set at
+  // once; with several, collect() merges the workers' values.
+  void set_gauge(prometheus::Gauge& gauge, double value, gauge_merge merge = gauge_merge::sum);
+  // Several workers: each runs this on its own thread (its hooks, and what record() counted
+  // goes into the shared families), then one of them calls collect() with all of them.
+  void prepare_scrape();
+  std::string collect(std::span<metrics* const> workers);
 
   // One finished client request: counted by route, backend, method and outcome, its duration
   // split into backend and gateway time; tools/call also by tenant and tool.
@@ -53,8 +68,17 @@ class metrics {
   prometheus::Registry& registry() { return *registry_; }
 
  private:
+  explicit metrics(std::shared_ptr<prometheus::Registry> registry);
+
   std::shared_ptr<prometheus::Registry> registry_;
   std::vector<std::function<void()>> hooks_;
+  bool several_ = false;  // one of several workers' metrics
+  struct gauge_value {
+    prometheus::Gauge* gauge;
+    double value;
+    gauge_merge merge;
+  };
+  std::vector<gauge_value> gauge_values_;  // set by this worker's hooks in the last scrape
 
  public:
   // The families, each declared once (metrics.cc names and documents them).
@@ -80,6 +104,7 @@ class metrics {
   prometheus::Family<prometheus::Histogram>& store_duration;  // store, op
   prometheus::Family<prometheus::Counter>& received_bytes;    // route
   prometheus::Family<prometheus::Counter>& sent_bytes;        // route
+  prometheus::Family<prometheus::Counter>& handovers;         // connections moved between workers
   prometheus::Family<prometheus::Gauge>& draining;
   prometheus::Family<prometheus::Gauge>& build_info;  // version
 

@@ -30,11 +30,11 @@
 namespace mcpgw {
 namespace {
 
-constexpr std::array<std::string_view, 15> top_level_keys{
-    "listen",          "admin_listen",  "tls",          "allowed_hosts",
-    "allowed_origins", "session_store", "cluster",      "backends",
-    "routes",          "limits",        "tenants",      "filters",
-    "shutdown_grace",  "log_level",     "observability"};
+constexpr std::array<std::string_view, 16> top_level_keys{
+    "listen",          "admin_listen",  "tls",           "allowed_hosts",
+    "allowed_origins", "session_store", "cluster",       "backends",
+    "routes",          "limits",        "tenants",       "filters",
+    "shutdown_grace",  "log_level",     "observability", "workers"};
 constexpr std::array<std::string_view, 3> observability_keys{"metrics", "access_log", "tracing"};
 constexpr std::array<std::string_view, 2> tracing_keys{"generate", "meta"};
 constexpr std::array<std::string_view, 4> cluster_keys{"listen", "advertise", "secret_env",
@@ -295,6 +295,9 @@ gateway_config parser::parse_document(const field& root) {
   if (const field* at = top->get("observability")) {
     read_observability(*at, config.observability);
   }
+  if (const field* at = top->get("workers")) {
+    read_workers(*at, config);
+  }
   check_references(config);
   return config;
 }
@@ -320,6 +323,24 @@ void parser::read_listeners(const map_fields& top, gateway_config& config) {
   if (a.port != 0 && a.port == config.listen.port && lower(a.host) == lower(config.listen.host)) {
     error(*admin, "expected an address other than listen's, got " + quote_value(*text));
   }
+}
+
+void parser::read_workers(const field& at, gateway_config& config) {
+  const auto text = read_scalar(at, "a number of threads or auto");
+  if (!text) {
+    return;
+  }
+  const auto workers = parse_workers(*text);
+  if (!workers) {
+    error(at, "expected auto or a number from 1 to " + std::to_string(max_workers) + ", got " +
+                  quote_value(*text));
+    return;
+  }
+  if (const char* why = workers_refusal(config); *workers > 1 && why != nullptr) {
+    error(at, std::string(why) + "; set workers: 1, got " + quote_value(*text));
+    return;
+  }
+  config.workers = *workers;
 }
 
 void parser::read_observability(const field& at, observability_config& out) {

@@ -338,6 +338,30 @@ std::optional<host_port> parse_host_port(std::string_view text) {
   return host_port{std::string(host), *port};
 }
 
+const char* workers_refusal(const gateway_config& config) {
+  if (config.tls) {
+    // A connection moves to the worker that holds its session by its descriptor, which a TLS
+    // connection's state does not travel with.
+    return "tls runs one worker for now (connections move between workers on plain TCP only)";
+  }
+  if (config.cluster) {
+    return "a cluster replica runs one worker for now (the replica is its sessions' owner)";
+  }
+  return nullptr;
+}
+
+std::optional<std::size_t> parse_workers(std::string_view text) {
+  if (text == "auto") {
+    return 0;
+  }
+  std::size_t value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc{} || end != text.data() + text.size() || value == 0 || value > max_workers) {
+    return std::nullopt;
+  }
+  return value;
+}
+
 std::optional<std::string> parse_host(std::string_view text) {
   std::string_view host = text;
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {

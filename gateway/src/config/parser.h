@@ -108,6 +108,7 @@ class parser {
   void read_session_store(const field& at, session_store_config& out);
   void read_cluster(const field& at, gateway_config& config);
   void read_observability(const field& at, observability_config& out);
+  void read_workers(const field& at, gateway_config& config);
   void read_backends(const map_fields& top, gateway_config& config);
   void read_http(const field& at, http_backend_config& out);
   void read_stdio(const field& at, stdio_backend_config& out);

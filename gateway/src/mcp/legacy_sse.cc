@@ -4,6 +4,7 @@
 // reply reaches the client as an `event: message` on the stream. The session ends with its
 // stream. Backends are the same as for Streamable HTTP (HTTP or stdio), with the same session
 // rules (route binding, limits, idle expiry, shutdown).
+#include "http/query_param.h"
 #include "mcp/endpoint_detail.h"
 #include "mcp/streamable_http.h"
 
@@ -19,26 +20,6 @@ using namespace endpoint_detail;
 namespace {
 
 constexpr auto tuple_awaitable = net::as_tuple(net::use_awaitable);
-
-// The value of `name` in the request target's query string ("" when absent). Session ids are
-// hex, so no percent-decoding is needed for a match; anything else simply matches nothing.
-std::string_view query_param(std::string_view target, std::string_view name) {
-  std::size_t q = target.find('?');
-  if (q == std::string_view::npos) {
-    return {};
-  }
-  std::string_view query = target.substr(q + 1);
-  while (!query.empty()) {
-    std::size_t amp = query.find('&');
-    std::string_view pair = query.substr(0, amp);
-    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
-    std::size_t eq = pair.find('=');
-    if (pair.substr(0, eq) == name) {
-      return eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1);
-    }
-  }
-  return {};
-}
 
 }  // namespace
 
@@ -98,7 +79,7 @@ net::awaitable<void> streamable_http_endpoint::legacy_open(client_request& req, 
                         "the gateway is shutting down; retry on another replica");
     co_return;
   }
-  if (sessions_.size() + pending_initializes_ >= config_.session_store.max_sessions) {
+  if (sessions_held() >= config_.session_store.max_sessions) {
     co_await send_error(res, 503, transport_error,
                         "too many sessions (session_store.max_sessions = " +
                             std::to_string(config_.session_store.max_sessions) +
@@ -109,6 +90,7 @@ net::awaitable<void> streamable_http_endpoint::legacy_open(client_request& req, 
   s->set_legacy();
   s->set_protocol_version(legacy_protocol_version);
   sessions_.emplace(s->id(), s);
+  note_held();
   log_.info("legacy session opened",
             {{"session", s->id()}, {"route", route.path}, {"backend", s->backend_name()}});
   auto stream = s->find_stream(0);

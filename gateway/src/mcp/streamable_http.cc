@@ -2,6 +2,7 @@
 
 #include "mcp/endpoint_detail.h"
 #include "mcpgw/buffer_pool.h"
+#include "server/workers.h"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -16,6 +17,26 @@ namespace mcpgw {
 
 using namespace endpoint_detail;
 
+namespace {
+
+// 128 bits from the OS CSPRNG, in hex.
+std::string random_id() {
+  std::array<unsigned char, 16> bytes{};
+  if (RAND_bytes(bytes.data(), static_cast<int>(bytes.size())) != 1) {
+    throw std::runtime_error("the OS random generator failed");
+  }
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string id;
+  id.reserve(32);
+  for (unsigned char b : bytes) {
+    id.push_back(hex[b >> 4]);
+    id.push_back(hex[b & 0xf]);
+  }
+  return id;
+}
+
+}  // namespace
+
 streamable_http_endpoint::streamable_http_endpoint(net::any_io_executor ex,
                                                    const gateway_config& config, logger& log,
                                                    std::shared_ptr<const filter_chain> chain,
@@ -25,7 +46,7 @@ streamable_http_endpoint::streamable_http_endpoint(net::any_io_executor ex,
       log_(log),
       chain_(chain && !chain->empty() ? std::move(chain) : nullptr),
       store_(store ? std::move(store) : std::make_shared<memory_session_store>()),
-      replica_id_(mint_session_id().substr(0, 16)),
+      replica_id_(random_id().substr(0, 16)),
       tracing_{{}, config.observability.trace_generate, config.observability.trace_meta},
       sweep_timer_(ex) {}
 
@@ -44,16 +65,11 @@ std::size_t streamable_http_endpoint::session_count(std::string_view route) cons
 }
 
 std::string streamable_http_endpoint::mint_session_id() {
-  std::array<unsigned char, 16> bytes{};
-  if (RAND_bytes(bytes.data(), static_cast<int>(bytes.size())) != 1) {
-    throw std::runtime_error("the OS random generator failed");
-  }
-  static constexpr char hex[] = "0123456789abcdef";
-  std::string id;
-  id.reserve(32);
-  for (unsigned char b : bytes) {
-    id.push_back(hex[b >> 4]);
-    id.push_back(hex[b & 0xf]);
+  // With several workers, drawn until the id hashes to this one (`count` draws on average):
+  // every worker then knows where the session is from its id alone.
+  std::string id = random_id();
+  while (workers::owner_of(id, worker_count_) != worker_index_) {
+    id = random_id();
   }
   return id;
 }
@@ -443,7 +459,7 @@ net::awaitable<void> streamable_http_endpoint::initialize(client_request& req, r
                         "the gateway is shutting down; retry on another replica", client_id);
     co_return;
   }
-  if (sessions_.size() + pending_initializes_ >= config_.session_store.max_sessions) {
+  if (sessions_held() >= config_.session_store.max_sessions) {
     co_await send_error(res, 503, transport_error,
                         "too many sessions (session_store.max_sessions = " +
                             std::to_string(config_.session_store.max_sessions) +
@@ -453,10 +469,14 @@ net::awaitable<void> streamable_http_endpoint::initialize(client_request& req, r
   }
   // The slot is held while the backend answers, so concurrent initializes cannot overshoot.
   ++pending_initializes_;
+  note_held();
   struct release_slot {
-    std::size_t& pending;
-    ~release_slot() { --pending; }
-  } slot{pending_initializes_};
+    streamable_http_endpoint& endpoint;
+    ~release_slot() {
+      --endpoint.pending_initializes_;
+      endpoint.note_held();
+    }
+  } slot{*this};
   auto s = new_session(route, who);
   s->set_client_capabilities(jsonrpc::client_capabilities(body));
   active_request guard(s);
@@ -503,6 +523,7 @@ net::awaitable<void> streamable_http_endpoint::initialize(client_request& req, r
   s->set_upstream_id(exchange->header("mcp-session-id"));
   // Registered before the answer leaves, so the client's next request finds it.
   sessions_.emplace(s->id(), s);
+  note_held();
   relay_outcome outcome = co_await relay_response(s, std::move(exchange), upstream_id,
                                                   env.protocol_version.str(), res, true);
   if (outcome != relay_outcome::completed) {

@@ -43,6 +43,14 @@ class streamable_http_endpoint {
   // there); null for a client's request.
   net::awaitable<void> handle(client_request& req, responder& res, const route_binding& route,
                               const principal* forwarded = nullptr);
+  // One of `count` workers (server/workers.h): ids minted here hash to `index`, and
+  // session_store.max_sessions counts the sessions of all of them in `held`.
+  void join_workers(std::size_t index, std::size_t count, std::atomic<std::size_t>& held) {
+    worker_index_ = index;
+    worker_count_ = count;
+    held_total_ = &held;
+    note_held();
+  }
   // Replicas that forward to each other (cluster:); sessions held here are recorded with this
   // replica's advertised address as their owner.
   void set_cluster(cluster::peers* peers) {
@@ -327,6 +335,23 @@ class streamable_http_endpoint {
   bool shutting_down_ = false;
   int background_ = 0;
   std::size_t pending_initializes_ = 0;  // counted against max_sessions while in flight
+  // Sessions held and initializes in flight, here or (with several workers) in all workers.
+  std::size_t sessions_held() const {
+    return held_total_ != nullptr ? held_total_->load(std::memory_order_relaxed)
+                                  : sessions_.size() + pending_initializes_;
+  }
+  // After sessions_ or pending_initializes_ changed: this worker's share of the total.
+  void note_held() {
+    if (held_total_ != nullptr) {
+      const std::size_t now = sessions_.size() + pending_initializes_;
+      held_total_->fetch_add(now - held_published_, std::memory_order_relaxed);
+      held_published_ = now;
+    }
+  }
+  std::size_t worker_index_ = 0;
+  std::size_t worker_count_ = 1;
+  std::atomic<std::size_t>* held_total_ = nullptr;
+  std::size_t held_published_ = 0;
 };
 
 }  // namespace mcpgw

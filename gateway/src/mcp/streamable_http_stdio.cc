@@ -270,6 +270,7 @@ net::awaitable<void> streamable_http_endpoint::initialize_stdio(client_request& 
   s->set_channel(lease.channel);
   lease.channel->attach(make_stdio_link(s), s->id());
   sessions_.emplace(s->id(), s);
+  note_held();
   co_await publish(*s);
   session_header sid{{{"Mcp-Session-Id", s->id()}}};
 

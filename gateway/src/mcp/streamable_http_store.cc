@@ -107,6 +107,7 @@ net::awaitable<std::shared_ptr<session>> streamable_http_endpoint::adopt(std::st
   s->set_adopted(random_upstream_base());
   s->set_store_checked(session::clock::now());
   sessions_.emplace(s->id(), s);
+  note_held();
   log_.info("session taken up from the session store",
             {{"session", s->id()}, {"route", route.path}, {"backend", route.backend_name()}});
   co_return s;
@@ -116,6 +117,7 @@ void streamable_http_endpoint::forget_session(const std::shared_ptr<session>& s)
   auto it = sessions_.find(s->id());
   if (it != sessions_.end() && it->second == s) {
     sessions_.erase(it);
+    note_held();
   }
   s->close();
 }

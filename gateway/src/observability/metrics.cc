@@ -69,8 +69,17 @@ const prometheus::Histogram::BucketBoundaries& metrics::gateway_buckets() {
   return bounds;
 }
 
-metrics::metrics()
-    : registry_(std::make_shared<prometheus::Registry>()),
+metrics::metrics() : metrics(std::make_shared<prometheus::Registry>()) {}
+
+metrics::metrics(metrics& first) : metrics(first.registry_) {
+  // The registry merges a family registered again into the first's: this object's families
+  // are the first's, and only what record() counts and the hooks are its own.
+  first.several_ = true;
+  several_ = true;
+}
+
+metrics::metrics(std::shared_ptr<prometheus::Registry> registry)
+    : registry_(std::move(registry)),
       requests(BuildCounter()
                    .Name("mcpgw_requests_total")
                    .Help("Client JSON-RPC requests by route, backend, method and outcome "
@@ -167,6 +176,11 @@ metrics::metrics()
                      .Name("mcpgw_sent_bytes_total")
                      .Help("Bytes written to clients (headers and bodies), by route")
                      .Register(*registry_)),
+      handovers(BuildCounter()
+                    .Name("mcpgw_worker_handovers_total")
+                    .Help("Client connections handed to the worker that holds the session their "
+                          "request names (workers > 1)")
+                    .Register(*registry_)),
       draining(BuildGauge()
                    .Name("mcpgw_draining")
                    .Help("1 while the replica drains (SIGTERM received)")
@@ -180,6 +194,7 @@ metrics::metrics()
   audit_queue.Add({}).Set(0);
   audit_written.Add({});
   audit_failures.Add({});
+  handovers.Add({});
 }
 
 metrics::~metrics() = default;
@@ -241,14 +256,62 @@ void metrics::fold() {
 
 void metrics::on_scrape(std::function<void()> hook) { hooks_.push_back(std::move(hook)); }
 
-std::string metrics::scrape() {
+void metrics::set_gauge(prometheus::Gauge& gauge, double value, gauge_merge merge) {
+  if (several_) {
+    gauge_values_.push_back({&gauge, value, merge});
+  } else {
+    gauge.Set(value);
+  }
+}
+
+void metrics::prepare_scrape() {
+  gauge_values_.clear();
   for (const auto& hook : hooks_) {
     hook();
   }
   fold();
+}
+
+std::string metrics::collect(std::span<metrics* const> workers) {
+  // Each worker's value of a gauge, merged: gauges that count (sessions, processes) add up,
+  // states take the worst or the least.
+  struct merged {
+    double value;
+    gauge_merge merge;
+  };
+  std::unordered_map<prometheus::Gauge*, merged> gauges;
+  for (const metrics* w : workers) {
+    for (const gauge_value& g : w->gauge_values_) {
+      auto [it, first] = gauges.try_emplace(g.gauge, merged{g.value, g.merge});
+      if (first) {
+        continue;
+      }
+      double& v = it->second.value;
+      switch (g.merge) {
+        case gauge_merge::sum:
+          v += g.value;
+          break;
+        case gauge_merge::max:
+          v = std::max(v, g.value);
+          break;
+        case gauge_merge::min:
+          v = std::min(v, g.value);
+          break;
+      }
+    }
+  }
+  for (const auto& [gauge, m] : gauges) {
+    gauge->Set(m.value);
+  }
   std::ostringstream out;
   prometheus::TextSerializer().Serialize(out, registry_->Collect());
   return std::move(out).str();
+}
+
+std::string metrics::scrape() {
+  prepare_scrape();
+  metrics* const self[] = {this};
+  return collect(self);
 }
 
 std::string_view metrics::method_label(std::string_view method) {

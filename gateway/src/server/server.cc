@@ -2,6 +2,7 @@
 
 #include "store/redis_client.h"
 
+#include "http/query_param.h"
 #include "mcpgw/jsonrpc.h"
 
 #include <boost/asio/as_tuple.hpp>
@@ -11,7 +12,11 @@
 #include <boost/beast/core/flat_buffer.hpp>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
+#include <fcntl.h>
+#include <unistd.h>
 #include <utility>
 
 namespace mcpgw {
@@ -136,6 +141,7 @@ gateway_server::gateway_server(net::io_context& ioc, const gateway_config& confi
       }
     });
     register_gauges();
+    handovers_ = &stats_->handovers.Add({});
   }
 }
 
@@ -152,25 +158,33 @@ gateway_server::route_traffic* gateway_server::traffic_of(std::string_view path)
 }
 
 void gateway_server::register_gauges() {
+  // With several workers each sets what it sees, and the scrape merges: counts add up, a
+  // replica is up when every worker finds it healthy, draining when any worker drains.
+  using merge = metrics::gauge_merge;
   for (const auto& r : config_.routes) {
     auto* gauge = &stats_->sessions_active.Add({{"route", r.path}});
-    stats_->on_scrape(
-        [this, gauge, path = r.path] { gauge->Set(double(endpoint_.session_count(path))); });
+    stats_->on_scrape([this, gauge, path = r.path] {
+      stats_->set_gauge(*gauge, double(endpoint_.session_count(path)));
+    });
   }
   for (const auto& b : stdio_backends_) {
     auto* gauge = &stats_->stdio_processes.Add({{"backend", b->name()}});
-    stats_->on_scrape([gauge, backend = b.get()] { gauge->Set(double(backend->running())); });
+    stats_->on_scrape([this, gauge, backend = b.get()] {
+      stats_->set_gauge(*gauge, double(backend->running()));
+    });
   }
   for (const auto& b : backends_) {
     for (std::size_t i = 0; i < b->size(); ++i) {
       auto* gauge =
           &stats_->replica_up.Add({{"backend", b->name()}, {"replica", b->replicas().url(i)}});
-      stats_->on_scrape(
-          [gauge, group = b.get(), i] { gauge->Set(group->replicas().healthy(i) ? 1 : 0); });
+      stats_->on_scrape([this, gauge, group = b.get(), i] {
+        stats_->set_gauge(*gauge, group->replicas().healthy(i) ? 1 : 0, merge::min);
+      });
     }
   }
   auto* draining = &stats_->draining.Add({});
-  stats_->on_scrape([this, draining] { draining->Set(draining_ ? 1 : 0); });
+  stats_->on_scrape(
+      [this, draining] { stats_->set_gauge(*draining, draining_ ? 1 : 0, merge::max); });
 }
 
 trace::carried gateway_server::tag_request(client_request& req) {
@@ -222,14 +236,44 @@ net::ip::tcp::acceptor gateway_server::bind(const host_port& where, const char* 
   return acceptor;
 }
 
+void gateway_server::join_workers(std::size_t index, std::vector<gateway_server*> all,
+                                  workers::shared& shared) {
+  worker_index_ = index;
+  workers_ = std::move(all);
+  shared_ = &shared;
+  endpoint_.join_workers(index, workers_.size(), shared.sessions);
+}
+
 void gateway_server::start() {
-  acceptor_.emplace(bind(config_.listen, "listen"));
-  host_port admin = config_.admin_listen.value_or(host_port{"127.0.0.1", 9090});
-  admin_acceptor_.emplace(bind(admin, "admin_listen"));
-  listen_endpoint_ = acceptor_->local_endpoint();
-  admin_endpoint_ = admin_acceptor_->local_endpoint();
+  if (worker_index_ > 0) {
+    // The first worker's listener, through a descriptor of this worker's own: each worker's
+    // epoll set watches it, and whichever accepts first serves the connection.
+    gateway_server& first = *workers_.front();
+    const int fd = ::fcntl(first.acceptor_->native_handle(), F_DUPFD_CLOEXEC, 0);
+    boost::system::error_code ec;
+    acceptor_.emplace(ioc_);
+    if (fd >= 0) {
+      acceptor_->assign(first.listen_endpoint_.protocol(), fd, ec);
+    }
+    if (fd < 0 || ec) {
+      if (fd >= 0) {
+        ::close(fd);
+      }
+      throw std::runtime_error("worker " + std::to_string(worker_index_) +
+                               ": cannot share the listener: " +
+                               (fd < 0 ? std::string(std::strerror(errno)) : ec.message()));
+    }
+    listen_endpoint_ = first.listen_endpoint_;
+    admin_endpoint_ = first.admin_endpoint_;
+  } else {
+    acceptor_.emplace(bind(config_.listen, "listen"));
+    host_port admin = config_.admin_listen.value_or(host_port{"127.0.0.1", 9090});
+    admin_acceptor_.emplace(bind(admin, "admin_listen"));
+    listen_endpoint_ = acceptor_->local_endpoint();
+    admin_endpoint_ = admin_acceptor_->local_endpoint();
+    net::co_spawn(ioc_, accept_loop(*admin_acceptor_, listener_kind::admin), net::detached);
+  }
   net::co_spawn(ioc_, accept_loop(*acceptor_, listener_kind::client), net::detached);
-  net::co_spawn(ioc_, accept_loop(*admin_acceptor_, listener_kind::admin), net::detached);
   if (cluster_) {
     cluster_acceptor_.emplace(bind(config_.cluster->listen, "cluster.listen"));
     net::co_spawn(ioc_, accept_loop(*cluster_acceptor_, listener_kind::cluster), net::detached);
@@ -247,10 +291,15 @@ void gateway_server::start() {
   for (const auto& b : stdio_backends_) {
     b->start();
   }
+  if (worker_index_ > 0) {
+    return;  // the first worker's line names the addresses
+  }
   std::string listen = format_endpoint(listen_endpoint_);
   std::string admin_text = format_endpoint(admin_endpoint_);
-  log_.info("listening",
-            {{"listen", listen}, {"admin", admin_text}, {"tls", config_.tls ? "on" : "off"}});
+  log_.info("listening", {{"listen", listen},
+                          {"admin", admin_text},
+                          {"tls", config_.tls ? "on" : "off"},
+                          {"workers", std::to_string(std::max<std::size_t>(workers_.size(), 1))}});
 }
 
 void gateway_server::stop() {
@@ -347,7 +396,17 @@ net::awaitable<void> gateway_server::drain() {
   }
   sweep_stopped_ = true;
   sweep_timer_.cancel();
-  ioc_.stop();
+  if (shared_ == nullptr) {
+    ioc_.stop();
+    co_return;
+  }
+  // The io_contexts stop together, when the last worker has drained: until then a drained
+  // worker still takes part in a scrape and takes connections handed to it.
+  if (shared_->drained.fetch_add(1) + 1 == workers_.size()) {
+    for (gateway_server* w : workers_) {
+      w->ioc_.stop();
+    }
+  }
 }
 
 net::awaitable<void> gateway_server::accept_loop(net::ip::tcp::acceptor& acceptor,
@@ -365,7 +424,7 @@ net::awaitable<void> gateway_server::accept_loop(net::ip::tcp::acceptor& accepto
       co_await wait.async_wait(tuple_awaitable);
       continue;
     }
-    if (connections_.size() >= config_.limits.max_connections) {
+    if (!count_connection()) {
       log_.warn("connection refused: limits.max_connections reached",
                 {{"limit", std::to_string(config_.limits.max_connections)}});
       continue;  // the socket closes here
@@ -374,8 +433,52 @@ net::awaitable<void> gateway_server::accept_loop(net::ip::tcp::acceptor& accepto
   }
 }
 
-net::awaitable<void> gateway_server::run_connection(net::ip::tcp::socket socket,
-                                                    listener_kind kind) {
+bool gateway_server::count_connection() {
+  if (shared_ == nullptr) {
+    return connections_.size() < config_.limits.max_connections;
+  }
+  // Counted for every worker at once: two workers accepting together cannot both take the last.
+  std::size_t open = shared_->connections.load(std::memory_order_relaxed);
+  do {
+    if (open >= config_.limits.max_connections) {
+      return false;
+    }
+  } while (!shared_->connections.compare_exchange_weak(open, open + 1, std::memory_order_relaxed));
+  return true;
+}
+
+gateway_server::handed_connection::~handed_connection() {
+  if (fd >= 0) {
+    ::close(fd);
+  }
+}
+
+std::size_t gateway_server::owner_of(const client_request& req) const {
+  std::string_view id = req["mcp-session-id"];
+  if (id.empty()) {
+    id = query_param(req.target(), "sessionId");
+  }
+  return id.empty() ? worker_index_ : workers::owner_of(id, workers_.size());
+}
+
+void gateway_server::take_connection(std::unique_ptr<handed_connection> c) {
+  net::ip::tcp::socket socket(ioc_);
+  boost::system::error_code ec;
+  socket.assign(c->protocol, c->fd, ec);
+  if (ec) {
+    log_.warn("handed-over connection dropped", {{"error", ec.message()}});
+    if (shared_ != nullptr) {
+      shared_->connections.fetch_sub(1, std::memory_order_relaxed);
+    }
+    return;  // c closes the descriptor
+  }
+  c->fd = -1;
+  const listener_kind kind = c->kind;
+  net::co_spawn(ioc_, run_connection(std::move(socket), kind, std::move(c)), net::detached);
+}
+
+net::awaitable<void> gateway_server::run_connection(net::ip::tcp::socket socket, listener_kind kind,
+                                                    std::unique_ptr<handed_connection> incoming) {
   boost::system::error_code ec;
   socket.set_option(net::ip::tcp::no_delay(true), ec);
   beast::tcp_stream tcp(std::move(socket));
@@ -400,7 +503,35 @@ net::awaitable<void> gateway_server::run_connection(net::ip::tcp::socket socket,
       co_return;
     }
   }
-  co_await serve(*stream, kind, *entry);
+  std::unique_ptr<handed_connection> outgoing;
+  std::size_t to = 0;
+  co_await serve(*stream, kind, *entry, incoming, outgoing, to);
+  if (outgoing) {
+    // Its request names a session of another worker: the connection goes there, request and
+    // all, and stays there until a request names yet another worker's session.
+    auto& handed = stream->tcp().socket();
+    readiness_.remove(entry->read, handed.native_handle());
+    boost::system::error_code hec;
+    outgoing->protocol = handed.local_endpoint(hec).protocol();
+    outgoing->fd = hec ? -1 : handed.release(hec);
+    connections_.erase(entry);
+    if (hec || outgoing->fd < 0) {
+      log_.debug("connection not handed over", {{"error", hec.message()}});
+      stream->close();
+      if (shared_ != nullptr) {
+        shared_->connections.fetch_sub(1, std::memory_order_relaxed);
+      }
+      co_return;
+    }
+    if (handovers_ != nullptr) {
+      handovers_->Increment();
+    }
+    gateway_server* target = workers_[to];
+    net::post(target->ioc_, [target, c = std::move(outgoing)]() mutable {
+      target->take_connection(std::move(c));
+    });
+    co_return;
+  }
   if (stream->is_tls()) {
     stream->tcp().expires_after(std::chrono::seconds(1));
     co_await stream->tls().async_shutdown(tuple_awaitable);
@@ -408,24 +539,52 @@ net::awaitable<void> gateway_server::run_connection(net::ip::tcp::socket socket,
   readiness_.remove(entry->read, stream->tcp().socket().native_handle());
   stream->close();
   connections_.erase(entry);
+  if (shared_ != nullptr) {
+    shared_->connections.fetch_sub(1, std::memory_order_relaxed);
+  }
 }
 
 net::awaitable<void> gateway_server::serve(any_stream& stream, listener_kind kind,
-                                           connection_entry& entry) {
+                                           connection_entry& entry,
+                                           std::unique_ptr<handed_connection>& incoming,
+                                           std::unique_ptr<handed_connection>& outgoing,
+                                           std::size_t& to) {
   beast::flat_buffer buffer;
   // One request object for the connection's requests, each handled before the next is read:
   // its head, field and body buffers are reused instead of allocated per request.
   client_request req;
+  if (incoming) {
+    // Read by the worker that handed the connection over.
+    req = std::move(incoming->request);
+    const std::string_view unread = incoming->unread;
+    buffer.commit(net::buffer_copy(buffer.prepare(unread.size()), net::buffer(unread)));
+  }
   bool first = true;
   while (!draining_ || first) {
     entry.state = connection_state::idle;
     const duration header_timeout =
         first ? config_.limits.header_timeout : config_.limits.idle_connection_timeout;
     first = false;
-    const bool read = co_await next_request(stream, buffer, entry, header_timeout, req);
+    bool read = true;
+    if (incoming) {
+      incoming.reset();
+      entry.state = connection_state::handling;
+    } else {
+      read = co_await next_request(stream, buffer, entry, header_timeout, req);
+    }
     entry.awaiting_first = false;
     if (!read) {
       co_return;
+    }
+    if (!workers_.empty() && kind == listener_kind::client && !stream.is_tls()) {
+      if (const std::size_t owner = owner_of(req); owner != worker_index_) {
+        outgoing = std::make_unique<handed_connection>();
+        outgoing->kind = kind;
+        outgoing->request = std::move(req);
+        outgoing->unread.assign(static_cast<const char*>(buffer.data().data()), buffer.size());
+        to = owner;
+        co_return;
+      }
     }
     bool keep_alive = req.keep_alive() && !draining_;
     responder response(stream, keep_alive, config_.limits.write_timeout, entry.state);
@@ -542,6 +701,34 @@ net::awaitable<void> gateway_server::handle_forwarded(client_request& req, respo
   co_await refuse(404, "no route '" + std::string(path.substr(0, 100)) + "' on this replica");
 }
 
+net::awaitable<std::string> gateway_server::scrape_workers() {
+  // One scrape at a time: the workers' gauge values are read here after they set them.
+  net::steady_timer wait(ioc_);
+  while (scraping_) {
+    wait.expires_after(std::chrono::milliseconds(5));
+    co_await wait.async_wait(tuple_awaitable);
+  }
+  scraping_ = true;
+  std::vector<metrics*> all;
+  for (gateway_server* w : workers_) {
+    if (w == this) {
+      stats_->prepare_scrape();
+    } else {
+      // On the worker's own thread: its hooks read its sessions, processes and breakers.
+      co_await net::co_spawn(
+          w->ioc_,
+          [w]() -> net::awaitable<void> {
+            w->stats_->prepare_scrape();
+            co_return;
+          },
+          net::use_awaitable);
+    }
+    all.push_back(w->stats_);
+  }
+  scraping_ = false;
+  co_return stats_->collect(all);
+}
+
 net::awaitable<void> gateway_server::handle_admin(client_request& req, responder& res) {
   std::string_view target = req.target();
   std::string_view path = target.substr(0, target.find('?'));
@@ -552,7 +739,14 @@ net::awaitable<void> gateway_server::handle_admin(client_request& req, responder
   } else if (path == "/readyz") {
     co_await send_readiness(res);
   } else if (path == "/metrics" && stats_ != nullptr) {
-    co_await res.send(200, "text/plain; version=0.0.4; charset=utf-8", stats_->scrape());
+    // (No co_await inside a conditional expression: GCC 12 frees its result too early.)
+    std::string text;
+    if (workers_.size() > 1) {
+      text = co_await scrape_workers();
+    } else {
+      text = stats_->scrape();
+    }
+    co_await res.send(200, "text/plain; version=0.0.4; charset=utf-8", text);
   } else if (path == "/metrics") {
     co_await res.send(404, "application/json",
                       R"json({"error":"metrics are off (observability.metrics: false)"})json");

@@ -15,6 +15,7 @@
 #include "mcpgw/config.h"
 #include "mcpgw/log.h"
 #include "mcpgw/metrics.h"
+#include "server/workers.h"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -42,8 +43,15 @@ class gateway_server {
                  std::shared_ptr<redis_client> redis = nullptr, metrics* stats = nullptr);
   ~gateway_server();
 
+  // One of several workers (server/workers.h): `index` among `all` (this one included, in
+  // index order), each on its own io_context. Call before start(); `shared` outlives them.
+  void join_workers(std::size_t index, std::vector<gateway_server*> all, workers::shared& shared);
+
   // Binds both listeners (throws std::runtime_error naming the address on failure), starts
-  // accepting and logs one "listening" line with the bound addresses.
+  // accepting and logs one "listening" line with the bound addresses. A worker other than the
+  // first accepts on the first worker's client listener (a duplicate of its descriptor: the
+  // kernel gives each connection to one of them) and has no admin listener; the first must
+  // have started.
   void start();
   // Stops accepting, lets in-flight requests finish within shutdown_grace, then stops the
   // io_context. Safe to call more than once.
@@ -71,9 +79,37 @@ class gateway_server {
 
   // Which listener a connection came in on.
   enum class listener_kind { client, admin, cluster };
+  // A plain-TCP connection on its way to the worker that holds the session its request names:
+  // the descriptor, the request read (not handled yet) and the bytes read after it. Closes the
+  // descriptor if it never arrives (that worker stopped first).
+  struct handed_connection {
+    int fd = -1;
+    net::ip::tcp protocol = net::ip::tcp::v4();
+    listener_kind kind = listener_kind::client;
+    std::string unread;
+    client_request request;
+    handed_connection() = default;
+    handed_connection(const handed_connection&) = delete;
+    handed_connection& operator=(const handed_connection&) = delete;
+    ~handed_connection();
+  };
   net::awaitable<void> accept_loop(net::ip::tcp::acceptor& acceptor, listener_kind kind);
-  net::awaitable<void> run_connection(net::ip::tcp::socket socket, listener_kind kind);
-  net::awaitable<void> serve(any_stream& stream, listener_kind kind, connection_entry& entry);
+  // Room for one more connection under limits.max_connections (across all workers; counted
+  // then, and uncounted when it closes).
+  bool count_connection();
+  // `incoming`: a connection another worker handed over (its socket is `socket`).
+  net::awaitable<void> run_connection(net::ip::tcp::socket socket, listener_kind kind,
+                                      std::unique_ptr<handed_connection> incoming = nullptr);
+  // Serves the connection's requests until it ends, or until a request names a session of
+  // another worker: `outgoing` then holds that request, and `to` that worker.
+  net::awaitable<void> serve(any_stream& stream, listener_kind kind, connection_entry& entry,
+                             std::unique_ptr<handed_connection>& incoming,
+                             std::unique_ptr<handed_connection>& outgoing, std::size_t& to);
+  // The worker that holds the session `req` names (Mcp-Session-Id, or the legacy transport's
+  // sessionId); this one when it names none.
+  std::size_t owner_of(const client_request& req) const;
+  // On this worker's thread: serves a connection another worker handed over.
+  void take_connection(std::unique_ptr<handed_connection> c);
   // The connection's next request: on plain TCP the common one parsed at once from what one
   // read brought (http/simple_http.h), anything else (and everything on TLS) by Beast's
   // parser, into `req` (the connection's, reused: its buffers keep their capacity). false:
@@ -91,6 +127,8 @@ class gateway_server {
   net::awaitable<void> handle_forwarded(client_request& req, responder& res, std::string_view path);
   net::awaitable<void> handle_admin(client_request& req, responder& res);
   net::awaitable<void> send_readiness(responder& res);
+  // Several workers: every worker's scrape hooks on its own thread, then one exposition.
+  net::awaitable<std::string> scrape_workers();
   // The request's X-Request-Id (the client's when valid, else minted and set on the request)
   // and trace headers, for its responder.
   trace::carried tag_request(client_request& req);
@@ -127,6 +165,9 @@ class gateway_server {
 
   net::io_context& ioc_;
   const gateway_config& config_;
+  std::size_t worker_index_ = 0;
+  std::vector<gateway_server*> workers_;  // empty: the only worker
+  workers::shared* shared_ = nullptr;
   logger& log_;
   std::optional<net::ssl::context> tls_;
   std::vector<std::unique_ptr<backend_group>> backends_;  // http and sse backends
@@ -149,6 +190,8 @@ class gateway_server {
   std::chrono::steady_clock::time_point sweep_at_ = std::chrono::steady_clock::time_point::max();
   bool sweep_stopped_ = false;
   bool draining_ = false;
+  bool scraping_ = false;  // scrape_workers() in progress
+  prometheus::Counter* handovers_ = nullptr;
   metrics* stats_ = nullptr;
   std::vector<route_traffic> traffic_;  // one per route path, then "other"
   trace::id_source request_ids_;

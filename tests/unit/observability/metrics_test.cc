@@ -150,3 +150,68 @@ TEST(Metrics, RequestsAreCountedLocallyAndFoldedOnceAtEachScrape) {
       text,
       R"(mcpgw_tool_calls_total{backend="conf",outcome="answered",tenant="acme",tool="other"} 3)"));
 }
+
+// Several workers: each counts into its own metrics object over one registry; a scrape runs
+// each worker's hooks (prepare_scrape) and merges the gauges they set.
+TEST(Metrics, WorkersShareFamiliesAndTheirCountsAddUp) {
+  metrics first;
+  metrics second(first);
+  first.record(call("echo", request_outcome::answered));
+  second.record(call("echo", request_outcome::answered));
+  second.record(call("echo", request_outcome::answered));
+  first.prepare_scrape();
+  second.prepare_scrape();
+  metrics* const all[] = {&first, &second};
+  const std::string text = first.collect(all);
+  EXPECT_TRUE(has_line(
+      text,
+      R"(mcpgw_requests_total{backend="conf",method="tools/call",outcome="answered",route="/mcp"} 3)"))
+      << text;
+  EXPECT_EQ(text.find("# TYPE mcpgw_requests_total counter"),
+            text.rfind("# TYPE mcpgw_requests_total counter"))
+      << "one family, not one per worker";
+}
+
+TEST(Metrics, WorkersGaugesMergeBySumMaxOrMin) {
+  metrics first;
+  metrics second(first);
+  auto& sessions = first.sessions_active.Add({{"route", "/mcp"}});
+  auto& state = first.circuit_state.Add({{"backend", "b"}, {"replica", ""}});
+  auto& up = first.replica_up.Add({{"backend", "b"}, {"replica", "u"}});
+  double sessions_seen[] = {3, 4};
+  double state_seen[] = {0, 2};
+  double up_seen[] = {1, 0};
+  metrics* const all[] = {&first, &second};
+  for (std::size_t i = 0; i < 2; ++i) {
+    metrics& m = *all[i];
+    m.on_scrape([&m, &sessions, &state, &up, i, &sessions_seen, &state_seen, &up_seen] {
+      m.set_gauge(sessions, sessions_seen[i]);
+      m.set_gauge(state, state_seen[i], metrics::gauge_merge::max);
+      m.set_gauge(up, up_seen[i], metrics::gauge_merge::min);
+    });
+  }
+  first.prepare_scrape();
+  second.prepare_scrape();
+  std::string text = first.collect(all);
+  EXPECT_TRUE(has_line(text, R"(mcpgw_sessions_active{route="/mcp"} 7)")) << text;
+  EXPECT_TRUE(has_line(text, R"(mcpgw_circuit_state{backend="b",replica=""} 2)")) << text;
+  EXPECT_TRUE(has_line(text, R"(mcpgw_backend_replica_up{backend="b",replica="u"} 0)")) << text;
+  // The next scrape sets them again from what the workers see then, not on top.
+  sessions_seen[0] = 1;
+  sessions_seen[1] = 0;
+  state_seen[1] = 0;
+  up_seen[1] = 1;
+  first.prepare_scrape();
+  second.prepare_scrape();
+  text = first.collect(all);
+  EXPECT_TRUE(has_line(text, R"(mcpgw_sessions_active{route="/mcp"} 1)")) << text;
+  EXPECT_TRUE(has_line(text, R"(mcpgw_circuit_state{backend="b",replica=""} 0)")) << text;
+  EXPECT_TRUE(has_line(text, R"(mcpgw_backend_replica_up{backend="b",replica="u"} 1)")) << text;
+}
+
+TEST(Metrics, OneWorkersGaugeIsSetAtOnce) {
+  metrics m;
+  auto& sessions = m.sessions_active.Add({{"route", "/mcp"}});
+  m.on_scrape([&] { m.set_gauge(sessions, 5); });
+  EXPECT_TRUE(has_line(m.scrape(), R"(mcpgw_sessions_active{route="/mcp"} 5)"));
+}

@@ -229,3 +229,46 @@ filters:
   EXPECT_NE(r.errors.at(0).message.find("expected local or deny, got \"open\""), std::string::npos)
       << r.errors.at(0).message;
 }
+
+// Several workers build a filter each from one factory: with the process's shared state they
+// draw on one budget and one set of in-flight slots; filters built without it count apart.
+TEST(RateLimit, WorkersFiltersShareRatesAndInFlightSlots) {
+  fixture fx(
+      "        - { match: { method: tools/call }, key: global, limit: 3, per: 1m }\n"
+      "        - { match: { backend: github }, key: backend, concurrency: 2 }\n");
+  ASSERT_NE(fx.f, nullptr);
+  const auto& factory = *fx.result.config->filters.at(0).factory;
+  filter_shared_state shared;
+  auto first =
+      factory.create({fx.ioc.get_executor(), fx.log, *fx.result.config, nullptr, nullptr, &shared});
+  auto second =
+      factory.create({fx.ioc.get_executor(), fx.log, *fx.result.config, nullptr, nullptr, &shared});
+  auto* a = dynamic_cast<rate_limit_filter*>(first.get());
+  auto* b = dynamic_cast<rate_limit_filter*>(second.get());
+  ASSERT_TRUE(a && b);
+  const auto call = [](rate_limit_filter& f, std::string subject, std::string id) {
+    principal who;
+    who.subject = subject;
+    const std::string sid = "sid-" + subject;
+    message_context ctx{
+        who, nullptr, "/mcp", "github", sid, jsonrpc::message_kind::request, "tools/call", "x",
+        id,  "{}",    {},     {},       {}};
+    return f.check_call(ctx);
+  };
+  EXPECT_EQ(call(*a, "p", "1"), filter_status::next);
+  EXPECT_EQ(call(*b, "q", "2"), filter_status::next);
+  EXPECT_EQ(b->in_flight(1, "github"), 2u) << "one in-flight count for both";
+  EXPECT_EQ(call(*b, "r", "3"), filter_status::stop) << "the in-flight limit holds for both";
+  request_record done;
+  done.session_id = "sid-p";
+  done.client_id = "1";
+  a->on_complete(done);  // released by the filter that took it
+  EXPECT_EQ(b->in_flight(1, "github"), 1u);
+  EXPECT_EQ(call(*b, "r", "4"), filter_status::next) << "the third of the three calls a minute";
+  done.session_id = "sid-r";
+  done.client_id = "4";
+  b->on_complete(done);
+  EXPECT_EQ(call(*a, "s", "5"), filter_status::stop) << "the rate holds for both";
+  // The fixture's own filter was built without shared state: its budget is untouched.
+  EXPECT_EQ(fx.call("", "t", "tools/call", "x", "6"), filter_status::next);
+}
