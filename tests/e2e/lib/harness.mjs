@@ -276,7 +276,10 @@ export async function startGateway({ backendUrl, extraConfig, extraYaml, addBack
   if (extraYaml) yaml += `${extraYaml.endsWith('\n') ? extraYaml : `${extraYaml}\n`}`;
   writeFileSync(configPath, yaml);
 
-  const child = spawn(bin, ['--config', configPath], {
+  // MCPGW_E2E_WORKERS=N runs the gateway with N workers (package.json runs the SDK and legacy
+  // suites again so): every request of a client may land on either and be handed over.
+  const workers = process.env.MCPGW_E2E_WORKERS;
+  const child = spawn(bin, ['--config', configPath, ...(workers ? ['--workers', workers] : [])], {
     cwd: dir,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ...env },
@@ -299,6 +302,10 @@ export async function startGateway({ backendUrl, extraConfig, extraYaml, addBack
   } catch (err) {
     await stopChild(entry); // the config file is kept: the error message points at it
     throw err;
+  }
+  if (workers && listening.workers !== workers) {
+    await stopChild(entry);
+    throw new Error(`MCPGW_E2E_WORKERS=${workers} but the gateway runs ${listening.workers} worker(s)`);
   }
   const port = Number(listening.listen.slice(listening.listen.lastIndexOf(':') + 1));
   const adminPort = typeof listening.admin === 'string' ? Number(listening.admin.slice(listening.admin.lastIndexOf(':') + 1)) : undefined;
