@@ -17,6 +17,7 @@
 #include "server/server.h"
 #include "server/workers.h"
 
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/signal_set.hpp>
 
 #include <algorithm>
@@ -186,16 +187,37 @@ int main(int argc, char** argv) {
     // Each worker's thread runs its own io_context, so its reactor needs no locks. The
     // scheduler keeps them: the resolver completes look-ups from a helper thread, and workers
     // post to each other (connections handed over, scrapes).
+    // What the workers share outlives them all.
+    mcpgw::filter_shared_state shared_filters;
+    mcpgw::workers::shared shared;
     struct worker {
-      boost::asio::io_context ioc{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
+      // Its shutdown() is execution_context's, protected: called once every thread has ended, it
+      // destroys what was still pending (coroutines a second signal cut short) while the
+      // servers those refer to still exist.
+      struct context : boost::asio::io_context {
+        context() : io_context(BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO) {}
+        void end_pending() { shutdown(); }
+      };
+      context ioc;
+      // Keeps a drained worker's loop running until the last worker has drained: it still
+      // takes part in scrapes and takes connections handed to it.
+      boost::asio::executor_work_guard<boost::asio::io_context::executor_type> busy{
+          ioc.get_executor()};
       std::shared_ptr<mcpgw::redis_client> redis;
       std::unique_ptr<mcpgw::metrics> stats;
       std::shared_ptr<const mcpgw::filter_chain> chain;
-      std::unique_ptr<mcpgw::gateway_server> server;
+      std::unique_ptr<mcpgw::gateway_server> server;  // last: destroyed first
     };
     std::vector<std::unique_ptr<worker>> workers;
-    mcpgw::filter_shared_state shared_filters;
-    mcpgw::workers::shared shared;
+    // Every worker's pending work ends before any worker's server goes.
+    struct end_pending_first {
+      std::vector<std::unique_ptr<worker>>& all;
+      ~end_pending_first() {
+        for (const auto& w : all) {
+          w->ioc.end_pending();
+        }
+      }
+    } end_pending{workers};
     shared.count = worker_count;
     for (std::size_t i = 0; i < worker_count; ++i) {
       auto& w = *workers.emplace_back(std::make_unique<worker>());

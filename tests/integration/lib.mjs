@@ -714,10 +714,6 @@ export function parseRawResponse(text) {
 // ---------------------------------------------------------------------------------------
 // Assertion helpers.
 
-/**
- * Assert an HTTP error carrying a JSON-RPC error body: status, error.code, id null, and that
- * the message matches every pattern in `mentions` (strings are matched case-insensitively).
- */
 // Prometheus text format → Map of 'name{a="x",b="y"}' (labels sorted) → number.
 export function parseMetrics(text) {
   const out = new Map();
@@ -734,7 +730,10 @@ export function parseMetrics(text) {
 export const series = (name, labels) =>
   `${name}{${Object.entries(labels).map(([k, v]) => `${k}="${v}"`).sort().join(',')}}`;
 
-
+/**
+ * Assert an HTTP error carrying a JSON-RPC error body: status, error.code, id null, and that
+ * the message matches every pattern in `mentions` (strings are matched case-insensitively).
+ */
 export function assertJsonRpcError(r, { status, code, mentions = [] }) {
   const where = `HTTP ${r.status} ${r.contentType ?? ''} body=${r.text}`;
   assert.equal(r.status, status, `status: ${where}`);

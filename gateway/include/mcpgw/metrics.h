@@ -13,6 +13,7 @@
 #include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
+#include <shared_mutex>
 #include <span>
 #include <string>
 #include <string_view>
@@ -166,7 +167,13 @@ class metrics {
   last_found<local_counter> last_request_;
   last_found<timing> last_timing_;
   last_found<local_counter> last_tool_;
-  by_key<std::unordered_set<std::string, key_hash, std::equal_to<>>> declared_;
+  // The tools each backend declared, shared by the workers' metrics (a worker counts a tool by
+  // name even if another worker relayed the tools/list); locked only with several workers.
+  struct declared_tools {
+    std::shared_mutex mutex;
+    by_key<std::unordered_set<std::string, key_hash, std::equal_to<>>> names;
+  };
+  std::shared_ptr<declared_tools> declared_;
   std::string key_;
 };
 

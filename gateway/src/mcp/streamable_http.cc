@@ -459,7 +459,7 @@ net::awaitable<void> streamable_http_endpoint::initialize(client_request& req, r
                         "the gateway is shutting down; retry on another replica", client_id);
     co_return;
   }
-  if (sessions_held() >= config_.session_store.max_sessions) {
+  if (!take_session_slot()) {
     co_await send_error(res, 503, transport_error,
                         "too many sessions (session_store.max_sessions = " +
                             std::to_string(config_.session_store.max_sessions) +

@@ -335,10 +335,23 @@ class streamable_http_endpoint {
   bool shutting_down_ = false;
   int background_ = 0;
   std::size_t pending_initializes_ = 0;  // counted against max_sessions while in flight
-  // Sessions held and initializes in flight, here or (with several workers) in all workers.
-  std::size_t sessions_held() const {
-    return held_total_ != nullptr ? held_total_->load(std::memory_order_relaxed)
-                                  : sessions_.size() + pending_initializes_;
+  // Room for one more session under session_store.max_sessions (sessions held and
+  // initializes in flight). With several workers the room is taken from the total at once, so
+  // workers initializing together cannot overshoot; the caller then counts the session here
+  // (pending_initializes_ or sessions_), which note_held() finds already published.
+  bool take_session_slot() {
+    const std::size_t max = config_.session_store.max_sessions;
+    if (held_total_ == nullptr) {
+      return sessions_.size() + pending_initializes_ < max;
+    }
+    std::size_t held = held_total_->load(std::memory_order_relaxed);
+    do {
+      if (held >= max) {
+        return false;
+      }
+    } while (!held_total_->compare_exchange_weak(held, held + 1, std::memory_order_relaxed));
+    ++held_published_;
+    return true;
   }
   // After sessions_ or pending_initializes_ changed: this worker's share of the total.
   void note_held() {

@@ -76,6 +76,7 @@ metrics::metrics(metrics& first) : metrics(first.registry_) {
   // are the first's, and only what record() counts and the hooks are its own.
   first.several_ = true;
   several_ = true;
+  declared_ = first.declared_;
 }
 
 metrics::metrics(std::shared_ptr<prometheus::Registry> registry)
@@ -189,6 +190,7 @@ metrics::metrics(std::shared_ptr<prometheus::Registry> registry)
                      .Name("mcpgw_build_info")
                      .Help("The running version; always 1")
                      .Register(*registry_)) {
+  declared_ = std::make_shared<declared_tools>();
   build_info.Add({{"version", version}}).Set(1);
   draining.Add({}).Set(0);
   audit_queue.Add({}).Set(0);
@@ -394,14 +396,24 @@ void metrics::record(const request_record& r) {
 }
 
 bool metrics::tool_declared(std::string_view backend, std::string_view tool) const {
-  auto it = declared_.find(backend);
-  return it != declared_.end() && it->second.find(tool) != it->second.end();
+  std::shared_lock<std::shared_mutex> lock;
+  if (several_) {
+    lock = std::shared_lock(declared_->mutex);
+  }
+  const auto& declared = declared_->names;
+  auto it = declared.find(backend);
+  return it != declared.end() && it->second.find(tool) != it->second.end();
 }
 
 void metrics::declare_tools(std::string_view backend, std::string_view result_body) {
-  auto it = declared_.find(backend);
-  if (it == declared_.end()) {
-    it = declared_.emplace(std::string(backend), decltype(it->second){}).first;
+  std::unique_lock<std::shared_mutex> lock;
+  if (several_) {
+    lock = std::unique_lock(declared_->mutex);
+  }
+  auto& declared = declared_->names;
+  auto it = declared.find(backend);
+  if (it == declared.end()) {
+    it = declared.emplace(std::string(backend), decltype(it->second){}).first;
   }
   auto& names = it->second;
   if (names.size() >= max_declared_tools) {

@@ -479,6 +479,17 @@ void gateway_server::take_connection(std::unique_ptr<handed_connection> c) {
 
 net::awaitable<void> gateway_server::run_connection(net::ip::tcp::socket socket, listener_kind kind,
                                                     std::unique_ptr<handed_connection> incoming) {
+  // Counted by count_connection (or by the worker that handed it over): uncounted however the
+  // connection ends here, unless it moves on to another worker.
+  struct counted {
+    workers::shared* shared;
+    bool moved = false;
+    ~counted() {
+      if (shared != nullptr && !moved) {
+        shared->connections.fetch_sub(1, std::memory_order_relaxed);
+      }
+    }
+  } count{shared_};
   boost::system::error_code ec;
   socket.set_option(net::ip::tcp::no_delay(true), ec);
   beast::tcp_stream tcp(std::move(socket));
@@ -489,7 +500,17 @@ net::awaitable<void> gateway_server::run_connection(net::ip::tcp::socket socket,
     stream.emplace(std::move(tcp));
   }
   connections_.emplace_back().stream = &*stream;
-  auto entry = std::prev(connections_.end());
+  // The entry goes with the connection however it ends (an exception included: drain() must
+  // not find an entry whose stream is gone).
+  struct listed {
+    gateway_server& server;
+    std::list<connection_entry>::iterator entry;
+    ~listed() {
+      server.readiness_.remove(entry->read, entry->stream->tcp().socket().native_handle());
+      server.connections_.erase(entry);
+    }
+  } listing{*this, std::prev(connections_.end())};
+  const auto entry = listing.entry;
   if (!stream->is_tls()) {
     readiness_.add(entry->read, stream->tcp().socket().native_handle());
   }
@@ -499,7 +520,6 @@ net::awaitable<void> gateway_server::run_connection(net::ip::tcp::socket socket,
         co_await stream->tls().async_handshake(net::ssl::stream_base::server, tuple_awaitable);
     if (hec) {
       log_.debug("TLS handshake failed", {{"error", hec.message()}});
-      connections_.erase(entry);
       co_return;
     }
   }
@@ -514,15 +534,12 @@ net::awaitable<void> gateway_server::run_connection(net::ip::tcp::socket socket,
     boost::system::error_code hec;
     outgoing->protocol = handed.local_endpoint(hec).protocol();
     outgoing->fd = hec ? -1 : handed.release(hec);
-    connections_.erase(entry);
     if (hec || outgoing->fd < 0) {
       log_.debug("connection not handed over", {{"error", hec.message()}});
       stream->close();
-      if (shared_ != nullptr) {
-        shared_->connections.fetch_sub(1, std::memory_order_relaxed);
-      }
       co_return;
     }
+    count.moved = true;
     if (handovers_ != nullptr) {
       handovers_->Increment();
     }
@@ -536,12 +553,8 @@ net::awaitable<void> gateway_server::run_connection(net::ip::tcp::socket socket,
     stream->tcp().expires_after(std::chrono::seconds(1));
     co_await stream->tls().async_shutdown(tuple_awaitable);
   }
-  readiness_.remove(entry->read, stream->tcp().socket().native_handle());
+  readiness_.remove(entry->read, stream->tcp().socket().native_handle());  // before the close
   stream->close();
-  connections_.erase(entry);
-  if (shared_ != nullptr) {
-    shared_->connections.fetch_sub(1, std::memory_order_relaxed);
-  }
 }
 
 net::awaitable<void> gateway_server::serve(any_stream& stream, listener_kind kind,
@@ -709,6 +722,10 @@ net::awaitable<std::string> gateway_server::scrape_workers() {
     co_await wait.async_wait(tuple_awaitable);
   }
   scraping_ = true;
+  struct done {
+    bool& flag;
+    ~done() { flag = false; }
+  } scraped{scraping_};
   std::vector<metrics*> all;
   for (gateway_server* w : workers_) {
     if (w == this) {
@@ -725,7 +742,6 @@ net::awaitable<std::string> gateway_server::scrape_workers() {
     }
     all.push_back(w->stats_);
   }
-  scraping_ = false;
   co_return stats_->collect(all);
 }
 

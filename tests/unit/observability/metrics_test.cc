@@ -215,3 +215,17 @@ TEST(Metrics, OneWorkersGaugeIsSetAtOnce) {
   m.on_scrape([&] { m.set_gauge(sessions, 5); });
   EXPECT_TRUE(has_line(m.scrape(), R"(mcpgw_sessions_active{route="/mcp"} 5)"));
 }
+
+TEST(Metrics, AToolAnotherWorkerSawListedIsCountedByName) {
+  metrics first;
+  metrics second(first);
+  first.declare_tools("conf", R"({"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"echo"}]}})");
+  EXPECT_TRUE(second.tool_declared("conf", "echo"));
+  second.record(call("echo", request_outcome::answered));
+  first.prepare_scrape();
+  second.prepare_scrape();
+  metrics* const all[] = {&first, &second};
+  EXPECT_TRUE(has_line(
+      first.collect(all),
+      R"(mcpgw_tool_calls_total{backend="conf",outcome="answered",tenant="acme",tool="echo"} 1)"));
+}
