@@ -1,6 +1,8 @@
 -- wrk script: every request is one MCP tools/call of the `echo` tool on a session that
 -- run.sh has already initialised. The session id comes from the first script argument
--- (wrk ... <url> -- <session-id> [<authorization>]) or from MCP_SESSION_ID.
+-- (wrk ... <url> -- <session-id> [<authorization>] [<second-session-id>]) or from
+-- MCP_SESSION_ID. With a second session id, requests name the two sessions in turn
+-- (workers.sh: connections that move between workers).
 --
 -- Every request has an id of its own: MCP forbids reusing an id within a session while a
 -- request with it is in flight, and the gateway refuses such a request (it could not tell the
@@ -12,6 +14,7 @@ local prefix = '{"jsonrpc":"2.0","id":'
 local suffix = ',"method":"tools/call","params":{"name":"echo","arguments":{"text":"hello from wrk"}}}'
 local threads = {}
 local next_id = 0
+local sessions = nil
 local rpc_errors = 0
 
 function setup(thread)
@@ -35,10 +38,16 @@ function init(args)
   if args[2] ~= nil and args[2] ~= "" then
     wrk.headers["Authorization"] = args[2]
   end
+  if args[3] ~= nil and args[3] ~= "" then
+    sessions = { session, args[3] }
+  end
 end
 
 function request()
   next_id = next_id + 1
+  if sessions then
+    wrk.headers["Mcp-Session-Id"] = sessions[next_id % 2 + 1]
+  end
   return wrk.format(nil, nil, nil, prefix .. next_id .. suffix)
 end
 
