@@ -218,7 +218,6 @@ int main(int argc, char** argv) {
         }
       }
     } end_pending{workers};
-    shared.count = worker_count;
     for (std::size_t i = 0; i < worker_count; ++i) {
       auto& w = *workers.emplace_back(std::make_unique<worker>());
       if (config.session_store.type == "redis") {

@@ -15,6 +15,7 @@
 #include "mcpgw/jsonrpc.h"
 #include "mcpgw/log.h"
 #include "mcpgw/metrics.h"
+#include "server/workers.h"
 
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/http/message.hpp>
@@ -344,12 +345,9 @@ class streamable_http_endpoint {
     if (held_total_ == nullptr) {
       return sessions_.size() + pending_initializes_ < max;
     }
-    std::size_t held = held_total_->load(std::memory_order_relaxed);
-    do {
-      if (held >= max) {
-        return false;
-      }
-    } while (!held_total_->compare_exchange_weak(held, held + 1, std::memory_order_relaxed));
+    if (!workers::take_one(*held_total_, max)) {
+      return false;
+    }
     ++held_published_;
     return true;
   }

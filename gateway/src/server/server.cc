@@ -437,14 +437,7 @@ bool gateway_server::count_connection() {
   if (shared_ == nullptr) {
     return connections_.size() < config_.limits.max_connections;
   }
-  // Counted for every worker at once: two workers accepting together cannot both take the last.
-  std::size_t open = shared_->connections.load(std::memory_order_relaxed);
-  do {
-    if (open >= config_.limits.max_connections) {
-      return false;
-    }
-  } while (!shared_->connections.compare_exchange_weak(open, open + 1, std::memory_order_relaxed));
-  return true;
+  return workers::take_one(shared_->connections, config_.limits.max_connections);
 }
 
 gateway_server::handed_connection::~handed_connection() {

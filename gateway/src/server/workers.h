@@ -21,9 +21,20 @@ inline std::size_t owner_of(std::string_view id, std::size_t count) {
   return count <= 1 ? 0 : static_cast<std::size_t>(h % count);
 }
 
+// Counts `counter` up by one unless it has reached `limit`; false then. One step for every
+// worker at once: two workers taking the last unit together cannot both have it.
+inline bool take_one(std::atomic<std::size_t>& counter, std::size_t limit) {
+  std::size_t now = counter.load(std::memory_order_relaxed);
+  do {
+    if (now >= limit) {
+      return false;
+    }
+  } while (!counter.compare_exchange_weak(now, now + 1, std::memory_order_relaxed));
+  return true;
+}
+
 // What the workers of one process share besides the configuration.
 struct shared {
-  std::size_t count = 1;
   // Client connections open across all workers, for limits.max_connections.
   std::atomic<std::size_t> connections{0};
   // Sessions held (and initializes in progress) across all workers, for
