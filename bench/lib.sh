@@ -1,6 +1,6 @@
 # shellcheck shell=bash
-# Helpers shared by the bench shell scripts (bench/load/run.sh, bench/load/session-store.sh,
-# bench/stdio/bridges.sh); sourced, not run.
+# Helpers shared by the bench shell scripts (bench/load/*.sh, bench/stdio/bridges.sh);
+# sourced, not run.
 
 # "10s", "2m", "250ms" or "10" -> whole seconds (at least 1 for ms), to bound runs with `timeout`.
 seconds_of() {
@@ -82,4 +82,16 @@ YAML
     sleep 0.05
   done
   gateway_url="http://127.0.0.1:$port/mcp"
+}
+
+# The EXIT trap of auth.sh, session-store.sh and workers.sh: every PID in $pids gets SIGTERM,
+# then SIGKILL 0.3 s later, and $tmp goes. Usage: trap stop_pids_and_remove_tmp EXIT
+# shellcheck disable=SC2154  # pids and tmp are the caller's
+stop_pids_and_remove_tmp() {
+  local pid
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  sleep 0.3
+  for pid in "${pids[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$tmp"
 }

@@ -30,14 +30,7 @@ for c in wrk curl node; do command -v "$c" >/dev/null || die "$c not found"; don
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/mcpgw-auth-bench.XXXXXX")
 pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  sleep 0.3
-  for pid in "${pids[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
+trap stop_pids_and_remove_tmp EXIT
 
 # A key pair per algorithm: the public key as a JWKS file, and one token signed with it
 # (iss, aud, sub, org = the tenant, exp a day ahead).

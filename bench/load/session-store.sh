@@ -29,14 +29,7 @@ for c in wrk redis-server redis-cli curl; do command -v "$c" >/dev/null || die "
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/mcpgw-store-bench.XXXXXX")
 pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  sleep 0.3
-  for pid in "${pids[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
+trap stop_pids_and_remove_tmp EXIT
 
 
 backend_port=$(pick_port)

@@ -34,14 +34,7 @@ for c in wrk curl; do command -v "$c" >/dev/null || die "$c not found"; done
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/mcpgw-workers-bench.XXXXXX")
 pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  sleep 0.3
-  for pid in "${pids[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
+trap stop_pids_and_remove_tmp EXIT
 
 backend_port=$(pick_port)
 taskset -c 1 "$DEMO_BACKEND" --listen "127.0.0.1:$backend_port" >"$tmp/backend.out" 2>&1 &
